@@ -1,0 +1,74 @@
+# popgate: POP3-to-IMAP gateway.  `make` builds build/popgate; `make test` installs what the
+# tests need (Debian packages) and runs unit, integration and sanitizer tests; `make demo`
+# runs popgate in front of a private Dovecot on 127.0.0.1:1110.
+
+BUILD    ?= build
+CC       ?= cc
+PKGS      = openssl sqlite3 inih
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes \
+            -Wmissing-prototypes -D_GNU_SOURCE -MMD -MP
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# libev ships no .pc file in Debian: plain -lev.
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+PYTHON   ?= /usr/bin/python3
+
+LIB_SRC   = $(wildcard common/*.c pop3/*.c imap/*.c)
+GW_SRC    = $(wildcard gateway/*.c)
+LIB_OBJ   = $(LIB_SRC:%.c=$(BUILD)/%.o)
+GW_OBJ    = $(GW_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC  = $(wildcard tests/unit/test_*.c)
+UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all unit test integration sanitize valgrind deps demo clean fuzz bench
+
+all: $(BUILD)/popgate
+
+$(BUILD)/popgate: $(GW_OBJ) $(BUILD)/libpopgate.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(GW_OBJ) $(BUILD)/libpopgate.a $(PKG_LIBS)
+
+$(BUILD)/libpopgate.a: $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpopgate.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/libpopgate.a $(CMOCKA_LIBS) $(PKG_LIBS)
+
+# Unit tests: pure code of common/, pop3/, imap/ (cmocka).
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+# Installs the Debian packages the build and the tests need, when missing (root, apt-get).
+deps:
+	@tests/deps.sh
+
+# Integration: real Dovecot on 127.0.0.1, real POP3 clients, popgate in between.
+integration: $(BUILD)/popgate
+	POPGATE_BIN=$(abspath $(BUILD)/popgate) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
+
+# The same, built with AddressSanitizer and UndefinedBehaviorSanitizer.
+sanitize:
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" LDFLAGS="-fsanitize=address,undefined" unit integration
+
+# valgrind over the unit tests.
+valgrind: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== valgrind $$t"; \
+	  valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect $$t >/dev/null; done; \
+	  echo "valgrind: no errors, no leaks"
+
+test: deps
+	$(MAKE) all unit valgrind integration sanitize
+
+demo: deps all
+	@tests/demo.sh
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(LIB_OBJ:.o=.d) $(GW_OBJ:.o=.d)

@@ -1,0 +1,273 @@
+/* common/conn.c: non-blocking socket I/O into bounded buffers, plain or TLS (OpenSSL 3). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "conn.h"
+
+#define CONN_READ_CHUNK 16384
+
+void
+conn_init(struct conn *c, int fd, size_t in_max, size_t out_max)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = fd;
+	buf_set_max(&c->in, in_max);
+	buf_set_max(&c->out, out_max);
+}
+
+static enum conn_status
+conn_fail(struct conn *c, const char *what)
+{
+	unsigned long e = ERR_get_error();
+
+	if (e != 0) {
+		char reason[120];
+
+		ERR_error_string_n(e, reason, sizeof(reason));
+		snprintf(c->error, sizeof(c->error), "%s: %s", what, reason);
+	} else if (errno != 0) {
+		snprintf(c->error, sizeof(c->error), "%s: %s", what, strerror(errno));
+	} else {
+		snprintf(c->error, sizeof(c->error), "%s", what);
+	}
+	ERR_clear_error();
+	return CONN_ERROR;
+}
+
+int
+conn_start_tls(struct conn *c, SSL_CTX *ctx, bool server, const char *sni, bool verify_host)
+{
+	ERR_clear_error();
+	if ((c->ssl = SSL_new(ctx)) == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
+		conn_fail(c, "TLS setup failed");
+		return -1;
+	}
+	SSL_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	if (server) {
+		SSL_set_accept_state(c->ssl);
+	} else {
+		if (sni != NULL && SSL_set_tlsext_host_name(c->ssl, sni) != 1) {
+			conn_fail(c, "TLS SNI setup failed");
+			return -1;
+		}
+		if (sni != NULL && verify_host && SSL_set1_host(c->ssl, sni) != 1) {
+			conn_fail(c, "TLS host check setup failed");
+			return -1;
+		}
+		SSL_set_connect_state(c->ssl);
+	}
+	c->handshaking = true;
+	return 0;
+}
+
+enum conn_status
+conn_handshake(struct conn *c)
+{
+	int r, e;
+
+	if (!c->handshaking)
+		return CONN_OK;
+	ERR_clear_error();
+	errno = 0;
+	r = SSL_do_handshake(c->ssl);
+	if (r == 1) {
+		c->handshaking = false;
+		c->rd_needs_write = c->wr_needs_read = false;
+		return CONN_OK;
+	}
+	e = SSL_get_error(c->ssl, r);
+	c->rd_needs_write = (e == SSL_ERROR_WANT_WRITE);
+	c->wr_needs_read = false;
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+		return CONN_OK;
+	if (SSL_get_verify_result(c->ssl) != X509_V_OK) {
+		snprintf(c->error, sizeof(c->error), "TLS handshake failed: certificate verify failed: %s",
+		    X509_verify_cert_error_string(SSL_get_verify_result(c->ssl)));
+		ERR_clear_error();
+		return CONN_ERROR;
+	}
+	if (e == SSL_ERROR_SYSCALL && errno == 0)
+		errno = ECONNRESET;
+	return conn_fail(c, "TLS handshake failed");
+}
+
+static enum conn_status
+conn_read_tls(struct conn *c)
+{
+	for (;;) {
+		size_t room = buf_room(&c->in), n = 0;
+		uint8_t *dst;
+		int r, e;
+
+		if (room == 0)
+			return CONN_OK;
+		if (room > CONN_READ_CHUNK)
+			room = CONN_READ_CHUNK;
+		if ((dst = buf_reserve(&c->in, room)) == NULL)
+			return conn_fail(c, "out of memory");
+		ERR_clear_error();
+		errno = 0;
+		r = SSL_read_ex(c->ssl, dst, room, &n);
+		if (r == 1) {
+			buf_commit(&c->in, n);
+			c->bytes_in += n;
+			continue;
+		}
+		e = SSL_get_error(c->ssl, r);
+		c->rd_needs_write = (e == SSL_ERROR_WANT_WRITE);
+		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+			return CONN_OK;
+		if (e == SSL_ERROR_ZERO_RETURN) {
+			c->eof = true;
+			return CONN_EOF;
+		}
+		if (e == SSL_ERROR_SYSCALL && errno == 0) {
+			/* The peer closed TCP without close_notify: treat as EOF. */
+			c->eof = true;
+			return CONN_EOF;
+		}
+		return conn_fail(c, "TLS read failed");
+	}
+}
+
+enum conn_status
+conn_read(struct conn *c)
+{
+	if (c->fd < 0)
+		return CONN_ERROR;
+	if (c->ssl != NULL) {
+		if (c->handshaking)
+			return conn_handshake(c);
+		return conn_read_tls(c);
+	}
+	for (;;) {
+		size_t room = buf_room(&c->in);
+		uint8_t *dst;
+		ssize_t n;
+
+		if (room == 0)
+			return CONN_OK;
+		if (room > CONN_READ_CHUNK)
+			room = CONN_READ_CHUNK;
+		if ((dst = buf_reserve(&c->in, room)) == NULL)
+			return conn_fail(c, "out of memory");
+		n = read(c->fd, dst, room);
+		if (n > 0) {
+			buf_commit(&c->in, (size_t)n);
+			c->bytes_in += (size_t)n;
+			if ((size_t)n < room)
+				return CONN_OK;	/* drained the socket for now */
+			continue;
+		}
+		if (n == 0) {
+			c->eof = true;
+			return CONN_EOF;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return CONN_OK;
+		return conn_fail(c, "read failed");
+	}
+}
+
+enum conn_status
+conn_flush(struct conn *c)
+{
+	if (c->fd < 0)
+		return CONN_ERROR;
+	if (c->out.failed) {
+		errno = 0;
+		return conn_fail(c, "output buffer overflow");
+	}
+	if (c->ssl != NULL && c->handshaking)
+		return conn_handshake(c);
+	while (buf_len(&c->out) > 0) {
+		if (c->ssl != NULL) {
+			size_t n = 0;
+			int r, e;
+
+			ERR_clear_error();
+			errno = 0;
+			r = SSL_write_ex(c->ssl, buf_data(&c->out), buf_len(&c->out), &n);
+			if (r == 1) {
+				buf_consume(&c->out, n);
+				c->bytes_out += n;
+				continue;
+			}
+			e = SSL_get_error(c->ssl, r);
+			c->wr_needs_read = (e == SSL_ERROR_WANT_READ);
+			if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+				return CONN_OK;
+			if (e == SSL_ERROR_SYSCALL && errno == 0)
+				errno = EPIPE;
+			return conn_fail(c, "TLS write failed");
+		} else {
+			ssize_t n = send(c->fd, buf_data(&c->out), buf_len(&c->out), MSG_NOSIGNAL);
+
+			if (n >= 0) {
+				buf_consume(&c->out, (size_t)n);
+				c->bytes_out += (size_t)n;
+				continue;
+			}
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return CONN_OK;
+			return conn_fail(c, "write failed");
+		}
+	}
+	return CONN_OK;
+}
+
+bool
+conn_want_read(const struct conn *c)
+{
+	if (c->fd < 0)
+		return false;
+	if (c->ssl != NULL && c->handshaking)
+		return !c->rd_needs_write;
+	if (c->wr_needs_read && buf_len(&c->out) > 0)
+		return true;
+	return !c->read_paused && !c->eof && buf_room(&c->in) > 0 && !c->rd_needs_write;
+}
+
+bool
+conn_want_write(const struct conn *c)
+{
+	if (c->fd < 0)
+		return false;
+	if (c->ssl != NULL && c->handshaking)
+		return c->rd_needs_write;
+	if (c->rd_needs_write)
+		return true;
+	return buf_len(&c->out) > 0 && !c->wr_needs_read;
+}
+
+bool
+conn_tls_active(const struct conn *c)
+{
+	return c->ssl != NULL && !c->handshaking;
+}
+
+void
+conn_close(struct conn *c)
+{
+	if (c->ssl != NULL) {
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
+	if (c->fd >= 0) {
+		close(c->fd);
+		c->fd = -1;
+	}
+	buf_free(&c->in);
+	buf_free(&c->out);
+}

@@ -1,0 +1,104 @@
+/* common/log.c: the one place log lines are written (stderr with a timestamp, or syslog). */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static enum log_level log_level = LOG_LVL_INFO;
+static bool log_syslog;
+
+static const char *const level_names[] = { "error", "warn", "info", "debug" };
+
+void
+log_set_level(enum log_level lvl)
+{
+	log_level = lvl;
+}
+
+enum log_level
+log_get_level(void)
+{
+	return log_level;
+}
+
+int
+log_level_parse(const char *s)
+{
+	for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
+		if (strcasecmp(s, level_names[i]) == 0)
+			return (int)i;
+	if (strcasecmp(s, "warning") == 0)
+		return LOG_LVL_WARN;
+	return -1;
+}
+
+void
+log_use_syslog(const char *ident, int facility)
+{
+	openlog(ident, LOG_PID | LOG_NDELAY, facility);
+	log_syslog = true;
+}
+
+void
+log_msg(enum log_level lvl, const char *fmt, ...)
+{
+	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+	char line[2048], stamp[32];
+	struct timespec ts;
+	struct tm tm;
+	va_list ap;
+
+	if (lvl > log_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (log_syslog) {
+		syslog(prio[lvl], "%s", line);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	/* One write per line so lines of concurrent workers do not interleave. */
+	dprintf(STDERR_FILENO, "%s.%03ldZ popgate[%d] %s: %s\n", stamp, ts.tv_nsec / 1000000,
+	    (int)getpid(), level_names[lvl], line);
+}
+
+char *
+log_escape(char *dst, size_t dstsize, const uint8_t *src, size_t len, size_t max)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0, i;
+
+	if (dstsize == 0)
+		return dst;
+	for (i = 0; i < len && i < max; i++) {
+		uint8_t c = src[i];
+
+		if (c >= 0x20 && c < 0x7f && c != '\\') {
+			if (o + 2 > dstsize)
+				break;
+			dst[o++] = (char)c;
+		} else {
+			if (o + 5 > dstsize)
+				break;
+			dst[o++] = '\\';
+			dst[o++] = 'x';
+			dst[o++] = hex[c >> 4];
+			dst[o++] = hex[c & 15];
+		}
+	}
+	if (i < len && o + 4 <= dstsize) {
+		memcpy(dst + o, "...", 3);
+		o += 3;
+	}
+	dst[o] = '\0';
+	return dst;
+}

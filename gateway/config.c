@@ -1,0 +1,346 @@
+/* gateway/config.c: loads popgate.ini with inih into struct gw_config.
+ *
+ * One table names every key, its type, default and bounds; the handler looks a key up
+ * there, so an unknown key or a bad value stops the load with the line number inih gives
+ * and a message that names the key. Host names are resolved here, once, at start: the
+ * event loop never does DNS. */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netdb.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <ini.h>
+
+#include "../common/log.h"
+#include "config.h"
+
+enum key_type { K_STR, K_BOOL, K_UINT, K_LISTEN, K_LISTEN_TLS, K_SECURITY, K_LEVEL };
+
+struct key {
+	const char *section, *name;
+	enum key_type type;
+	size_t off;
+	const char *def;		/* default, as it would be written in the file */
+	unsigned min, max;		/* K_UINT bounds */
+};
+
+#define F(f) offsetof(struct gw_config, f)
+static const struct key keys[] = {
+	{ "server", "listen", K_LISTEN, 0, NULL, 0, 0 },
+	{ "server", "listen_tls", K_LISTEN_TLS, 0, NULL, 0, 0 },
+	{ "server", "workers", K_UINT, F(workers), "1", 1, 1 },
+	{ "server", "user", K_STR, F(user), "", 0, 0 },
+	{ "server", "group", K_STR, F(group), "", 0, 0 },
+	{ "server", "greeting", K_STR, F(greeting), "popgate ready.", 0, 0 },
+	{ "tls", "cert_file", K_STR, F(tls_cert_file), "", 0, 0 },
+	{ "tls", "key_file", K_STR, F(tls_key_file), "", 0, 0 },
+	{ "tls", "min_protocol", K_STR, F(tls_min_protocol), "TLSv1.2", 0, 0 },
+	{ "tls", "ciphers", K_STR, F(tls_ciphers), "", 0, 0 },
+	{ "upstream", "host", K_STR, F(up_host), "", 0, 0 },
+	{ "upstream", "port", K_UINT, F(up_port), "0", 0, 65535 },
+	{ "upstream", "security", K_SECURITY, F(up_security), "tls", 0, 0 },
+	{ "upstream", "ca_file", K_STR, F(up_ca_file), "", 0, 0 },
+	{ "upstream", "verify", K_BOOL, F(up_verify), "yes", 0, 0 },
+	{ "upstream", "mailbox", K_STR, F(up_mailbox), "INBOX", 0, 0 },
+	{ "upstream", "send_client_id", K_BOOL, F(up_send_client_id), "no", 0, 0 },
+	{ "cache", "path", K_STR, F(cache_path), "/var/lib/popgate/uidl.sqlite", 0, 0 },
+	{ "pop3", "allow_plaintext_auth", K_BOOL, F(allow_plaintext_auth), "no", 0, 0 },
+	{ "pop3", "allow_plaintext_loopback", K_BOOL, F(allow_plaintext_loopback), "no", 0, 0 },
+	{ "pop3", "idle_timeout", K_UINT, F(idle_timeout), "600", 600, 86400 },
+	{ "pop3", "set_seen", K_BOOL, F(set_seen), "no", 0, 0 },
+	{ "pop3", "in_use_check", K_BOOL, F(in_use_check), "yes", 0, 0 },
+	{ "limits", "max_sessions", K_UINT, F(max_sessions), "5000", 1, 1000000 },
+	{ "limits", "max_per_address", K_UINT, F(max_per_address), "20", 1, 1000000 },
+	{ "limits", "max_bad_commands", K_UINT, F(max_bad_commands), "20", 1, 100000 },
+	{ "limits", "max_commands", K_UINT, F(max_commands), "100000", 10, 100000000 },
+	{ "limits", "imap_line_max", K_UINT, F(imap_line_max), "65536", 1024, 16777216 },
+	{ "limits", "output_high_watermark", K_UINT, F(out_hiwat), "65536", 4096, 67108864 },
+	{ "limits", "output_low_watermark", K_UINT, F(out_lowat), "16384", 0, 67108864 },
+	{ "limits", "connect_timeout", K_UINT, F(connect_timeout), "10", 1, 3600 },
+	{ "limits", "upstream_timeout", K_UINT, F(upstream_timeout), "60", 1, 3600 },
+	{ "limits", "tls_handshake_timeout", K_UINT, F(tls_handshake_timeout), "30", 1, 3600 },
+	{ "limits", "auth_fail_delay_ms", K_UINT, F(auth_fail_delay_ms), "2000", 0, 60000 },
+	{ "limits", "auth_fail_delay_max_ms", K_UINT, F(auth_fail_delay_max_ms), "15000", 0, 600000 },
+	{ "limits", "max_auth_failures", K_UINT, F(max_auth_failures), "3", 1, 1000 },
+	{ "log", "level", K_LEVEL, F(log_level), "info", 0, 0 },
+	{ "log", "target", K_STR, F(log_target), "stderr", 0, 0 },
+};
+#undef F
+
+struct load_ctx {
+	struct gw_config *cfg;
+	char error[300];
+	int line;
+};
+
+static int
+parse_host_port(const char *text, struct sockaddr_storage *ss, socklen_t *len_r, int *gai_r,
+    int default_port, bool passive)
+{
+	char host[256], port[16];
+	const char *colon;
+	struct addrinfo hints, *res = NULL;
+	size_t hlen;
+
+	if (text[0] == '[') {		/* [::1]:110 */
+		const char *end = strchr(text, ']');
+
+		if (end == NULL || (end[1] != ':' && end[1] != '\0'))
+			return -1;
+		hlen = (size_t)(end - text - 1);
+		if (hlen >= sizeof(host))
+			return -1;
+		memcpy(host, text + 1, hlen);
+		colon = end[1] == ':' ? end + 1 : NULL;
+	} else {
+		colon = strrchr(text, ':');
+		hlen = colon ? (size_t)(colon - text) : strlen(text);
+		if (hlen >= sizeof(host))
+			return -1;
+		memcpy(host, text, hlen);
+	}
+	host[hlen] = '\0';
+	if (colon != NULL)
+		snprintf(port, sizeof(port), "%s", colon + 1);
+	else if (default_port > 0)
+		snprintf(port, sizeof(port), "%d", default_port);
+	else
+		return -1;
+	for (const char *p = port; *p; p++)
+		if (*p < '0' || *p > '9')
+			return -1;
+	if (port[0] == '\0' || atoi(port) > 65535)
+		return -1;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+	if ((*gai_r = getaddrinfo(host[0] ? host : NULL, port, &hints, &res)) != 0)
+		return -1;
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len_r = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+static bool
+parse_bool(const char *v, bool *b_r)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" }, *const no[] = { "no", "false", "off", "0" };
+
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(v, yes[i]) == 0)
+			return *b_r = true, true;
+		if (strcasecmp(v, no[i]) == 0)
+			return *b_r = false, true;
+	}
+	return false;
+}
+
+static int
+add_listeners(struct load_ctx *lc, const struct key *k, const char *value, bool tls)
+{
+	struct gw_config *cfg = lc->cfg;
+	char *copy = strdup(value), *save = NULL, *item;
+	int gai = 0;
+
+	if (copy == NULL)
+		return -1;
+	for (item = strtok_r(copy, ", \t", &save); item; item = strtok_r(NULL, ", \t", &save)) {
+		struct gw_listen *l;
+
+		if (cfg->nlisten == GW_LISTEN_MAX) {
+			snprintf(lc->error, sizeof(lc->error), "[%s] %s: more than %d listeners",
+			    k->section, k->name, GW_LISTEN_MAX);
+			free(copy);
+			return -1;
+		}
+		l = &cfg->listen[cfg->nlisten];
+		if (parse_host_port(item, &l->addr, &l->addrlen, &gai, -1, true) < 0) {
+			snprintf(lc->error, sizeof(lc->error), "[%s] %s: \"%.64s\" is not HOST:PORT%s%s",
+			    k->section, k->name, item, gai ? ": " : "", gai ? gai_strerror(gai) : "");
+			free(copy);
+			return -1;
+		}
+		l->tls = tls;
+		snprintf(l->text, sizeof(l->text), "%s", item);
+		cfg->nlisten++;
+	}
+	free(copy);
+	return 0;
+}
+
+static int
+set_value(struct load_ctx *lc, const struct key *k, const char *value)
+{
+	char *base = (char *)lc->cfg;
+	int lvl;
+
+	switch (k->type) {
+	case K_STR: {
+		char **dst = (char **)(base + k->off), *dup = strdup(value);
+
+		if (dup == NULL)
+			return -1;
+		free(*dst);
+		*dst = dup;
+		return 0;
+	}
+	case K_BOOL:
+		if (parse_bool(value, (bool *)(base + k->off)))
+			return 0;
+		snprintf(lc->error, sizeof(lc->error), "[%s] %s: \"%.64s\" is not yes or no",
+		    k->section, k->name, value);
+		return -1;
+	case K_UINT: {
+		char *end;
+		unsigned long v;
+
+		errno = 0;
+		v = strtoul(value, &end, 10);
+		if (errno != 0 || end == value || *end != '\0' || value[0] == '-' ||
+		    v < k->min || v > k->max) {
+			snprintf(lc->error, sizeof(lc->error), "[%s] %s: \"%.64s\" is not a number "
+			    "from %u to %u", k->section, k->name, value, k->min, k->max);
+			return -1;
+		}
+		*(unsigned *)(base + k->off) = (unsigned)v;
+		return 0;
+	}
+	case K_LISTEN:
+	case K_LISTEN_TLS:
+		return add_listeners(lc, k, value, k->type == K_LISTEN_TLS);
+	case K_SECURITY: {
+		enum gw_security *sec = (enum gw_security *)(base + k->off);
+
+		if (strcasecmp(value, "none") == 0)
+			*sec = GW_SEC_NONE;
+		else if (strcasecmp(value, "starttls") == 0)
+			*sec = GW_SEC_STARTTLS;
+		else if (strcasecmp(value, "tls") == 0)
+			*sec = GW_SEC_TLS;
+		else {
+			snprintf(lc->error, sizeof(lc->error), "[%s] %s: \"%.64s\" is not none, "
+			    "starttls or tls", k->section, k->name, value);
+			return -1;
+		}
+		return 0;
+	}
+	case K_LEVEL:
+		if ((lvl = log_level_parse(value)) < 0) {
+			snprintf(lc->error, sizeof(lc->error), "[%s] %s: \"%.64s\" is not error, warn, "
+			    "info or debug", k->section, k->name, value);
+			return -1;
+		}
+		*(int *)(base + k->off) = lvl;
+		return 0;
+	}
+	return -1;
+}
+
+static int
+on_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct load_ctx *lc = user;
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (strcasecmp(section, keys[i].section) != 0 || strcasecmp(name, keys[i].name) != 0)
+			continue;
+		return set_value(lc, &keys[i], value) == 0;
+	}
+	snprintf(lc->error, sizeof(lc->error), "[%s] %s: unknown key", section, name);
+	return 0;
+}
+
+/* Checks that need all keys read. */
+static int
+config_check(struct load_ctx *lc)
+{
+	struct gw_config *cfg = lc->cfg;
+	int gai = 0;
+
+	if (cfg->nlisten == 0)
+		return snprintf(lc->error, sizeof(lc->error), "[server] listen: no listener "
+		    "configured"), -1;
+	if (cfg->up_host[0] == '\0')
+		return snprintf(lc->error, sizeof(lc->error), "[upstream] host: missing"), -1;
+	if (cfg->up_port == 0)
+		cfg->up_port = cfg->up_security == GW_SEC_TLS ? 993 : 143;
+	{
+		char hp[300];
+
+		snprintf(hp, sizeof(hp), strchr(cfg->up_host, ':') ? "[%s]:%u" : "%s:%u",
+		    cfg->up_host, cfg->up_port);
+		if (parse_host_port(hp, &cfg->up_addr, &cfg->up_addrlen, &gai, -1, false) < 0)
+			return snprintf(lc->error, sizeof(lc->error), "[upstream] host: cannot "
+			    "resolve \"%.64s\"%s%s", cfg->up_host, gai ? ": " : "",
+			    gai ? gai_strerror(gai) : ""), -1;
+	}
+	for (size_t i = 0; i < cfg->nlisten; i++)
+		if (cfg->listen[i].tls && (cfg->tls_cert_file[0] == '\0' || cfg->tls_key_file[0] == '\0'))
+			return snprintf(lc->error, sizeof(lc->error), "[server] listen_tls: needs "
+			    "[tls] cert_file and key_file"), -1;
+	if (cfg->out_lowat >= cfg->out_hiwat)
+		return snprintf(lc->error, sizeof(lc->error), "[limits] output_low_watermark: must "
+		    "be below output_high_watermark (%u)", cfg->out_hiwat), -1;
+	if (cfg->up_mailbox[0] == '\0')
+		return snprintf(lc->error, sizeof(lc->error), "[upstream] mailbox: empty"), -1;
+	return 0;
+}
+
+int
+gw_config_load(struct gw_config *cfg, const char *path, const char **error_r)
+{
+	static char error[400];
+	struct load_ctx lc;
+	int line;
+
+	memset(cfg, 0, sizeof(*cfg));
+	memset(&lc, 0, sizeof(lc));
+	lc.cfg = cfg;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (keys[i].def != NULL && set_value(&lc, &keys[i], keys[i].def) < 0) {
+			snprintf(error, sizeof(error), "%s: built-in default of [%s] %s is invalid",
+			    path, keys[i].section, keys[i].name);
+			*error_r = error;
+			return -1;
+		}
+	}
+	line = ini_parse(path, on_key, &lc);
+	if (line < 0) {
+		snprintf(error, sizeof(error), "%s: cannot read: %s", path,
+		    line == -1 ? strerror(errno) : "out of memory");
+		*error_r = error;
+		return -1;
+	}
+	if (line > 0) {
+		snprintf(error, sizeof(error), "%s:%d: %s", path, line,
+		    lc.error[0] ? lc.error : "syntax error (expected [section] or key = value)");
+		*error_r = error;
+		return -1;
+	}
+	if (config_check(&lc) < 0) {
+		snprintf(error, sizeof(error), "%s: %s", path, lc.error);
+		*error_r = error;
+		return -1;
+	}
+	return 0;
+}
+
+void
+gw_config_free(struct gw_config *cfg)
+{
+	char *base = (char *)cfg;
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (keys[i].type == K_STR) {
+			free(*(char **)(base + keys[i].off));
+			*(char **)(base + keys[i].off) = NULL;
+		}
+	}
+}

@@ -1,0 +1,68 @@
+/* gateway/config.h: the ini file (inih), every key with its default and bounds.
+ * etc/popgate.ini documents the same keys for operators; keep the two in step. */
+#ifndef POPGATE_CONFIG_H
+#define POPGATE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define GW_LISTEN_MAX 16
+
+enum gw_security { GW_SEC_NONE, GW_SEC_STARTTLS, GW_SEC_TLS };
+
+struct gw_listen {
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	bool tls;		/* implicit TLS (RFC 8314), from listen_tls */
+	char text[64];		/* as written, for logs */
+};
+
+struct gw_config {
+	/* [server] */
+	struct gw_listen listen[GW_LISTEN_MAX];
+	size_t nlisten;
+	unsigned workers;
+	char *user, *group;
+	char *greeting;
+	/* [tls]: the POP3 side */
+	char *tls_cert_file, *tls_key_file, *tls_min_protocol, *tls_ciphers;
+	/* [upstream] */
+	char *up_host;
+	unsigned up_port;
+	enum gw_security up_security;
+	char *up_ca_file;
+	bool up_verify;
+	char *up_mailbox;
+	bool up_send_client_id;
+	struct sockaddr_storage up_addr;	/* resolved once at load: no DNS in the loop */
+	socklen_t up_addrlen;
+	/* [cache] */
+	char *cache_path;
+	/* [pop3] */
+	bool allow_plaintext_auth;
+	bool allow_plaintext_loopback;
+	unsigned idle_timeout;			/* seconds; RFC 1939 §3: at least 600 */
+	bool set_seen;				/* \Seen on retrieved messages at QUIT */
+	bool in_use_check;			/* [IN-USE] for a second session of a user */
+	/* [limits] */
+	unsigned max_sessions;			/* per worker */
+	unsigned max_per_address;
+	unsigned max_bad_commands;
+	unsigned max_commands;
+	unsigned imap_line_max;
+	unsigned out_hiwat, out_lowat;
+	unsigned connect_timeout, upstream_timeout, tls_handshake_timeout;
+	unsigned auth_fail_delay_ms, auth_fail_delay_max_ms, max_auth_failures;
+	/* [log] */
+	int log_level;
+	char *log_target;	/* stderr | syslog */
+};
+
+/* Loads and checks the file. Returns 0, or -1 with *error_r naming the line and key
+ * (static storage, valid until the next call). */
+int gw_config_load(struct gw_config *cfg, const char *path, const char **error_r);
+void gw_config_free(struct gw_config *cfg);
+
+#endif

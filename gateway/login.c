@@ -1,0 +1,394 @@
+/* gateway/login.c: from PASS (or AUTH PLAIN) to a fixed snapshot: the upstream login.
+ *
+ *   connect [TLS] -> greeting -> [CAPABILITY] -> [STARTTLS -> TLS -> CAPABILITY]
+ *   -> [ID] + LOGIN|AUTHENTICATE PLAIN + SELECT + UID FETCH 1:* (UID RFC822.SIZE)
+ *
+ * The last three are pipelined (one round trip) unless the credentials need a
+ * continuation. Credentials go as quoted strings, LITERAL+ literals or a SASL PLAIN
+ * response, never raw; CR, LF and NUL are refused before a byte is sent. Outcomes become
+ * POP3 replies here and only here: NO [AUTHENTICATIONFAILED] -> -ERR [AUTH]; anything that
+ * is the upstream's trouble -> -ERR [SYS/TEMP] (RFC 3206). The password is wiped as soon as
+ * it is written. */
+#include <stdio.h>
+#include <string.h>
+
+#include "../common/log.h"
+#include "../imap/imap_write.h"
+#include "../pop3/pop3_reply.h"
+#include "session.h"
+
+static void login_next(struct gw_session *s);
+
+static void
+wipe_password(struct gw_session *s)
+{
+	explicit_bzero(s->pass, sizeof(s->pass));
+	s->pass_len = 0;
+}
+
+static void
+auth_delay_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct gw_session *s = t->data;
+
+	(void)loop;
+	(void)revents;
+	pop3_reply_err(gw_client_out(s), POP3_CODE_AUTH, "Authentication failed.");
+	if (s->auth_failures >= s->w->cfg->max_auth_failures) {
+		gw_session_flush(s);
+		gw_session_close(s, "too many failed logins");
+		return;
+	}
+	gw_session_op_done(s);
+	gw_session_flush(s);
+}
+
+void
+gw_login_failed(struct gw_session *s, const char *code, const char *why)
+{
+	unsigned delay;
+
+	wipe_password(s);
+	gw_upstream_logout(s);
+	gw_snapshot_free(&s->snap);
+	s->have_user = false;
+	if (code == NULL || strcmp(code, POP3_CODE_AUTH) != 0) {
+		gw_log(LOG_LVL_WARN, s, "login of user=%s failed: %s", s->user, why);
+		pop3_reply_err(gw_client_out(s), code, "%s", code && strcmp(code, POP3_CODE_IN_USE) == 0 ?
+		    why : "Temporary failure of the mail server, try again later.");
+		gw_session_op_done(s);
+		return;
+	}
+	/* A wrong password: answer after a delay that grows per client address, so a
+	 * guesser gets few tries and the upstream's own guard never blocks the gateway. */
+	s->auth_failures++;
+	delay = gw_auth_fail_delay_ms(s->w, &s->addr);
+	gw_auth_fail_record(s->w, &s->addr);
+	gw_log(LOG_LVL_INFO, s, "login of user=%s failed: %s (delay %u ms)", s->user, why, delay);
+	s->op = GW_OP_AUTH_DELAY;
+	ev_timer_init(&s->delay, auth_delay_cb, delay / 1000.0, 0.);
+	s->delay.data = s;
+	ev_timer_start(s->w->loop, &s->delay);
+}
+
+static void
+login_fail_temp(struct gw_session *s, const char *why)
+{
+	gw_login_failed(s, POP3_CODE_SYS_TEMP, why);
+}
+
+/* The tagged response of a login-phase command, or NULL when the login was already
+ * decided (an earlier pipelined command failed and closed the upstream). */
+static bool
+login_live(struct gw_session *s, const struct imap_resp *r)
+{
+	return r != NULL && s->op == GW_OP_LOGIN && !s->closing;
+}
+
+static void
+resp_text(char *dst, size_t size, const char *what, const struct imap_resp *r)
+{
+	snprintf(dst, size, "%s: %s %.*s", what, r->status == IMAP_STATUS_NO ? "NO" :
+	    r->status == IMAP_STATUS_BAD ? "BAD" : "?", (int)(r->text.len > 100 ? 100 : r->text.len),
+	    (const char *)r->text.p);
+}
+
+static void
+caps_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
+{
+	struct gw_session *s = ctx;
+
+	(void)cmd;
+	if (!login_live(s, r))
+		return;
+	if (r->status != IMAP_STATUS_OK) {
+		login_fail_temp(s, "CAPABILITY failed");
+		return;
+	}
+	s->up.caps_known = true;	/* even if the server listed nothing we know */
+	login_next(s);
+}
+
+static void
+starttls_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
+{
+	struct gw_session *s = ctx;
+
+	(void)cmd;
+	if (!login_live(s, r))
+		return;
+	if (r->status != IMAP_STATUS_OK) {
+		login_fail_temp(s, "upstream refused STARTTLS");
+		return;
+	}
+	/* Bytes after the OK were sent in plaintext before TLS: an injection attempt
+	 * (CVE-2011-0411 class). Refuse them, never read them as if protected. */
+	if (buf_len(&s->up.io.c.in) > 0) {
+		login_fail_temp(s, "upstream sent data after STARTTLS OK");
+		return;
+	}
+	s->up.caps_known = false;	/* RFC 3501 §6.2.1: forget what was said in clear */
+	s->up.caps = 0;
+	if (gw_upstream_start_tls(s) < 0)
+		login_fail_temp(s, s->up.io.c.error);
+}
+
+void
+gw_login_tls_done(struct gw_session *s)
+{
+	if (s->op == GW_OP_LOGIN)
+		login_next(s);
+}
+
+static void
+snapshot_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
+{
+	struct gw_session *s = ctx;
+	const struct gw_config *cfg = s->w->cfg;
+	size_t count;
+	uint64_t octets;
+
+	(void)cmd;
+	if (!login_live(s, r) || !s->up.select_ok)
+		return;		/* select_done has answered */
+	/* Thunderbird forgets every UIDL on "+OK 0 0": an empty list only when the server
+	 * really said the mailbox is empty (DESIGN.md). */
+	if (r->status != IMAP_STATUS_OK && !(s->up.exists == 0 && s->snap.count == 0)) {
+		char why[200];
+
+		resp_text(why, sizeof(why), "listing messages failed", r);
+		login_fail_temp(s, why);
+		return;
+	}
+	if (s->up.exists > 0 && s->snap.count == 0) {
+		login_fail_temp(s, "upstream listed no messages though EXISTS > 0");
+		return;
+	}
+	if (!s->up.have_uidvalidity) {
+		login_fail_temp(s, "upstream sent no UIDVALIDITY");
+		return;
+	}
+	s->snap.uidvalidity = s->up.uidvalidity;
+	if (gw_snapshot_finish(&s->snap, s->w->cache, s->user, cfg->up_mailbox) < 0) {
+		login_fail_temp(s, "out of memory building the message list");
+		return;
+	}
+	if (cfg->in_use_check) {
+		for (struct gw_session *o = s->w->sessions; o != NULL; o = o->next) {
+			if (o != s && o->state >= GW_S_TRANSACTION && o->state != GW_S_CLOSED &&
+			    strcmp(o->user, s->user) == 0) {
+				gw_login_failed(s, POP3_CODE_IN_USE, "Mailbox is locked by another POP3 session.");
+				return;
+			}
+		}
+	}
+	gw_auth_fail_clear(s->w, &s->addr);
+	gw_session_enter(s, GW_S_TRANSACTION);
+	gw_snapshot_stat(&s->snap, &count, &octets);
+	gw_log(LOG_LVL_INFO, s, "login user=%s client=%s messages=%zu octets=%llu", s->user,
+	    s->addr_text, count, (unsigned long long)octets);
+	pop3_reply_ok(gw_client_out(s), "Logged in, %zu messages (%llu octets).", count,
+	    (unsigned long long)octets);
+	gw_session_op_done(s);
+}
+
+static void
+select_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
+{
+	struct gw_session *s = ctx;
+
+	(void)cmd;
+	if (!login_live(s, r) || s->up.state != GW_UP_READY)
+		return;
+	if (r->status != IMAP_STATUS_OK) {
+		char why[200];
+
+		resp_text(why, sizeof(why), "SELECT failed", r);
+		login_fail_temp(s, why);
+		return;
+	}
+	s->up.select_ok = true;
+}
+
+static void
+send_select_and_list(struct gw_session *s)
+{
+	const struct gw_config *cfg = s->w->cfg;
+	struct buf *out;
+
+	if ((out = gw_upstream_cmd(s, GW_UPCMD_SELECT, select_done, 0)) == NULL)
+		goto fail;
+	buf_append_str(out, "SELECT ");
+	if (imap_write_astring(out, (const uint8_t *)cfg->up_mailbox, strlen(cfg->up_mailbox),
+	    (s->up.caps & GW_CAP_LITERALPLUS) != 0) < 0)
+		goto fail;
+	buf_append_str(out, "\r\n");
+	if ((out = gw_upstream_cmd(s, GW_UPCMD_SNAPSHOT, snapshot_done, 0)) == NULL)
+		goto fail;
+	buf_append_str(out, "UID FETCH 1:* (UID RFC822.SIZE)\r\n");
+	gw_upstream_send_end(s);
+	return;
+fail:
+	login_fail_temp(s, "cannot send SELECT");
+}
+
+static void
+login_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
+{
+	struct gw_session *s = ctx;
+	struct imap_slice arg;
+	char why[200];
+
+	if (!login_live(s, r))
+		return;
+	if (r->status == IMAP_STATUS_OK) {
+		s->up.state = GW_UP_READY;
+		if (cmd->arg == 0)	/* SELECT was not pipelined */
+			send_select_and_list(s);
+		return;
+	}
+	resp_text(why, sizeof(why), "upstream login refused", r);
+	/* RFC 5530: only these codes mean the credentials are wrong; no code at all is
+	 * what older servers send for a wrong password. */
+	if (r->code.len == 0 || imap_code_is(r, "AUTHENTICATIONFAILED", &arg) ||
+	    imap_code_is(r, "AUTHORIZATIONFAILED", &arg) || imap_code_is(r, "EXPIRED", &arg))
+		gw_login_failed(s, POP3_CODE_AUTH, why);
+	else
+		login_fail_temp(s, why);
+}
+
+static void
+send_id(struct gw_session *s)
+{
+	struct buf *out;
+
+	if ((out = gw_upstream_cmd(s, GW_UPCMD_ID, NULL, 0)) == NULL)
+		return;
+	/* RFC 2971; Dovecot reads x-originating-* from trusted networks for its logs and
+	 * its brute-force protection. Addresses are digits, dots and colons: quoted safely. */
+	buf_printf(out, "ID (\"name\" \"popgate\" \"x-originating-ip\" \"%s\" "
+	    "\"x-originating-port\" \"%u\")\r\n", s->addr_text, s->port);
+}
+
+static void
+send_credentials(struct gw_session *s)
+{
+	struct gw_upstream *up = &s->up;
+	const uint8_t *u = (const uint8_t *)s->user, *p = (const uint8_t *)s->pass;
+	size_t ulen = strlen(s->user), plen = s->pass_len;
+	bool litplus = (up->caps & GW_CAP_LITERALPLUS) != 0, pipelined = true;
+	struct buf *out;
+	enum imap_string_kind uk = imap_string_kind(u, ulen), pk = imap_string_kind(p, plen);
+
+	if (uk == IMAP_STRING_INVALID || pk == IMAP_STRING_INVALID) {
+		/* Checked at PASS already; this is the last line of defence. */
+		gw_login_failed(s, POP3_CODE_AUTH, "credentials with CR, LF or NUL");
+		return;
+	}
+	if (s->w->cfg->up_send_client_id && (up->caps & GW_CAP_ID))
+		send_id(s);
+	if ((up->caps & GW_CAP_AUTH_PLAIN) && (up->caps & GW_CAP_SASL_IR)) {
+		out = gw_upstream_cmd(s, GW_UPCMD_LOGIN, login_done, 1);
+		if (out != NULL) {
+			buf_append_str(out, "AUTHENTICATE PLAIN ");
+			imap_write_sasl_plain(out, u, ulen, p, plen);
+			buf_append_str(out, "\r\n");
+		}
+	} else if (!(up->caps & GW_CAP_LOGINDISABLED) &&
+	    ((uk == IMAP_STRING_QUOTED && pk == IMAP_STRING_QUOTED) || litplus)) {
+		out = gw_upstream_cmd(s, GW_UPCMD_LOGIN, login_done, 1);
+		if (out != NULL) {
+			buf_append_str(out, "LOGIN ");
+			imap_write_astring(out, u, ulen, litplus);
+			buf_append_str(out, " ");
+			imap_write_astring(out, p, plen, litplus);
+			buf_append_str(out, "\r\n");
+		}
+	} else if (up->caps & GW_CAP_AUTH_PLAIN) {
+		/* The response goes after the server's "+": nothing may follow in the pipe. */
+		pipelined = false;
+		out = gw_upstream_cmd(s, GW_UPCMD_LOGIN, login_done, 0);
+		if (out != NULL) {
+			buf_append_str(out, "AUTHENTICATE PLAIN\r\n");
+			imap_write_sasl_plain(&up->cont, u, ulen, p, plen);
+			buf_append_str(&up->cont, "\r\n");
+		}
+	} else {
+		wipe_password(s);
+		login_fail_temp(s, "upstream offers no login method for these credentials");
+		return;
+	}
+	wipe_password(s);
+	if (out == NULL || out->failed) {
+		login_fail_temp(s, "cannot send login");
+		return;
+	}
+	up->state = GW_UP_LOGIN;
+	if (pipelined)
+		send_select_and_list(s);
+	else
+		gw_upstream_send_end(s);
+}
+
+/* Decides the next step from what is known about the connection. */
+static void
+login_next(struct gw_session *s)
+{
+	struct gw_upstream *up = &s->up;
+	struct buf *out;
+
+	if (s->w->cfg->up_security == GW_SEC_STARTTLS && !conn_tls_active(&up->io.c)) {
+		if (up->caps_known && !(up->caps & GW_CAP_STARTTLS)) {
+			/* No silent downgrade: the password would cross in clear. */
+			login_fail_temp(s, "upstream does not offer STARTTLS");
+			return;
+		}
+		if (up->caps_known) {
+			if ((out = gw_upstream_cmd(s, GW_UPCMD_STARTTLS, starttls_done, 0)) == NULL) {
+				login_fail_temp(s, "cannot send STARTTLS");
+				return;
+			}
+			up->state = GW_UP_STARTTLS;
+			buf_append_str(out, "STARTTLS\r\n");
+			gw_upstream_send_end(s);
+			return;
+		}
+	}
+	if (!up->caps_known) {
+		if ((out = gw_upstream_cmd(s, GW_UPCMD_CAPABILITY, caps_done, 0)) == NULL) {
+			login_fail_temp(s, "cannot send CAPABILITY");
+			return;
+		}
+		buf_append_str(out, "CAPABILITY\r\n");
+		gw_upstream_send_end(s);
+		return;
+	}
+	send_credentials(s);
+}
+
+void
+gw_login_on_greeting(struct gw_session *s, const struct imap_resp *r)
+{
+	if (s->op != GW_OP_LOGIN)
+		return;
+	if (r->status == IMAP_STATUS_PREAUTH) {
+		/* Logged in as someone we did not choose: not this user's mailbox. */
+		login_fail_temp(s, "upstream greeted with PREAUTH");
+		return;
+	}
+	if (r->status != IMAP_STATUS_OK) {
+		login_fail_temp(s, "upstream greeting was not OK");
+		return;
+	}
+	s->up.state = GW_UP_LOGIN;
+	login_next(s);
+}
+
+void
+gw_login_start(struct gw_session *s)
+{
+	s->op = GW_OP_LOGIN;
+	gw_snapshot_free(&s->snap);
+	if (gw_upstream_connect(s) < 0)
+		login_fail_temp(s, s->up.last_error);
+}

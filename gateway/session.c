@@ -1,0 +1,404 @@
+/* gateway/session.c: a session's life: accept, greeting, reading commands, writing replies
+ * with backpressure, timers, the end-of-session log line, and freeing.
+ *
+ * Ordering rules (Redis's networking.c style, each for a reason):
+ *  - A command's line is consumed from the input before it is dispatched: STLS may empty
+ *    the input, and the slices stay valid because consuming never moves bytes.
+ *  - Ending a session inside a callback only marks it: both conns close at once, the
+ *    memory is freed by the worker's ev_prepare reaper, so no caller up the stack touches
+ *    freed memory.
+ *  - Writes go to the client's buffer; the flush at the end of each callback sends them,
+ *    and its drain below the low watermark resumes whatever was waiting (LIST output,
+ *    a paused upstream, pipelined commands). */
+#include <sys/socket.h>
+#include <netdb.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../pop3/pop3_reply.h"
+#include "session.h"
+
+#define CLIENT_IN_MAX (2 * POP3_SASL_LINE_MAX)
+/* Above the high watermark nothing more is produced, but one upstream read may still be
+ * dot-stuffed into the buffer (at most doubling it): room for that. */
+#define CLIENT_OUT_SLACK (512 * 1024)
+
+static const char *const state_names[] = {
+	[GW_S_AUTHORIZATION] = "AUTHORIZATION", [GW_S_TRANSACTION] = "TRANSACTION",
+	[GW_S_UPDATE] = "UPDATE", [GW_S_CLOSED] = "CLOSED",
+};
+
+static void client_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void idle_cb(struct ev_loop *loop, ev_timer *t, int revents);
+
+struct buf *
+gw_client_out(struct gw_session *s)
+{
+	return &s->client.c.out;
+}
+
+bool
+gw_session_client_full(const struct gw_session *s)
+{
+	return conn_queued(&s->client.c) >= s->w->cfg->out_hiwat;
+}
+
+void
+gw_session_enter(struct gw_session *s, enum gw_state st)
+{
+	if (s->state == st)
+		return;
+	gw_log(LOG_LVL_DEBUG, s, "state %s -> %s", state_names[s->state], state_names[st]);
+	s->state = st;
+}
+
+static unsigned
+addr_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	if (ss->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	return 0;
+}
+
+static void
+refuse(int fd, const char *line)
+{
+	/* Best effort on a fresh socket: the reply fits any send buffer. */
+	ssize_t r = send(fd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT);
+
+	(void)r;
+	close(fd);
+}
+
+void
+gw_session_new(struct gw_worker *w, int fd, const struct sockaddr_storage *addr, bool tls)
+{
+	const struct gw_config *cfg = w->cfg;
+	struct gw_session *s;
+	unsigned same = 0;
+
+	if (w->nsessions >= cfg->max_sessions) {
+		log_warn("session limit %u reached: refusing a connection", cfg->max_sessions);
+		refuse(fd, "-ERR [SYS/TEMP] Too many connections, try again later.\r\n");
+		return;
+	}
+	for (s = w->sessions; s != NULL; s = s->next)
+		same += gw_addr_equal(&s->addr, addr);
+	if (same >= cfg->max_per_address) {
+		char text[64] = "?";
+
+		getnameinfo((const struct sockaddr *)addr, sizeof(*addr), text, sizeof(text), NULL, 0,
+		    NI_NUMERICHOST);
+		log_warn("client=%s has %u connections, the limit: refusing one more", text, same);
+		refuse(fd, "-ERR [SYS/TEMP] Too many connections from your address.\r\n");
+		return;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		refuse(fd, "-ERR [SYS/TEMP] Out of memory, try again later.\r\n");
+		return;
+	}
+	s->w = w;
+	s->id = ++w->next_session_id;
+	s->addr = *addr;
+	s->port = addr_port(addr);
+	s->tls_listener = tls;
+	s->result = "disconnected";
+	s->up.io.c.fd = -1;
+	if (getnameinfo((const struct sockaddr *)addr, sizeof(*addr), s->addr_text,
+	    sizeof(s->addr_text), NULL, 0, NI_NUMERICHOST) != 0)
+		strcpy(s->addr_text, "?");
+	gw_io_init(&s->client, w->loop, fd, CLIENT_IN_MAX, cfg->out_hiwat + CLIENT_OUT_SLACK,
+	    client_cb, s);
+	s->next = w->sessions;
+	if (w->sessions != NULL)
+		w->sessions->prev = s;
+	w->sessions = s;
+	w->nsessions++;
+	s->started = s->last_activity = ev_now(w->loop);
+	ev_init(&s->idle, idle_cb);
+	s->idle.data = s;
+	s->idle.repeat = tls ? cfg->tls_handshake_timeout : cfg->idle_timeout;
+	ev_timer_again(w->loop, &s->idle);
+	gw_log(LOG_LVL_DEBUG, s, "connect client=%s port=%u tls=%s", s->addr_text, s->port,
+	    tls ? "yes" : "no");
+	if (tls) {
+		if (conn_start_tls(&s->client.c, w->server_tls, true, NULL, false) < 0) {
+			gw_session_close(s, "tls setup failed");
+			return;
+		}
+		s->op = GW_OP_STLS;	/* the greeting waits for the handshake (RFC 8314) */
+		gw_io_update(&s->client);
+		return;
+	}
+	pop3_reply_ok(gw_client_out(s), "%s", cfg->greeting);
+	gw_session_flush(s);
+}
+
+static void
+session_log_line(struct gw_session *s)
+{
+	size_t listed = s->snap.count;
+
+	log_info("session=%08x user=%s client=%s tls=%s listed=%zu retr=%zu dele=%zu "
+	    "bytes_out=%zu duration_ms=%lld result=%s%s%s%s", s->id,
+	    s->state != GW_S_AUTHORIZATION || s->user[0] ? (s->user[0] ? s->user : "-") : "-",
+	    s->addr_text, conn_tls_active(&s->client.c) ? "yes" : "no", listed, s->n_retr,
+	    s->n_dele, s->client.c.bytes_out,
+	    (long long)((ev_now(s->w->loop) - s->started) * 1000), s->result,
+	    s->up.last_error[0] ? " upstream_error=\"" : "",
+	    s->up.last_error[0] ? s->up.last_error : "", s->up.last_error[0] ? "\"" : "");
+}
+
+void
+gw_session_close(struct gw_session *s, const char *result)
+{
+	struct gw_worker *w = s->w;
+
+	if (s->closing)
+		return;
+	s->closing = true;
+	if (result != NULL)
+		s->result = result;
+	session_log_line(s);
+	gw_session_enter(s, GW_S_CLOSED);
+	ev_timer_stop(w->loop, &s->idle);
+	ev_timer_stop(w->loop, &s->delay);
+	gw_upstream_logout(s);
+	gw_io_close(&s->client);
+	explicit_bzero(s->pass, sizeof(s->pass));
+	/* Off the live list now; freed by the reaper once the stack has unwound. */
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		w->sessions = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	s->next = s->prev = NULL;
+	w->nsessions--;
+	s->next_doomed = w->doomed;
+	w->doomed = s;
+}
+
+void
+gw_session_free(struct gw_session **sp)
+{
+	struct gw_session *s = *sp;
+
+	if (s == NULL)
+		return;
+	gw_upstream_close(s);
+	gw_io_close(&s->client);
+	gw_snapshot_free(&s->snap);
+	explicit_bzero(s, sizeof(*s));
+	free(s);
+	*sp = NULL;
+}
+
+void
+gw_session_upstream_lost(struct gw_session *s)
+{
+	const char *why = s->up.last_error[0] ? s->up.last_error : "upstream lost";
+
+	switch (s->op) {
+	case GW_OP_LOGIN:
+		gw_login_failed(s, POP3_CODE_SYS_TEMP, why);
+		break;
+	case GW_OP_RETR:
+	case GW_OP_TOP:
+		if (!s->xfer.reply_started)
+			pop3_reply_err(gw_client_out(s), POP3_CODE_SYS_TEMP,
+			    "Lost the connection to the mail server.");
+		/* After "+OK" no terminating "." is sent: the client must see the cut. */
+		gw_session_flush(s);
+		gw_session_close(s, "upstream lost");
+		break;
+	case GW_OP_QUIT:
+		pop3_reply_err(gw_client_out(s), POP3_CODE_SYS_TEMP,
+		    "Lost the connection to the mail server, deletions may not have been applied.");
+		gw_session_flush(s);
+		gw_session_close(s, "upstream lost");
+		break;
+	default:
+		/* Idle: local commands still work; the next RETR/TOP/QUIT will say so. */
+		break;
+	}
+}
+
+void
+gw_session_op_done(struct gw_session *s)
+{
+	s->op = GW_OP_NONE;
+	if (!s->in_process)
+		gw_session_process(s);
+	/* else: the loop on the stack picks up the next command. */
+}
+
+static void
+bad_command(struct gw_session *s, const char *reply)
+{
+	pop3_reply_err(gw_client_out(s), NULL, "%s", reply);
+	if (++s->bad_commands >= s->w->cfg->max_bad_commands) {
+		pop3_reply_err(gw_client_out(s), NULL, "Too many bad commands, closing.");
+		gw_session_flush(s);
+		gw_session_close(s, "too many bad commands");
+	}
+}
+
+void
+gw_session_process(struct gw_session *s)
+{
+	struct buf *in = &s->client.c.in;
+
+	if (s->in_process)
+		return;
+	s->in_process = true;
+	while (!s->closing && (s->op == GW_OP_NONE || s->op == GW_OP_SASL) &&
+	    s->state != GW_S_UPDATE && !gw_session_client_full(s)) {
+		struct pop3_cmd cmd;
+		struct pop3_slice line;
+		size_t consumed = 0;
+		enum pop3_parse_result r;
+
+		if (s->op == GW_OP_SASL) {
+			r = pop3_parse_raw_line(&s->parser, in, POP3_SASL_LINE_MAX, &line, &consumed);
+			buf_consume(in, consumed);
+			if (r == POP3_PARSE_MORE)
+				break;
+			if (r == POP3_PARSE_COMMAND)
+				gw_session_sasl_line(s, &line);
+			else
+				gw_session_sasl_line(s, NULL);
+			continue;
+		}
+		r = pop3_parse(&s->parser, in, POP3_LINE_MAX, &cmd, &consumed);
+		buf_consume(in, consumed);	/* see the file comment: slices stay valid */
+		switch (r) {
+		case POP3_PARSE_MORE:
+			goto out;
+		case POP3_PARSE_TOO_LONG:
+			bad_command(s, "Line too long.");
+			break;
+		case POP3_PARSE_INVALID:
+			bad_command(s, "Invalid command line.");
+			break;
+		case POP3_PARSE_COMMAND:
+			if (++s->commands > s->w->cfg->max_commands) {
+				pop3_reply_err(gw_client_out(s), NULL, "Too many commands, closing.");
+				gw_session_flush(s);
+				gw_session_close(s, "too many commands");
+				break;
+			}
+			gw_session_dispatch(s, &cmd);
+			if (cmd.id == POP3_CMD_UNKNOWN)
+				bad_command(s, "Unknown command.");
+			break;
+		}
+	}
+out:
+	s->in_process = false;
+	if (!s->closing)
+		gw_io_update(&s->client);
+}
+
+bool
+gw_session_flush(struct gw_session *s)
+{
+	struct conn *c = &s->client.c;
+	size_t out_before = c->bytes_out;
+
+	if (s->closing)
+		return false;
+	if (s->client_gone) {
+		buf_reset(&c->out);
+		return true;
+	}
+	if (conn_flush(c) == CONN_ERROR) {
+		gw_log(LOG_LVL_DEBUG, s, "client write failed: %s", c->error);
+		if (s->op == GW_OP_QUIT) {
+			s->client_gone = true;	/* let UPDATE finish: the client asked for it */
+			buf_reset(&c->out);
+			gw_io_close(&s->client);
+			return true;
+		}
+		gw_session_close(s, "client write failed");
+		return false;
+	}
+	if (c->bytes_out != out_before)
+		s->last_activity = ev_now(s->w->loop);	/* a slow reader is not idle */
+	if (conn_queued(c) <= s->w->cfg->out_lowat) {
+		if (s->op == GW_OP_LIST)
+			gw_session_list_continue(s);
+		if (!s->closing && s->up.io.c.read_paused)
+			gw_upstream_resume(s);	/* flushes again itself */
+		if (!s->closing && s->op == GW_OP_NONE && buf_len(&c->in) > 0 && !s->in_process)
+			gw_session_process(s);
+	}
+	if (!s->closing)
+		gw_io_update(&s->client);
+	return !s->closing;
+}
+
+static void
+client_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct gw_session *s = w->data;
+	struct conn *c = &s->client.c;
+	bool was_handshaking = c->handshaking;
+	size_t in_before = c->bytes_in, out_before = c->bytes_out;
+	enum conn_status st = CONN_OK;
+
+	(void)revents;
+	if (s->closing)
+		return;
+	if (revents & EV_WRITE && !gw_session_flush(s))
+		return;
+	if (conn_want_read(c) || c->handshaking)
+		st = conn_read(c);
+	if (c->bytes_in != in_before || c->bytes_out != out_before)
+		s->last_activity = ev_now(loop);
+	if (st == CONN_ERROR || (st == CONN_EOF && s->op != GW_OP_QUIT)) {
+		/* A dropped connection changes nothing upstream (DESIGN.md). */
+		gw_log(LOG_LVL_DEBUG, s, "client %s", st == CONN_EOF ? "closed the connection" : c->error);
+		gw_session_close(s, st == CONN_EOF ? "disconnected" : "client error");
+		return;
+	}
+	if (was_handshaking && !c->handshaking) {
+		gw_log(LOG_LVL_DEBUG, s, "client TLS established (%s)", SSL_get_version(c->ssl));
+		s->idle.repeat = s->w->cfg->idle_timeout;
+		ev_timer_again(loop, &s->idle);
+		if (s->tls_listener && s->op == GW_OP_STLS)
+			pop3_reply_ok(gw_client_out(s), "%s", s->w->cfg->greeting);
+		s->op = GW_OP_NONE;
+	}
+	gw_session_process(s);
+	gw_session_flush(s);
+}
+
+static void
+idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct gw_session *s = t->data;
+	double timeout = s->client.c.handshaking ? s->w->cfg->tls_handshake_timeout :
+	    s->w->cfg->idle_timeout;
+	double idle = ev_now(loop) - s->last_activity;
+
+	(void)revents;
+	if (idle < timeout) {
+		t->repeat = timeout - idle;
+		ev_timer_again(loop, t);
+		return;
+	}
+	if (!s->client.c.handshaking) {
+		/* RFC 1939 §3: the autologout timer; no UPDATE happens. */
+		pop3_reply_err(gw_client_out(s), NULL, "Disconnected for inactivity.");
+		gw_session_flush(s);
+	}
+	gw_session_close(s, s->client.c.handshaking ? "tls handshake timeout" : "idle timeout");
+}

@@ -1,0 +1,217 @@
+/* gateway/session.h: one POP3 client's life, joined to one IMAP upstream.
+ *
+ * A session owns two conns: `client` (POP3, maybe TLS) and `up.io` (IMAP, maybe TLS).
+ * States (RFC 1939 §3), changed only by gw_session_enter():
+ *   AUTHORIZATION  USER/PASS/AUTH/CAPA/STLS/QUIT; a login in flight is op GW_OP_LOGIN
+ *   TRANSACTION    the snapshot is fixed; STAT/LIST/UIDL/DELE/RSET/NOOP local, RETR/TOP
+ *                  streamed from upstream
+ *   UPDATE         QUIT seen in TRANSACTION: deletions being applied upstream
+ *   CLOSED         nothing more is read; freed at the next loop iteration
+ * One command runs at a time (`op`); commands the client pipelined wait in its input
+ * buffer and are answered in order, also while a multi-line reply is streaming. */
+#ifndef POPGATE_SESSION_H
+#define POPGATE_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <ev.h>
+
+#include "../imap/imap_parse.h"
+#include "../imap/imap_queue.h"
+#include "../pop3/pop3_dotstuff.h"
+#include "../pop3/pop3_parse.h"
+#include "../pop3/pop3_sasl.h"
+#include "../pop3/pop3_top.h"
+#include "io.h"
+#include "snapshot.h"
+#include "worker.h"
+
+enum gw_state { GW_S_AUTHORIZATION, GW_S_TRANSACTION, GW_S_UPDATE, GW_S_CLOSED };
+
+/* The command being carried out; others wait. */
+enum gw_op {
+	GW_OP_NONE,
+	GW_OP_LOGIN,		/* upstream LOGIN, SELECT, UID FETCH 1:* */
+	GW_OP_AUTH_DELAY,	/* failed login: waiting before -ERR */
+	GW_OP_SASL,		/* AUTH: waiting for the client's continuation line */
+	GW_OP_LIST,		/* LIST/UIDL multi-line reply, written as the client drains */
+	GW_OP_RETR,		/* UID FETCH BODY.PEEK[] streaming */
+	GW_OP_TOP,		/* header, then body windows */
+	GW_OP_QUIT,		/* UPDATE: STORE/EXPUNGE */
+	GW_OP_STLS,		/* client TLS handshake after STLS */
+};
+
+enum gw_up_state {
+	GW_UP_NONE,		/* no upstream connection */
+	GW_UP_CONNECTING,	/* TCP connect in progress */
+	GW_UP_GREETING,		/* waiting for "* OK" (after the TLS handshake for tls) */
+	GW_UP_STARTTLS,		/* STARTTLS sent / TLS handshake after it */
+	GW_UP_LOGIN,		/* CAPABILITY/ID/LOGIN/SELECT/FETCH in flight */
+	GW_UP_READY,		/* selected, idle or serving RETR/TOP/QUIT */
+	GW_UP_LOGOUT,		/* LOGOUT sent: closing */
+};
+
+/* What each upstream command is, for routing untagged data and for log context. */
+enum gw_upcmd {
+	GW_UPCMD_CAPABILITY, GW_UPCMD_STARTTLS, GW_UPCMD_ID, GW_UPCMD_LOGIN, GW_UPCMD_SELECT,
+	GW_UPCMD_SNAPSHOT, GW_UPCMD_FETCH_BODY, GW_UPCMD_FETCH_HEADER, GW_UPCMD_FETCH_TEXT,
+	GW_UPCMD_STORE, GW_UPCMD_EXPUNGE, GW_UPCMD_SEARCH, GW_UPCMD_NOOP, GW_UPCMD_LOGOUT,
+};
+
+/* Upstream capabilities popgate uses. */
+#define GW_CAP_LITERALPLUS	0x001	/* RFC 7888 LITERAL+ (or LITERAL-) */
+#define GW_CAP_UIDPLUS		0x002	/* RFC 4315 */
+#define GW_CAP_SASL_IR		0x004	/* RFC 4959 */
+#define GW_CAP_AUTH_PLAIN	0x008
+#define GW_CAP_STARTTLS		0x010
+#define GW_CAP_LOGINDISABLED	0x020
+#define GW_CAP_ID		0x040	/* RFC 2971 */
+#define GW_CAP_XOAUTH2		0x080
+#define GW_CAP_OAUTHBEARER	0x100
+
+struct gw_upstream {
+	struct gw_io io;
+	enum gw_up_state state;
+	struct imap_parser parser;
+	struct imap_queue queue;
+	ev_timer timer;			/* connect / response timeout */
+	ev_tstamp last_rx;		/* last byte from upstream */
+	unsigned caps;
+	bool caps_known;
+	bool in_literal;		/* between LITERAL and LITERAL_END */
+	bool bye;			/* the server said BYE */
+	uint32_t exists;
+	uint32_t uidvalidity;
+	bool have_uidvalidity;
+	bool uidvalidity_changed;	/* during TRANSACTION: UIDs no longer name our messages */
+	bool read_only;
+	bool select_ok, fetch_ok;
+	char last_error[256];		/* the last upstream problem, for the log */
+	uint32_t *search;		/* UID SEARCH DELETED results (no-UIDPLUS QUIT) */
+	size_t nsearch, search_cap;
+	struct buf cont;		/* bytes to send on the next "+" continuation */
+};
+
+/* A RETR or TOP in progress. */
+struct gw_xfer {
+	size_t idx;			/* the message */
+	bool reply_started;		/* "+OK" sent: a failure now must cut the connection */
+	bool got_literal;		/* this command's literal arrived */
+	bool is_top;
+	bool body_phase;		/* TOP: past the header */
+	bool skipping;			/* literal bytes we do not forward */
+	uint32_t top_lines;
+	uint64_t window_off;		/* TOP: body offset of the next window */
+	uint64_t window_len;		/* TOP: size asked for in the pending window */
+	uint64_t literal_size, literal_seen;
+	struct pop3_dotstuff dot;
+	struct pop3_top top;
+};
+
+struct gw_session {
+	struct gw_session *next, *prev;	/* worker->sessions */
+	struct gw_session *next_doomed;
+	struct gw_worker *w;
+	uint32_t id;
+	enum gw_state state;
+	enum gw_op op;
+	bool closing;
+	bool in_process;		/* gw_session_process() is on the stack */
+	bool client_gone;		/* client hung up during UPDATE: finish, discard output */
+	struct gw_io client;
+	struct sockaddr_storage addr;
+	char addr_text[64];		/* "203.0.113.7" for logs and ID */
+	unsigned port;
+	bool tls_listener;		/* implicit TLS listener */
+	struct pop3_parser parser;
+	ev_timer idle;			/* RFC 1939 §3 autologout; also the TLS handshake bound */
+	ev_timer delay;			/* failed-login delay */
+	ev_tstamp last_activity, started;
+
+	/* AUTHORIZATION */
+	char user[POP3_SASL_FIELD_MAX];
+	bool have_user;
+	char pass[POP3_SASL_FIELD_MAX];	/* until the login is written; then wiped */
+	size_t pass_len;
+	unsigned auth_failures, bad_commands, commands;
+	const char *sasl_mech;		/* AUTH in progress */
+
+	struct gw_upstream up;
+	struct gw_snapshot snap;
+
+	/* op state */
+	struct { size_t next; bool uidl; } list;
+	struct gw_xfer xfer;
+	uint32_t xfer_gen;		/* names the current RETR/TOP in its upstream commands */
+	const char *pending_err;	/* GW_OP_AUTH_DELAY: the reply to send */
+
+	/* for the session's log line */
+	size_t n_retr, n_dele;
+	uint64_t bytes_retr;
+	const char *result;
+};
+
+/* Accepted connection: takes ownership of fd. */
+void gw_session_new(struct gw_worker *w, int fd, const struct sockaddr_storage *addr, bool tls);
+/* Ends the session: closes both conns now, frees later (safe inside callbacks). */
+void gw_session_close(struct gw_session *s, const char *result);
+/* Frees a closed session (the worker's reaper calls this). */
+void gw_session_free(struct gw_session **sp);
+
+void gw_session_enter(struct gw_session *s, enum gw_state st);
+/* The current op is done: go on with the client's next pipelined command. */
+void gw_session_op_done(struct gw_session *s);
+/* Flushes the client side and re-arms its watcher. Returns false if the session closed. */
+bool gw_session_flush(struct gw_session *s);
+/* Reads and answers buffered client commands while no op is running. */
+void gw_session_process(struct gw_session *s);
+/* True when the client's output is above the high watermark (stop producing). */
+bool gw_session_client_full(const struct gw_session *s);
+struct buf *gw_client_out(struct gw_session *s);
+
+/* session_cmds.c */
+void gw_session_dispatch(struct gw_session *s, const struct pop3_cmd *cmd);
+void gw_session_list_continue(struct gw_session *s);
+void gw_session_sasl_line(struct gw_session *s, const struct pop3_slice *line);
+
+/* login.c: the upstream login conversation, started by PASS/AUTH. */
+void gw_login_start(struct gw_session *s);
+void gw_login_on_greeting(struct gw_session *s, const struct imap_resp *r);
+void gw_login_tls_done(struct gw_session *s);
+/* The upstream is lost/failed during login: answer the client. */
+void gw_login_failed(struct gw_session *s, const char *code, const char *why);
+
+/* retr.c: RETR and TOP */
+void gw_retr_start(struct gw_session *s, size_t idx);
+void gw_top_start(struct gw_session *s, size_t idx, uint32_t lines);
+void gw_xfer_literal(struct gw_session *s, const struct imap_event *ev);
+void gw_xfer_data(struct gw_session *s, const uint8_t *p, size_t n);
+void gw_xfer_literal_end(struct gw_session *s);
+
+/* update.c: QUIT in TRANSACTION */
+void gw_update_start(struct gw_session *s);
+
+/* upstream.c */
+int gw_upstream_connect(struct gw_session *s);
+/* Starts a tagged command: pushes it on the queue and writes "TAG " to the output; the
+ * caller appends the rest and calls gw_upstream_send_end(). NULL if the queue is full. */
+struct buf *gw_upstream_cmd(struct gw_session *s, int kind, imap_done_fn *done, uint32_t arg);
+void gw_upstream_send_end(struct gw_session *s);
+/* Sends LOGOUT (best effort) and closes the upstream. */
+void gw_upstream_logout(struct gw_session *s);
+void gw_upstream_close(struct gw_session *s);
+/* The client drained: resume reading upstream (backpressure). */
+void gw_upstream_resume(struct gw_session *s);
+/* Something upstream failed: logs why, closes it, tells the op. */
+void gw_upstream_fail(struct gw_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The upstream is gone (gw_upstream_fail, or its EOF): the op in progress reacts. */
+void gw_session_upstream_lost(struct gw_session *s);
+const char *gw_upcmd_name(int kind);
+int gw_upstream_start_tls(struct gw_session *s);
+
+/* A session-tagged log line: "session=%08x ..." */
+#define gw_log(lvl, s, fmt, ...) log_msg(lvl, "session=%08x " fmt, (s)->id, ##__VA_ARGS__)
+
+#endif

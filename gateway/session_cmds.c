@@ -1,0 +1,487 @@
+/* gateway/session_cmds.c: every POP3 command (RFC 1939, 2449, 2595, 5034), where it is
+ * allowed and what it costs upstream. The table is the map; each handler checks, then
+ * proceeds, and a check that refuses has already written the precise -ERR. */
+#include <netinet/in.h>
+
+#include <string.h>
+
+#include "../common/log.h"
+#include "../imap/imap_write.h"
+#include "../pop3/pop3_capa.h"
+#include "../pop3/pop3_reply.h"
+#include "../pop3/pop3_sasl.h"
+#include "session.h"
+
+#define GW_UPSTREAM_KEEPALIVE 300	/* seconds of upstream silence before a NOOP goes up */
+
+#define IN_AUTH (1u << GW_S_AUTHORIZATION)
+#define IN_TRANS (1u << GW_S_TRANSACTION)
+
+struct gw_cmd {
+	enum pop3_cmd_id id;
+	unsigned states;
+	void (*fn)(struct gw_session *s, const struct pop3_cmd *cmd);
+};
+
+static void cmd_capa(struct gw_session *, const struct pop3_cmd *);
+static void cmd_quit(struct gw_session *, const struct pop3_cmd *);
+static void cmd_user(struct gw_session *, const struct pop3_cmd *);
+static void cmd_pass(struct gw_session *, const struct pop3_cmd *);
+static void cmd_auth(struct gw_session *, const struct pop3_cmd *);
+static void cmd_stls(struct gw_session *, const struct pop3_cmd *);
+static void cmd_apop(struct gw_session *, const struct pop3_cmd *);
+static void cmd_stat(struct gw_session *, const struct pop3_cmd *);
+static void cmd_list(struct gw_session *, const struct pop3_cmd *);
+static void cmd_retr(struct gw_session *, const struct pop3_cmd *);
+static void cmd_top(struct gw_session *, const struct pop3_cmd *);
+static void cmd_dele(struct gw_session *, const struct pop3_cmd *);
+static void cmd_rset(struct gw_session *, const struct pop3_cmd *);
+static void cmd_noop(struct gw_session *, const struct pop3_cmd *);
+
+static const struct gw_cmd gw_cmds[] = {
+	{ POP3_CMD_CAPA, IN_AUTH | IN_TRANS, cmd_capa },	/* none */
+	{ POP3_CMD_QUIT, IN_AUTH | IN_TRANS, cmd_quit },	/* UID STORE + UID EXPUNGE, LOGOUT */
+	{ POP3_CMD_USER, IN_AUTH, cmd_user },			/* none */
+	{ POP3_CMD_PASS, IN_AUTH, cmd_pass },			/* LOGIN, SELECT, UID FETCH 1:* */
+	{ POP3_CMD_AUTH, IN_AUTH, cmd_auth },			/* the same as PASS */
+	{ POP3_CMD_STLS, IN_AUTH, cmd_stls },			/* none: TLS with the client */
+	{ POP3_CMD_APOP, IN_AUTH, cmd_apop },			/* refused: needs a plaintext secret */
+	{ POP3_CMD_STAT, IN_TRANS, cmd_stat },			/* none: the snapshot */
+	{ POP3_CMD_LIST, IN_TRANS, cmd_list },			/* none: the snapshot */
+	{ POP3_CMD_UIDL, IN_TRANS, cmd_list },			/* none: the snapshot */
+	{ POP3_CMD_RETR, IN_TRANS, cmd_retr },			/* UID FETCH uid BODY.PEEK[] */
+	{ POP3_CMD_TOP, IN_TRANS, cmd_top },			/* BODY.PEEK[HEADER] + [TEXT]<..> */
+	{ POP3_CMD_DELE, IN_TRANS, cmd_dele },			/* none now; at QUIT */
+	{ POP3_CMD_RSET, IN_TRANS, cmd_rset },			/* none */
+	{ POP3_CMD_NOOP, IN_TRANS, cmd_noop },			/* none */
+};
+
+void
+gw_session_dispatch(struct gw_session *s, const struct pop3_cmd *cmd)
+{
+	if (cmd->id == POP3_CMD_UNKNOWN)
+		return;		/* the caller counts it and answers */
+	for (size_t i = 0; i < sizeof(gw_cmds) / sizeof(gw_cmds[0]); i++) {
+		if (gw_cmds[i].id != cmd->id)
+			continue;
+		if (!(gw_cmds[i].states & (1u << s->state))) {
+			pop3_reply_err(gw_client_out(s), NULL, s->state == GW_S_AUTHORIZATION ?
+			    "Not logged in." : "Already logged in.");
+			return;
+		}
+		gw_log(LOG_LVL_DEBUG, s, "command %s%s", pop3_cmd_name(cmd->id),
+		    cmd->secret ? " <hidden>" : "");
+		gw_cmds[i].fn(s, cmd);
+		return;
+	}
+	pop3_reply_err(gw_client_out(s), NULL, "Command not supported.");
+}
+
+/* --- checks: each one that refuses has replied --- */
+
+static bool
+is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+	if (ss->ss_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+	return false;
+}
+
+/* RFC 2595 §2.4 / RFC 8314: a password crosses only inside TLS unless configured. */
+static bool
+plaintext_allowed(const struct gw_session *s)
+{
+	const struct gw_config *cfg = s->w->cfg;
+
+	return cfg->allow_plaintext_auth || conn_tls_active(&s->client.c) ||
+	    (cfg->allow_plaintext_loopback && is_loopback(&s->addr));
+}
+
+static bool
+check_plaintext(struct gw_session *s)
+{
+	if (plaintext_allowed(s))
+		return true;
+	pop3_reply_err(gw_client_out(s), POP3_CODE_AUTH,
+	    "Plaintext authentication disallowed on non-secure connections.");
+	return false;
+}
+
+static bool
+check_no_args(struct gw_session *s, const struct pop3_cmd *cmd)
+{
+	if (cmd->nargs == 0)
+		return true;
+	pop3_reply_err(gw_client_out(s), NULL, "Noise after command.");
+	return false;
+}
+
+/* Message number argument `argi` -> idx, or -1 having replied (Dovecot's get_msgnum()
+ * tells each case apart; so do we). */
+static ssize_t
+msg_from_arg(struct gw_session *s, const struct pop3_cmd *cmd, size_t argi)
+{
+	uint32_t n;
+
+	if (cmd->nargs <= argi) {
+		pop3_reply_err(gw_client_out(s), NULL, "Message number required.");
+		return -1;
+	}
+	if (!pop3_parse_number(&cmd->arg[argi], false, &n)) {
+		pop3_reply_err(gw_client_out(s), NULL, "Invalid message number.");
+		return -1;
+	}
+	if (n > s->snap.count) {
+		pop3_reply_err(gw_client_out(s), NULL, "There is no message %u.", n);
+		return -1;
+	}
+	if (s->snap.flags[n - 1] & GW_MSG_DELETED) {
+		pop3_reply_err(gw_client_out(s), NULL, "Message %u is deleted.", n);
+		return -1;
+	}
+	return (ssize_t)(n - 1);
+}
+
+/* A credential that could never be sent safely: refused before anything goes upstream. */
+static bool
+check_credential(struct gw_session *s, const uint8_t *p, size_t len, size_t max)
+{
+	if (len > 0 && len < max && imap_string_kind(p, len) != IMAP_STRING_INVALID)
+		return true;
+	pop3_reply_err(gw_client_out(s), POP3_CODE_AUTH, len == 0 ? "Empty credentials." :
+	    "Invalid characters or length in credentials.");
+	return false;
+}
+
+/* --- AUTHORIZATION --- */
+
+static void
+cmd_capa(struct gw_session *s, const struct pop3_cmd *cmd)
+{
+	struct pop3_capa capa;
+	bool auth_state = s->state == GW_S_AUTHORIZATION;
+
+	if (!check_no_args(s, cmd))
+		return;
+	memset(&capa, 0, sizeof(capa));
+	/* RFC 2449 §5: list what can be used now; no USER or PLAIN where they are refused. */
+	capa.user = auth_state && plaintext_allowed(s);
+	capa.sasl_plain = capa.user;
+	capa.stls = auth_state && s->w->server_tls != NULL && !conn_tls_active(&s->client.c);
+	capa.implementation = "popgate";
+	pop3_reply_ok(gw_client_out(s), "Capability list follows");
+	pop3_capa_write(gw_client_out(s), &capa);
+}
+
+static void
+cmd_quit(struct gw_session *s, const struct pop3_cmd *cmd)
+{
+	(void)cmd;
+	if (s->state == GW_S_TRANSACTION) {
+		gw_update_start(s);
+		return;
+	}
+	pop3_reply_ok(gw_client_out(s), "Logging out.");
+	gw_session_flush(s);
+	gw_session_close(s, "ok");
+}
+
+static void
+cmd_user(struct gw_session *s, const struct pop3_cmd *cmd)
+{
+	if (!check_plaintext(s) ||
+	    !check_credential(s, cmd->rest.p, cmd->rest.len, sizeof(s->user)))
+		return;
+	memcpy(s->user, cmd->rest.p, cmd->rest.len);
+	s->user[cmd->rest.len] = '\0';
+	s->have_user = true;
+	pop3_reply_ok(gw_client_out(s), "Send your password.");
+}
+
+static void
+cmd_pass(struct gw_session *s, const struct pop3_cmd *cmd)
+{
+	if (!check_plaintext(s))
+		return;
+	if (!s->have_user) {
+		pop3_reply_err(gw_client_out(s), NULL, "No user name given, send USER first.");
+		return;
+	}
+	if (!check_credential(s, cmd->rest.p, cmd->rest.len, sizeof(s->pass)))
+		return;
+	memcpy(s->pass, cmd->rest.p, cmd->rest.len);
+	s->pass_len = cmd->rest.len;
+	gw_login_start(s);
+}
+
+static void
+cmd_apop(struct gw_session *s, const struct pop3_cmd *cmd)
+{
+	(void)cmd;
+	/* APOP needs the plaintext secret on our side; the gateway never has it. */
+	pop3_reply_err(gw_client_out(s), NULL, "APOP is not supported, use USER/PASS or AUTH.");
+}
+
+/* AUTH PLAIN's message, from the initial response or the continuation line. */
+static void
+sasl_plain(struct gw_session *s, const uint8_t *b64, size_t len)
+{
+	struct pop3_sasl_plain plain;
+	enum pop3_sasl_result r = pop3_sasl_plain_decode(b64, len, &plain);
+	size_t ulen, plen;
+
+	s->op = GW_OP_NONE;
+	if (r != POP3_SASL_OK) {
+		pop3_reply_err(gw_client_out(s), NULL, r == POP3_SASL_BAD_BASE64 ?
+		    "Invalid base64 data." : "Invalid SASL PLAIN message.");
+		return;
+	}
+	ulen = strlen(plain.authcid);
+	plen = strlen(plain.passwd);
+	if (plain.authzid[0] != '\0' && strcmp(plain.authzid, plain.authcid) != 0) {
+		pop3_reply_err(gw_client_out(s), POP3_CODE_AUTH, "Authorization identity not supported.");
+	} else if (check_credential(s, (const uint8_t *)plain.authcid, ulen, sizeof(s->user)) &&
+	    check_credential(s, (const uint8_t *)plain.passwd, plen, sizeof(s->pass))) {
+		memcpy(s->user, plain.authcid, ulen + 1);
+		memcpy(s->pass, plain.passwd, plen);
+		s->pass_len = plen;
+		s->have_user = true;
+		explicit_bzero(&plain, sizeof(plain));
+		gw_login_start(s);
+		return;
+	}
+	explicit_bzero(&plain, sizeof(plain));
+}
+
+void
+gw_session_sasl_line(struct gw_session *s, const struct pop3_slice *line)
+{
+	if (line == NULL) {
+		s->op = GW_OP_NONE;
+		pop3_reply_err(gw_client_out(s), NULL, "SASL response too long.");
+		return;
+	}
+	if (line->len == 1 && line->p[0] == '*') {	/* RFC 5034 §4: the client cancels */
+		s->op = GW_OP_NONE;
+		pop3_reply_err(gw_client_out(s), NULL, "Authentication aborted.");
+		return;
+	}
+	sasl_plain(s, line->p, line->len);
+}
+
+static void
+cmd_auth(struct gw_session *s, const struct pop3_cmd *cmd)
+{
+	struct buf *out = gw_client_out(s);
+
+	if (cmd->nargs == 0) {
+		/* Old Outlook sends a bare AUTH and expects the mechanism list. */
+		pop3_reply_ok(out, "Mechanisms follow");
+		if (plaintext_allowed(s))
+			pop3_reply_line(out, "PLAIN");
+		pop3_reply_end(out);
+		return;
+	}
+	if (cmd->arg[0].len != 5 || strncasecmp((const char *)cmd->arg[0].p, "PLAIN", 5) != 0) {
+		pop3_reply_err(out, NULL, "Unsupported authentication mechanism.");
+		return;
+	}
+	if (!check_plaintext(s))
+		return;
+	if (cmd->nargs >= 2) {
+		sasl_plain(s, cmd->arg[1].p, cmd->arg[1].len);
+		return;
+	}
+	s->op = GW_OP_SASL;
+	s->sasl_mech = "PLAIN";
+	buf_append_str(out, "+ \r\n");
+}
+
+static void
+cmd_stls(struct gw_session *s, const struct pop3_cmd *cmd)
+{
+	struct conn *c = &s->client.c;
+
+	if (!check_no_args(s, cmd))
+		return;
+	if (s->w->server_tls == NULL) {
+		pop3_reply_err(gw_client_out(s), NULL, "STLS is not available.");
+		return;
+	}
+	if (c->ssl != NULL) {
+		pop3_reply_err(gw_client_out(s), NULL, "TLS is already active.");
+		return;
+	}
+	pop3_reply_ok(gw_client_out(s), "Begin TLS negotiation.");
+	if (conn_flush(c) == CONN_ERROR || conn_queued(c) > 0) {
+		gw_session_close(s, "client write failed");
+		return;
+	}
+	/* RFC 2595 §4, nginx's ngx_mail_pop3_stls(): what the client pipelined after STLS
+	 * was sent in clear; it is dropped, never run inside TLS. */
+	buf_reset(&c->in);
+	memset(&s->parser, 0, sizeof(s->parser));
+	if (conn_start_tls(c, s->w->server_tls, true, NULL, false) < 0) {
+		gw_session_close(s, "tls setup failed");
+		return;
+	}
+	s->op = GW_OP_STLS;
+	s->idle.repeat = s->w->cfg->tls_handshake_timeout;
+	ev_timer_again(s->w->loop, &s->idle);
+}
+
+/* --- TRANSACTION --- */
+
+static void
+cmd_stat(struct gw_session *s, const struct pop3_cmd *cmd)
+{
+	size_t count;
+	uint64_t octets;
+
+	if (!check_no_args(s, cmd))
+		return;
+	gw_snapshot_stat(&s->snap, &count, &octets);
+	pop3_reply_ok(gw_client_out(s), "%zu %llu", count, (unsigned long long)octets);
+}
+
+void
+gw_session_list_continue(struct gw_session *s)
+{
+	struct buf *out = gw_client_out(s);
+
+	while (s->list.next < s->snap.count && !gw_session_client_full(s)) {
+		size_t i = s->list.next++;
+
+		if (s->snap.flags[i] & GW_MSG_DELETED)
+			continue;
+		if (s->list.uidl)
+			pop3_reply_line(out, "%zu %s", i + 1, s->snap.uidl[i]);
+		else
+			pop3_reply_line(out, "%zu %llu", i + 1, (unsigned long long)s->snap.size[i]);
+	}
+	if (s->list.next == s->snap.count) {
+		pop3_reply_end(out);
+		gw_session_op_done(s);
+	}
+}
+
+static void
+cmd_list(struct gw_session *s, const struct pop3_cmd *cmd)
+{
+	bool uidl = cmd->id == POP3_CMD_UIDL;
+	ssize_t idx;
+
+	if (cmd->nargs > 1) {
+		pop3_reply_err(gw_client_out(s), NULL, "Noise after message number.");
+		return;
+	}
+	if (cmd->nargs == 1) {
+		if ((idx = msg_from_arg(s, cmd, 0)) < 0)
+			return;
+		if (uidl)
+			pop3_reply_ok(gw_client_out(s), "%zd %s", idx + 1, s->snap.uidl[idx]);
+		else
+			pop3_reply_ok(gw_client_out(s), "%zd %llu", idx + 1,
+			    (unsigned long long)s->snap.size[idx]);
+		return;
+	}
+	if (uidl) {
+		pop3_reply_ok(gw_client_out(s), "Unique-ID listing follows");
+	} else {
+		size_t count;
+		uint64_t octets;
+
+		gw_snapshot_stat(&s->snap, &count, &octets);
+		pop3_reply_ok(gw_client_out(s), "%zu messages (%llu octets)", count,
+		    (unsigned long long)octets);
+	}
+	/* Written as the client drains: a huge mailbox never sits whole in memory. */
+	s->op = GW_OP_LIST;
+	s->list.next = 0;
+	s->list.uidl = uidl;
+	gw_session_list_continue(s);
+}
+
+static void
+cmd_retr(struct gw_session *s, const struct pop3_cmd *cmd)
+{
+	ssize_t idx;
+
+	if (cmd->nargs > 1) {
+		pop3_reply_err(gw_client_out(s), NULL, "Noise after message number.");
+		return;
+	}
+	if ((idx = msg_from_arg(s, cmd, 0)) < 0)
+		return;
+	gw_retr_start(s, (size_t)idx);
+}
+
+static void
+cmd_top(struct gw_session *s, const struct pop3_cmd *cmd)
+{
+	ssize_t idx;
+	uint32_t lines;
+
+	if (cmd->nargs != 2 || cmd->too_many_args) {
+		pop3_reply_err(gw_client_out(s), NULL, cmd->nargs < 2 ?
+		    "Message number and line count required." : "Noise after line count.");
+		return;
+	}
+	if ((idx = msg_from_arg(s, cmd, 0)) < 0)
+		return;
+	if (!pop3_parse_number(&cmd->arg[1], true, &lines)) {
+		pop3_reply_err(gw_client_out(s), NULL, "Invalid line count.");
+		return;
+	}
+	gw_top_start(s, (size_t)idx, lines);
+}
+
+static void
+cmd_dele(struct gw_session *s, const struct pop3_cmd *cmd)
+{
+	ssize_t idx;
+
+	if (cmd->nargs > 1) {
+		pop3_reply_err(gw_client_out(s), NULL, "Noise after message number.");
+		return;
+	}
+	if ((idx = msg_from_arg(s, cmd, 0)) < 0)
+		return;
+	s->snap.flags[idx] |= GW_MSG_DELETED;	/* RFC 1939 §6: nothing changes before UPDATE */
+	pop3_reply_ok(gw_client_out(s), "Message %zd deleted.", idx + 1);
+}
+
+static void
+cmd_rset(struct gw_session *s, const struct pop3_cmd *cmd)
+{
+	size_t count;
+	uint64_t octets;
+
+	if (!check_no_args(s, cmd))
+		return;
+	for (size_t i = 0; i < s->snap.count; i++)
+		s->snap.flags[i] &= (uint8_t)~GW_MSG_DELETED;
+	gw_snapshot_stat(&s->snap, &count, &octets);
+	pop3_reply_ok(gw_client_out(s), "Maildrop has %zu messages (%llu octets).", count,
+	    (unsigned long long)octets);
+}
+
+static void
+cmd_noop(struct gw_session *s, const struct pop3_cmd *cmd)
+{
+	struct buf *out;
+
+	if (!check_no_args(s, cmd))
+		return;
+	/* Keep the upstream alive too: IMAP servers log out after 30 idle minutes
+	 * (RFC 3501 §5.4), while a POP3 client may NOOP for hours. */
+	if (s->up.state == GW_UP_READY && imap_queue_count(&s->up.queue) == 0 &&
+	    ev_now(s->w->loop) - s->up.last_rx > GW_UPSTREAM_KEEPALIVE &&
+	    (out = gw_upstream_cmd(s, GW_UPCMD_NOOP, NULL, 0)) != NULL) {
+		buf_append_str(out, "NOOP\r\n");
+		gw_upstream_send_end(s);
+	}
+	pop3_reply_ok(gw_client_out(s), "Keeping on.");
+}

@@ -1,0 +1,208 @@
+/* gateway/worker.c: the event loop of a worker and what it owns: sessions, the reaper
+ * that frees closed sessions, signals, and the per-address failed-login memory. */
+#include <netinet/in.h>
+
+#include <signal.h>
+#include <string.h>
+
+#include "../common/cache.h"
+#include "../common/log.h"
+#include "session.h"
+#include "tls.h"
+#include "worker.h"
+
+static void
+reaper_cb(struct ev_loop *loop, ev_prepare *p, int revents)
+{
+	struct gw_worker *w = p->data;
+
+	(void)loop;
+	(void)revents;
+	while (w->doomed != NULL) {
+		struct gw_session *s = w->doomed;
+
+		w->doomed = s->next_doomed;
+		gw_session_free(&s);
+	}
+	if (w->stopping && w->sessions == NULL)
+		ev_break(w->loop, EVBREAK_ALL);
+}
+
+static void
+stop_cb(struct ev_loop *loop, ev_signal *sig, int revents)
+{
+	struct gw_worker *w = sig->data;
+
+	(void)loop;
+	(void)revents;
+	log_info("signal %d: stopping; open sessions end without changing their mailboxes",
+	    sig->signum);
+	w->stopping = true;
+	gw_listeners_close(w);
+	/* A dropped session changes nothing upstream; UPDATEs already running finish. */
+	for (struct gw_session *s = w->sessions, *next; s != NULL; s = next) {
+		next = s->next;
+		if (s->state != GW_S_UPDATE)
+			gw_session_close(s, "shutdown");
+	}
+}
+
+int
+gw_worker_init(struct gw_worker *w, const struct gw_config *cfg, const char **error_r)
+{
+	memset(w, 0, sizeof(*w));
+	w->cfg = cfg;
+	for (size_t i = 0; i < GW_LISTEN_MAX; i++)
+		w->listeners[i].fd = -1;
+	if ((w->loop = ev_default_loop(EVFLAG_AUTO)) == NULL) {
+		*error_r = "cannot create the event loop";
+		return -1;
+	}
+	if ((w->server_tls = gw_tls_server_ctx(cfg, error_r)) == NULL && *error_r != NULL)
+		return -1;
+	if ((w->upstream_tls = gw_tls_client_ctx(cfg, error_r)) == NULL && *error_r != NULL)
+		return -1;
+	if (gw_listeners_open(w, error_r) < 0)
+		return -1;
+	ev_prepare_init(&w->reaper, reaper_cb);
+	w->reaper.data = w;
+	ev_prepare_start(w->loop, &w->reaper);
+	ev_signal_init(&w->sigterm, stop_cb, SIGTERM);
+	ev_signal_init(&w->sigint, stop_cb, SIGINT);
+	w->sigterm.data = w->sigint.data = w;
+	ev_signal_start(w->loop, &w->sigterm);
+	ev_signal_start(w->loop, &w->sigint);
+	return 0;
+}
+
+/* Opens the cache; called after privileges are dropped so the file is the service's. */
+static void
+worker_open_cache(struct gw_worker *w)
+{
+	const char *error = NULL;
+
+	if ((w->cache = cache_open(w->cfg->cache_path, &error)) == NULL)
+		log_warn("UIDL cache unavailable, serving derived UIDLs: %s", error);
+}
+
+void
+gw_worker_run(struct gw_worker *w)
+{
+	worker_open_cache(w);
+	gw_listeners_pause(w, false);
+	ev_run(w->loop, 0);
+}
+
+void
+gw_worker_free(struct gw_worker *w)
+{
+	gw_listeners_close(w);
+	for (struct gw_session *s = w->sessions, *next; s != NULL; s = next) {
+		next = s->next;
+		gw_session_close(s, "shutdown");
+	}
+	while (w->doomed != NULL) {
+		struct gw_session *s = w->doomed;
+
+		w->doomed = s->next_doomed;
+		gw_session_free(&s);
+	}
+	if (w->loop != NULL) {
+		ev_prepare_stop(w->loop, &w->reaper);
+		ev_signal_stop(w->loop, &w->sigterm);
+		ev_signal_stop(w->loop, &w->sigint);
+		ev_loop_destroy(w->loop);
+		w->loop = NULL;
+	}
+	cache_free(&w->cache);
+	SSL_CTX_free(w->server_tls);
+	SSL_CTX_free(w->upstream_tls);
+	w->server_tls = w->upstream_tls = NULL;
+}
+
+/* --- failed logins per client address --- */
+
+bool
+gw_addr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		    ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	if (a->ss_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+		    &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+	return false;
+}
+
+static size_t
+addr_slot(const struct sockaddr_storage *a)
+{
+	const uint8_t *p;
+	size_t len, h = 2166136261u;
+
+	if (a->ss_family == AF_INET) {
+		p = (const uint8_t *)&((const struct sockaddr_in *)a)->sin_addr;
+		len = 4;
+	} else if (a->ss_family == AF_INET6) {
+		p = (const uint8_t *)&((const struct sockaddr_in6 *)a)->sin6_addr;
+		len = 16;
+	} else {
+		return 0;
+	}
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h % GW_AUTH_FAIL_SLOTS;
+}
+
+/* Failures are forgotten after this long without a new one. */
+#define AUTH_FAIL_FORGET 600.0
+
+static struct gw_auth_fail *
+auth_fail_find(struct gw_worker *w, const struct sockaddr_storage *addr)
+{
+	struct gw_auth_fail *f = &w->auth_fail[addr_slot(addr)];
+
+	if (!gw_addr_equal(&f->addr, addr) || ev_now(w->loop) - f->last > AUTH_FAIL_FORGET)
+		return NULL;
+	return f;
+}
+
+unsigned
+gw_auth_fail_delay_ms(struct gw_worker *w, const struct sockaddr_storage *addr)
+{
+	const struct gw_config *cfg = w->cfg;
+	struct gw_auth_fail *f = auth_fail_find(w, addr);
+	unsigned count = f ? f->count : 0;
+	unsigned long long d = cfg->auth_fail_delay_ms;
+
+	/* base, 2 x base, 4 x base, ... up to the cap */
+	for (unsigned i = 0; i < count && d < cfg->auth_fail_delay_max_ms; i++)
+		d *= 2;
+	return d > cfg->auth_fail_delay_max_ms ? cfg->auth_fail_delay_max_ms : (unsigned)d;
+}
+
+void
+gw_auth_fail_record(struct gw_worker *w, const struct sockaddr_storage *addr)
+{
+	struct gw_auth_fail *f = auth_fail_find(w, addr);
+
+	if (f == NULL) {
+		/* A slot shared by two addresses goes to the newest: a bounded table. */
+		f = &w->auth_fail[addr_slot(addr)];
+		memset(f, 0, sizeof(*f));
+		f->addr = *addr;
+	}
+	f->count++;
+	f->last = ev_now(w->loop);
+}
+
+void
+gw_auth_fail_clear(struct gw_worker *w, const struct sockaddr_storage *addr)
+{
+	struct gw_auth_fail *f = auth_fail_find(w, addr);
+
+	if (f != NULL)
+		memset(f, 0, sizeof(*f));
+}
