@@ -21,7 +21,7 @@ GW_OBJ    = $(GW_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all unit test integration sanitize valgrind deps demo clean fuzz bench
+.PHONY: all unit test integration sanitize valgrind deps demo clean fuzz fuzz-build
 
 all: $(BUILD)/popgate
 
@@ -67,6 +67,29 @@ test: deps
 
 demo: deps all
 	@tests/demo.sh
+
+# libFuzzer targets, one per parser (tests/fuzz/fuzz_*.c), each run FUZZ_TIME seconds from a
+# copy of its seed corpus (tests/fuzz/corpus/<name>/). Crashes land in build-fuzz/.
+FUZZ_TIME ?= 60
+FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN   = $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+FUZZ_LIB   = $(wildcard common/buf.c common/b64.c common/log.c pop3/*.c imap/*.c) gateway/config.c
+
+build-fuzz/%: tests/fuzz/%.c $(FUZZ_LIB)
+	@mkdir -p build-fuzz
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	  -D_GNU_SOURCE -I. -o $@ $< $(FUZZ_LIB) $(PKG_LIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: $(FUZZ_BIN)
+	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); c=build-fuzz/corpus/$${n#fuzz_}; \
+	  mkdir -p $$c; cp -n tests/fuzz/corpus/$${n#fuzz_}/* $$c/ 2>/dev/null || true; \
+	  echo "== $$n for $(FUZZ_TIME) s"; \
+	  (cd build-fuzz && ./$$n -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
+	    corpus/$${n#fuzz_} >$$n.log 2>&1) || { tail -40 build-fuzz/$$n.log; exit 1; }; \
+	  grep -E 'stat::number_of_executed_units' build-fuzz/$$n.log; \
+	  done
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -53,7 +54,12 @@ conn_start_tls(struct conn *c, SSL_CTX *ctx, bool server, const char *sni, bool 
 	if (server) {
 		SSL_set_accept_state(c->ssl);
 	} else {
-		if (sni != NULL && SSL_set_tlsext_host_name(c->ssl, sni) != 1) {
+		unsigned char ip[16];
+		bool literal = sni != NULL && (inet_pton(AF_INET, sni, ip) == 1 ||
+		    inet_pton(AF_INET6, sni, ip) == 1);
+
+		/* RFC 6066 §3: no IP literals in SNI; the IP is still verified below. */
+		if (sni != NULL && !literal && SSL_set_tlsext_host_name(c->ssl, sni) != 1) {
 			conn_fail(c, "TLS SNI setup failed");
 			return -1;
 		}

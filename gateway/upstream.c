@@ -115,6 +115,10 @@ gw_upstream_start_tls(struct gw_session *s)
 
 	if (conn_start_tls(&up->io.c, s->w->upstream_tls, false, cfg->up_host, cfg->up_verify) < 0)
 		return -1;
+	/* The client speaks first in TLS: send the ClientHello now, or both sides wait. */
+	if (conn_handshake(&up->io.c) == CONN_ERROR)
+		return -1;
+	up_update(s);
 	return 0;
 }
 

@@ -1,0 +1,71 @@
+"""The harness itself: the stand-in upstream's TLS setup that later tests rely on (test CA, wrong
+CA, a Dovecot without STARTTLS), the ini the popgate fixture writes, and `popgate -t`."""
+
+import imaplib
+import socket
+import ssl
+
+import pytest
+
+from popgate import popgate_check_config, popgate_ini
+
+
+def tls_context(cafile):
+	ctx = ssl.create_default_context(cafile=cafile)
+	ctx.check_hostname = True
+	return ctx
+
+
+def test_dovecot_tls_verifies_with_the_test_ca_only(dovecot):
+	ca, wrong = dovecot.certs["ca.pem"], dovecot.certs["wrong-ca.pem"]
+	m = imaplib.IMAP4_SSL("127.0.0.1", dovecot.imaps_port, ssl_context=tls_context(ca))
+	m.logout()
+	m = imaplib.IMAP4("127.0.0.1", dovecot.imap_port)
+	assert "STARTTLS" in m.capabilities
+	m.starttls(tls_context(ca))
+	m.authenticate("PLAIN", lambda _: b"\0alice\0" + dovecot.users["alice"].encode())
+	m.logout()
+	with pytest.raises(ssl.SSLCertVerificationError):
+		imaplib.IMAP4_SSL("127.0.0.1", dovecot.imaps_port, ssl_context=tls_context(wrong))
+	# A certificate from the right CA for another name fails host name checks.
+	ctx = tls_context(ca)
+	with socket.create_connection(("127.0.0.1", dovecot.imaps_port)) as s:
+		with pytest.raises(ssl.SSLCertVerificationError):
+			ctx.wrap_socket(s, server_hostname="wrong.example")
+
+
+def test_dovecot_without_tls_starts_and_offers_no_starttls(make_dovecot):
+	d = make_dovecot(ssl=False)
+	assert d.imaps_port == 0 and d.certs is None
+	m = imaplib.IMAP4("127.0.0.1", d.imap_port)
+	assert "STARTTLS" not in m.capabilities
+	m.logout()
+	d.seed_mailbox("bob", include_big=False)
+	m = d.imap("bob")
+	assert int(m.select("INBOX")[1][0]) == 7
+	m.logout()
+
+
+def test_popgate_ini_overrides(tmp_path):
+	ini = popgate_ini(tmp_path, 1143, 1110, **{"upstream.security": "tls",
+		"upstream.ca_file": "/x/ca.pem", "log.level": None, "limits.max_sessions": 5})
+	assert "listen = 127.0.0.1:1110\n" in ini
+	assert "port = 1143\n" in ini
+	assert "security = tls\n" in ini and "ca_file = /x/ca.pem\n" in ini
+	assert "level =" not in ini
+	assert "[limits]\nmax_sessions = 5\n" in ini
+
+
+@pytest.mark.popgate_only
+def test_popgate_check_config_accepts_the_harness_ini(dovecot, tmp_path):
+	code, out = popgate_check_config(popgate_ini(tmp_path, dovecot.imap_port, 1110))
+	assert code == 0, out
+
+
+@pytest.mark.popgate_only
+def test_popgate_check_config_names_the_line_of_a_mistake(dovecot, tmp_path):
+	ini = popgate_ini(tmp_path, dovecot.imap_port, 1110, **{"upstream.security": "sometimes"})
+	code, out = popgate_check_config(ini)
+	assert code != 0
+	line = ini.splitlines().index("security = sometimes") + 1
+	assert ":%d:" % line in out, out

@@ -1,0 +1,136 @@
+/* tests/unit/test_cache.c: the SQLite UIDL cache (common/cache.c). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "../../common/cache.h"
+
+static char dbpath[64];
+
+static int
+setup(void **state)
+{
+	int fd;
+
+	(void)state;
+	snprintf(dbpath, sizeof(dbpath), "/tmp/popgate-test-cache-XXXXXX");
+	if ((fd = mkstemp(dbpath)) < 0)
+		return -1;
+	close(fd);
+	unlink(dbpath);		/* cache_open creates it */
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char p[80];
+
+	(void)state;
+	unlink(dbpath);
+	snprintf(p, sizeof(p), "%s-wal", dbpath);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", dbpath);
+	unlink(p);
+	return 0;
+}
+
+static void
+test_derive_format(void **state)
+{
+	char u[CACHE_UIDL_MAX];
+
+	(void)state;
+	/* Dovecot's default pop3_uidl_format %08Xu%08Xv: UID first, then UIDVALIDITY. */
+	cache_derive_uidl(0x5f3a1b2cu, 7, u);
+	assert_string_equal(u, "000000075F3A1B2C");
+	cache_derive_uidl(UINT32_MAX, UINT32_MAX, u);
+	assert_string_equal(u, "FFFFFFFFFFFFFFFF");
+}
+
+static void
+test_lookup_stable_across_opens(void **state)
+{
+	const uint32_t uids[] = { 1, 2, 9 };
+	const uint64_t sizes[] = { 100, 200, 300 };
+	char a[3][CACHE_UIDL_MAX], b[3][CACHE_UIDL_MAX];
+	const char *error = NULL;
+	struct cache *c;
+
+	(void)state;
+	assert_non_null(c = cache_open(dbpath, &error));
+	assert_int_equal(cache_lookup_uidls(c, "alice", "INBOX", 42, uids, sizes, 3, a, &error), 0);
+	cache_free(&c);
+	assert_null(c);
+	assert_non_null(c = cache_open(dbpath, &error));
+	assert_int_equal(cache_lookup_uidls(c, "alice", "INBOX", 42, uids, sizes, 3, b, &error), 0);
+	for (int i = 0; i < 3; i++)
+		assert_string_equal(a[i], b[i]);
+	assert_string_equal(a[2], "000000090000002A");
+	cache_free(&c);
+}
+
+static void
+test_stored_uidl_wins(void **state)
+{
+	const uint32_t uids[] = { 5 };
+	const uint64_t sizes[] = { 10 };
+	char u[1][CACHE_UIDL_MAX];
+	const char *error = NULL;
+	struct cache *c;
+	sqlite3 *db;
+
+	(void)state;
+	assert_non_null(c = cache_open(dbpath, &error));
+	assert_int_equal(cache_lookup_uidls(c, "bob", "INBOX", 1, uids, sizes, 1, u, &error), 0);
+	cache_free(&c);
+	/* An imported UIDL (what the old POP3 server said) replaces the derived one. */
+	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "UPDATE uidl SET uidl='old-pop3-uidl' WHERE user='bob'",
+	    NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_non_null(c = cache_open(dbpath, &error));
+	assert_int_equal(cache_lookup_uidls(c, "bob", "INBOX", 1, uids, sizes, 1, u, &error), 0);
+	assert_string_equal(u[0], "old-pop3-uidl");
+	/* Another user's mailbox is separate. */
+	assert_int_equal(cache_lookup_uidls(c, "carol", "INBOX", 1, uids, sizes, 1, u, &error), 0);
+	assert_string_equal(u[0], "0000000500000001");
+	cache_free(&c);
+}
+
+static void
+test_no_cache_gives_derived(void **state)
+{
+	const uint32_t uids[] = { 3, 4 };
+	const uint64_t sizes[] = { 1, 2 };
+	char u[2][CACHE_UIDL_MAX];
+	const char *error = NULL;
+
+	(void)state;
+	assert_int_equal(cache_lookup_uidls(NULL, "x", "INBOX", 7, uids, sizes, 2, u, &error), -1);
+	assert_non_null(error);
+	assert_string_equal(u[0], "0000000300000007");
+	assert_string_equal(u[1], "0000000400000007");
+	assert_null(cache_open("/nonexistent-dir/x/y.sqlite", &error));
+	assert_non_null(error);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_derive_format),
+		cmocka_unit_test_setup_teardown(test_lookup_stable_across_opens, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stored_uidl_wins, setup, teardown),
+		cmocka_unit_test(test_no_cache_gives_derived),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
