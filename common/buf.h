@@ -11,6 +11,8 @@
 #ifndef POPGATE_BUF_H
 #define POPGATE_BUF_H
 
+#include <sys/types.h>
+
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>

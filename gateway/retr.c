@@ -118,6 +118,27 @@ gw_retr_start(struct gw_session *s, size_t idx)
 }
 
 static void top_window_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r);
+static int top_send_window(struct gw_session *s);
+
+/* Both the header and the current window are answered: finish, or ask for more body. */
+static void
+top_maybe_finish(struct gw_session *s)
+{
+	struct gw_xfer *x = &s->xfer;
+
+	/* No window asked (TOP n 0), no literal (NIL or ""), a short window, or enough
+	 * lines: the body is done. */
+	if (x->top_lines == 0 || !x->window_seen || x->top.done ||
+	    x->literal_size < x->window_len) {
+		xfer_finish(s);
+		return;
+	}
+	x->window_off += x->literal_size;
+	x->window_len = x->window_len * 4 > TOP_WINDOW_MAX ? TOP_WINDOW_MAX : x->window_len * 4;
+	x->window_seen = x->window_done = false;
+	if (top_send_window(s) < 0)
+		gw_upstream_fail(s, "cannot send FETCH");
+}
 
 static int
 top_send_window(struct gw_session *s)
@@ -141,16 +162,9 @@ top_window_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
 		xfer_no_message(s, r);
 		return;
 	}
-	/* No literal (NIL or ""), a short window, or enough lines: the body is done. */
-	if (!x->got_literal || x->top.done || x->literal_size < x->window_len) {
-		xfer_finish(s);
-		return;
-	}
-	x->window_off += x->literal_size;
-	x->window_len = x->window_len * 4 > TOP_WINDOW_MAX ? TOP_WINDOW_MAX : x->window_len * 4;
-	x->got_literal = false;
-	if (top_send_window(s) < 0)
-		gw_upstream_fail(s, "cannot send FETCH");
+	x->window_done = true;
+	if (x->header_done)
+		top_maybe_finish(s);
 }
 
 static void
@@ -167,10 +181,9 @@ top_header_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
 		xfer_no_message(s, r);
 		return;
 	}
-	x->body_phase = true;
-	x->got_literal = false;
-	if (x->top_lines == 0)
-		xfer_finish(s);
+	x->header_done = true;
+	if (x->top_lines == 0 || x->window_done)
+		top_maybe_finish(s);
 }
 
 void
@@ -225,31 +238,46 @@ item_is(const struct imap_slice *item, const char *prefix)
 	return item->len >= n && strncasecmp((const char *)item->p, prefix, n) == 0;
 }
 
+/* Which of our pending FETCHes a literal answers is read from its item, not from the
+ * queue: Dovecot runs pipelined FETCHes together and may send a later command's data
+ * before an earlier command's tagged OK. */
 void
 gw_xfer_literal(struct gw_session *s, const struct imap_event *ev)
 {
 	struct gw_xfer *x = &s->xfer;
-	struct imap_cmd *head = imap_queue_head(&s->up.queue);
 	struct imap_slice item = literal_item(ev);
-	const char *want;
+	uint64_t off;
 
 	x->skipping = true;
-	if ((s->op != GW_OP_RETR && s->op != GW_OP_TOP) || head == NULL || head->arg != s->xfer_gen)
+	if (s->op != GW_OP_RETR && s->op != GW_OP_TOP)
 		return;
-	switch (head->kind) {
-	case GW_UPCMD_FETCH_BODY: want = "BODY[]"; break;
-	case GW_UPCMD_FETCH_HEADER: want = "BODY[HEADER]"; break;
-	case GW_UPCMD_FETCH_TEXT: want = "BODY[TEXT]"; break;
-	default: return;
+	if (!x->is_top) {
+		if (!item_is(&item, "BODY[]") || x->got_literal)
+			return;
+	} else if (item_is(&item, "BODY[HEADER]")) {
+		if (x->got_literal)
+			return;
+	} else if (item_is(&item, "BODY[TEXT]<")) {
+		struct imap_slice o = { item.p + 11, item.len - 11 };
+
+		if (o.len < 2 || o.p[o.len - 1] != '>' || !x->got_literal || x->window_seen)
+			return;
+		o.len--;
+		if (!imap_slice_to_u64(&o, &off) || off != x->window_off)
+			return;
+	} else {
+		return;
 	}
-	if (!item_is(&item, want) || x->got_literal)
-		return;
 	if (!literal_size_sane(ev->literal_size, s->snap.size[x->idx])) {
 		gw_upstream_fail(s, "literal of %llu bytes for a message of %llu",
 		    (unsigned long long)ev->literal_size, (unsigned long long)s->snap.size[x->idx]);
 		return;
 	}
 	x->skipping = false;
+	if (x->got_literal) {			/* a TOP body window */
+		x->window_seen = true;
+		x->body_phase = true;
+	}
 	x->got_literal = true;
 	x->literal_size = ev->literal_size;
 	if (!x->reply_started) {

@@ -98,7 +98,9 @@ struct gw_upstream {
 struct gw_xfer {
 	size_t idx;			/* the message */
 	bool reply_started;		/* "+OK" sent: a failure now must cut the connection */
-	bool got_literal;		/* this command's literal arrived */
+	bool got_literal;		/* RETR: the body literal; TOP: the header literal */
+	bool header_done;		/* TOP: the header FETCH is answered */
+	bool window_seen, window_done;	/* TOP: the current body window's literal / answer */
 	bool is_top;
 	bool body_phase;		/* TOP: past the header */
 	bool skipping;			/* literal bytes we do not forward */

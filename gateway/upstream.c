@@ -245,11 +245,22 @@ up_status_codes(struct gw_session *s, const struct imap_resp *r)
 	}
 }
 
+/* True if a command of this kind is waiting for its answer. Untagged data is matched to
+ * the kind of command that asks for it, not to the queue's head: servers may answer
+ * pipelined commands' data before the earlier ones' tagged responses. */
+static bool
+up_pending(struct gw_upstream *up, int kind)
+{
+	for (size_t k = 0; k < up->queue.count; k++)
+		if (up->queue.cmd[(up->queue.head + k) % IMAP_QUEUE_MAX].kind == kind)
+			return true;
+	return false;
+}
+
 static void
 up_untagged(struct gw_session *s, const struct imap_resp *r)
 {
 	struct gw_upstream *up = &s->up;
-	struct imap_cmd *head = imap_queue_head(&up->queue);
 
 	if (r->status != IMAP_STATUS_NONE) {
 		up_status_codes(s, r);
@@ -266,8 +277,8 @@ up_untagged(struct gw_session *s, const struct imap_resp *r)
 		up_parse_caps(up, &r->text);
 	} else if (r->has_num && imap_slice_eq(&r->name, "EXISTS")) {
 		up->exists = r->num;
-	} else if (r->has_num && imap_slice_eq(&r->name, "FETCH") && head != NULL &&
-	    head->kind == GW_UPCMD_SNAPSHOT) {
+	} else if (r->has_num && imap_slice_eq(&r->name, "FETCH") &&
+	    up_pending(up, GW_UPCMD_SNAPSHOT)) {
 		uint64_t uid, size;
 
 		/* Unsolicited FETCH (flag changes) carry no size: not a listing line. */
@@ -276,8 +287,7 @@ up_untagged(struct gw_session *s, const struct imap_resp *r)
 			return;
 		if (gw_snapshot_add(&s->snap, (uint32_t)uid, size) < 0)
 			gw_upstream_fail(s, "mailbox listing too large or out of memory");
-	} else if (imap_slice_eq(&r->name, "SEARCH") && head != NULL &&
-	    head->kind == GW_UPCMD_SEARCH) {
+	} else if (imap_slice_eq(&r->name, "SEARCH") && up_pending(up, GW_UPCMD_SEARCH)) {
 		struct imap_slice t = r->text;
 
 		while (t.len > 0) {

@@ -50,6 +50,8 @@ struct imap_parser {
 	uint64_t literal_left;	/* bytes of the current literal still to hand out */
 	int state;		/* internal */
 	uint64_t literal_max;	/* larger literals are an error (0 = no limit) */
+	size_t seg_start;	/* where the line's text after the last literal begins */
+	bool line_done;		/* the last event handed out the whole line: reset next call */
 };
 
 /* line_max: bound on one response line, literals excluded (0 = IMAP_LINE_MAX_DEFAULT). */

@@ -1,0 +1,160 @@
+/* pop3/pop3_parse.c: POP3 command lines (RFC 1939 §3, RFC 2449 §4) from a byte buffer.
+ * See pop3_parse.h for the contract. Pure: no I/O, no allocation, no strlen on input. */
+#include <string.h>
+
+#include "pop3_parse.h"
+
+static const char *const cmd_names[POP3_CMD_LAST] = {
+	[POP3_CMD_UNKNOWN] = "?", [POP3_CMD_USER] = "USER", [POP3_CMD_PASS] = "PASS",
+	[POP3_CMD_APOP] = "APOP", [POP3_CMD_AUTH] = "AUTH", [POP3_CMD_STLS] = "STLS",
+	[POP3_CMD_CAPA] = "CAPA", [POP3_CMD_QUIT] = "QUIT", [POP3_CMD_STAT] = "STAT",
+	[POP3_CMD_LIST] = "LIST", [POP3_CMD_UIDL] = "UIDL", [POP3_CMD_RETR] = "RETR",
+	[POP3_CMD_TOP] = "TOP", [POP3_CMD_DELE] = "DELE", [POP3_CMD_RSET] = "RSET",
+	[POP3_CMD_NOOP] = "NOOP", [POP3_CMD_UTF8] = "UTF8",
+};
+
+const char *
+pop3_cmd_name(enum pop3_cmd_id id)
+{
+	return id < POP3_CMD_LAST && cmd_names[id] != NULL ? cmd_names[id] : "?";
+}
+
+/* Finds the next line. MORE: no LF yet within the limit. TOO_LONG: an over-long line was
+ * dropped (reported once, when its LF arrives). Skipped bytes are in *consumed_r. */
+static enum pop3_parse_result
+find_line(struct pop3_parser *p, const struct buf *in, size_t max, size_t *len_r,
+    size_t *consumed_r)
+{
+	const uint8_t *data = buf_data(in);
+	size_t avail = buf_len(in);
+	const uint8_t *lf = memchr(data, '\n', avail);
+
+	*consumed_r = 0;
+	if (p->skipping) {
+		if (lf == NULL) {
+			*consumed_r = avail;	/* drop it all: never exposed */
+			return POP3_PARSE_MORE;
+		}
+		*consumed_r = (size_t)(lf - data) + 1;
+		p->skipping = false;
+		return POP3_PARSE_TOO_LONG;
+	}
+	if (lf == NULL) {
+		if (avail >= max) {
+			p->skipping = true;
+			*consumed_r = avail;
+		}
+		return POP3_PARSE_MORE;
+	}
+	*consumed_r = (size_t)(lf - data) + 1;
+	if (*consumed_r > max)
+		return POP3_PARSE_TOO_LONG;
+	*len_r = (size_t)(lf - data);
+	if (*len_r > 0 && data[*len_r - 1] == '\r')
+		(*len_r)--;
+	return POP3_PARSE_COMMAND;
+}
+
+static enum pop3_cmd_id
+lookup(const char *verb)
+{
+	for (int id = POP3_CMD_USER; id < POP3_CMD_LAST; id++)
+		if (strcmp(verb, cmd_names[id]) == 0)
+			return (enum pop3_cmd_id)id;
+	return POP3_CMD_UNKNOWN;
+}
+
+enum pop3_parse_result
+pop3_parse(struct pop3_parser *p, const struct buf *in, size_t max, struct pop3_cmd *cmd_r,
+    size_t *consumed_r)
+{
+	enum pop3_parse_result r;
+	const uint8_t *line;
+	size_t len = 0, i = 0, vlen = 0;
+
+	r = find_line(p, in, max, &len, consumed_r);
+	if (r != POP3_PARSE_COMMAND)
+		return r;
+	line = buf_data(in);
+	memset(cmd_r, 0, sizeof(*cmd_r));
+	if (len == 0 || memchr(line, '\0', len) != NULL)
+		return POP3_PARSE_INVALID;
+	/* The verb: letters up to the first space (RFC 1939: 3-4 characters, any case). */
+	while (i < len && line[i] != ' ') {
+		uint8_t c = line[i];
+
+		if (c >= 'a' && c <= 'z')
+			c = (uint8_t)(c - 'a' + 'A');
+		if (c < 'A' || c > 'Z' || vlen >= 4)
+			vlen = sizeof(cmd_r->verb);	/* not a verb we know */
+		else
+			cmd_r->verb[vlen++] = (char)c;
+		i++;
+	}
+	if (i == 0)
+		return POP3_PARSE_INVALID;	/* leading space */
+	if (vlen < sizeof(cmd_r->verb))
+		cmd_r->id = lookup(cmd_r->verb);
+	else
+		cmd_r->verb[0] = '\0';
+	cmd_r->secret = cmd_r->id == POP3_CMD_PASS || cmd_r->id == POP3_CMD_AUTH;
+	if (i < len) {		/* one space, then the rest unsplit */
+		cmd_r->rest.p = line + i + 1;
+		cmd_r->rest.len = len - i - 1;
+	} else {
+		cmd_r->rest.p = line + len;
+	}
+	while (i < len) {
+		size_t start;
+
+		while (i < len && (line[i] == ' ' || line[i] == '\t'))
+			i++;
+		if (i == len)
+			break;
+		start = i;
+		while (i < len && line[i] != ' ' && line[i] != '\t')
+			i++;
+		if (cmd_r->nargs == POP3_ARGS_MAX) {
+			cmd_r->too_many_args = true;
+			break;
+		}
+		cmd_r->arg[cmd_r->nargs].p = line + start;
+		cmd_r->arg[cmd_r->nargs].len = i - start;
+		cmd_r->nargs++;
+	}
+	return POP3_PARSE_COMMAND;
+}
+
+enum pop3_parse_result
+pop3_parse_raw_line(struct pop3_parser *p, const struct buf *in, size_t max,
+    struct pop3_slice *line_r, size_t *consumed_r)
+{
+	size_t len = 0;
+	enum pop3_parse_result r = find_line(p, in, max, &len, consumed_r);
+
+	if (r != POP3_PARSE_COMMAND)
+		return r;
+	line_r->p = buf_data(in);
+	line_r->len = len;
+	if (memchr(line_r->p, '\0', len) != NULL)
+		return POP3_PARSE_INVALID;
+	return POP3_PARSE_COMMAND;
+}
+
+bool
+pop3_parse_number(const struct pop3_slice *arg, bool allow_zero, uint32_t *n_r)
+{
+	uint64_t v = 0;
+
+	if (arg->len == 0 || arg->len > 10)
+		return false;
+	for (size_t i = 0; i < arg->len; i++) {
+		if (arg->p[i] < '0' || arg->p[i] > '9')
+			return false;
+		v = v * 10 + (uint64_t)(arg->p[i] - '0');
+	}
+	if (v > UINT32_MAX || (v == 0 && !allow_zero))
+		return false;
+	*n_r = (uint32_t)v;
+	return true;
+}

@@ -1,0 +1,28 @@
+/* pop3/pop3_top.c: how much of a message body belongs to TOP's first m lines. Pure. */
+#include <string.h>
+
+#include "pop3_top.h"
+
+void
+pop3_top_init(struct pop3_top *t, uint32_t lines)
+{
+	t->lines_left = lines;
+	t->done = lines == 0;
+}
+
+size_t
+pop3_top_take(struct pop3_top *t, const uint8_t *data, size_t len)
+{
+	size_t taken = 0;
+
+	while (!t->done && taken < len) {
+		const uint8_t *lf = memchr(data + taken, '\n', len - taken);
+
+		if (lf == NULL)
+			return len;	/* all of it is inside the current line */
+		taken = (size_t)(lf - data) + 1;
+		if (--t->lines_left == 0)
+			t->done = true;
+	}
+	return taken;
+}
