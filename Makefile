@@ -50,7 +50,7 @@ deps:
 
 # Integration: real Dovecot on 127.0.0.1, real POP3 clients, popgate in between.
 integration: $(BUILD)/popgate
-	POPGATE_BIN=$(abspath $(BUILD)/popgate) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
+	POPGATE_BIN=$(abspath $(BUILD)/popgate) $(PYTHON) -m pytest -p no:cacheprovider tests/integration $(PYTEST_ARGS)
 
 # The same, built with AddressSanitizer and UndefinedBehaviorSanitizer.
 sanitize:
@@ -62,8 +62,12 @@ valgrind: $(UNIT_BIN)
 	  valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect $$t >/dev/null; done; \
 	  echo "valgrind: no errors, no leaks"
 
+# CI_FUZZ_TIME: seconds per fuzz target in `make test` (a smoke run; `make fuzz` for real).
+CI_FUZZ_TIME ?= 10
+
 test: deps
 	$(MAKE) all unit valgrind integration sanitize
+	$(MAKE) fuzz FUZZ_TIME=$(CI_FUZZ_TIME)
 
 demo: deps all
 	@tests/demo.sh

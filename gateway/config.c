@@ -37,6 +37,7 @@ static const struct key keys[] = {
 	{ "server", "workers", K_UINT, F(workers), "1", 1, 1 },
 	{ "server", "user", K_STR, F(user), "", 0, 0 },
 	{ "server", "group", K_STR, F(group), "", 0, 0 },
+	{ "server", "allow_root", K_BOOL, F(allow_root), "no", 0, 0 },
 	{ "server", "greeting", K_STR, F(greeting), "popgate ready.", 0, 0 },
 	{ "tls", "cert_file", K_STR, F(tls_cert_file), "", 0, 0 },
 	{ "tls", "key_file", K_STR, F(tls_key_file), "", 0, 0 },

@@ -25,6 +25,7 @@ struct gw_config {
 	size_t nlisten;
 	unsigned workers;
 	char *user, *group;
+	bool allow_root;			/* serve sessions as root (tests, containers) */
 	char *greeting;
 	/* [tls]: the POP3 side */
 	char *tls_cert_file, *tls_key_file, *tls_min_protocol, *tls_ciphers;

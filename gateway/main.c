@@ -40,8 +40,14 @@ drop_privileges(const struct gw_config *cfg, const char **error_r)
 	setrlimit(RLIMIT_CORE, &no_core);
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	if (cfg->user[0] == '\0') {
-		if (geteuid() == 0)
-			log_warn("running as root: set [server] user to drop privileges");
+		if (geteuid() != 0)
+			return 0;
+		if (!cfg->allow_root) {
+			*error_r = "refusing to serve sessions as root: set [server] user (or "
+			    "allow_root = yes for a test machine)";
+			return -1;
+		}
+		log_warn("serving sessions as root ([server] allow_root = yes)");
 		return 0;
 	}
 	struct passwd *pw = getpwnam(cfg->user);

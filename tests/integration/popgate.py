@@ -25,7 +25,8 @@ def popgate_bin():
 def base_config(tmp, imap_port, listen_port):
 	"""The ini the tests start popgate with, as {section: {key: value}} in file order."""
 	return {
-		"server": {"listen": "127.0.0.1:%d" % listen_port, "workers": "1"},
+		# Tests run as root without a service user to drop to: say so explicitly.
+		"server": {"listen": "127.0.0.1:%d" % listen_port, "workers": "1", "allow_root": "yes"},
 		"upstream": {"host": "127.0.0.1", "port": str(imap_port), "security": "none",
 			"ca_file": "", "mailbox": "INBOX"},
 		"cache": {"path": os.path.join(str(tmp), "uidl.sqlite")},
