@@ -104,23 +104,36 @@ conn_handshake(struct conn *c)
 	return conn_fail(c, "TLS handshake failed");
 }
 
+/* Where the next read goes, at most CONN_READ_CHUNK bytes: >0 room, 0 input full
+ * (backpressure), -1 out of memory. */
+static ssize_t
+read_space(struct conn *c, uint8_t **dst_r)
+{
+	size_t room = buf_room(&c->in);
+
+	if (room == 0)
+		return 0;
+	if (room > CONN_READ_CHUNK)
+		room = CONN_READ_CHUNK;
+	if ((*dst_r = buf_reserve(&c->in, room)) == NULL)
+		return -1;
+	return (ssize_t)room;
+}
+
 static enum conn_status
 conn_read_tls(struct conn *c)
 {
 	for (;;) {
-		size_t room = buf_room(&c->in), n = 0;
+		size_t n = 0;
 		uint8_t *dst;
+		ssize_t room = read_space(c, &dst);
 		int r, e;
 
-		if (room == 0)
-			return CONN_OK;
-		if (room > CONN_READ_CHUNK)
-			room = CONN_READ_CHUNK;
-		if ((dst = buf_reserve(&c->in, room)) == NULL)
-			return conn_fail(c, "out of memory");
+		if (room <= 0)
+			return room == 0 ? CONN_OK : conn_fail(c, "out of memory");
 		ERR_clear_error();
 		errno = 0;
-		r = SSL_read_ex(c->ssl, dst, room, &n);
+		r = SSL_read_ex(c->ssl, dst, (size_t)room, &n);
 		if (r == 1) {
 			buf_commit(&c->in, n);
 			c->bytes_in += n;
@@ -154,21 +167,16 @@ conn_read(struct conn *c)
 		return conn_read_tls(c);
 	}
 	for (;;) {
-		size_t room = buf_room(&c->in);
 		uint8_t *dst;
-		ssize_t n;
+		ssize_t room = read_space(c, &dst), n;
 
-		if (room == 0)
-			return CONN_OK;
-		if (room > CONN_READ_CHUNK)
-			room = CONN_READ_CHUNK;
-		if ((dst = buf_reserve(&c->in, room)) == NULL)
-			return conn_fail(c, "out of memory");
-		n = read(c->fd, dst, room);
+		if (room <= 0)
+			return room == 0 ? CONN_OK : conn_fail(c, "out of memory");
+		n = read(c->fd, dst, (size_t)room);
 		if (n > 0) {
 			buf_commit(&c->in, (size_t)n);
 			c->bytes_in += (size_t)n;
-			if ((size_t)n < room)
+			if (n < room)
 				return CONN_OK;	/* drained the socket for now */
 			continue;
 		}

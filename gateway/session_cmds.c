@@ -144,6 +144,17 @@ msg_from_arg(struct gw_session *s, const struct pop3_cmd *cmd, size_t argi)
 	return (ssize_t)(n - 1);
 }
 
+/* The one argument of RETR/DELE/LIST n/UIDL n -> idx, or -1 having replied. */
+static ssize_t
+only_msg_arg(struct gw_session *s, const struct pop3_cmd *cmd)
+{
+	if (cmd->nargs > 1) {
+		pop3_reply_err(gw_client_out(s), NULL, "Noise after message number.");
+		return -1;
+	}
+	return msg_from_arg(s, cmd, 0);
+}
+
 /* A credential that could never be sent safely: refused before anything goes upstream. */
 static bool
 check_credential(struct gw_session *s, const uint8_t *p, size_t len, size_t max)
@@ -373,12 +384,8 @@ cmd_list(struct gw_session *s, const struct pop3_cmd *cmd)
 	bool uidl = cmd->id == POP3_CMD_UIDL;
 	ssize_t idx;
 
-	if (cmd->nargs > 1) {
-		pop3_reply_err(gw_client_out(s), NULL, "Noise after message number.");
-		return;
-	}
-	if (cmd->nargs == 1) {
-		if ((idx = msg_from_arg(s, cmd, 0)) < 0)
+	if (cmd->nargs >= 1) {
+		if ((idx = only_msg_arg(s, cmd)) < 0)
 			return;
 		if (uidl)
 			pop3_reply_ok(gw_client_out(s), "%zd %s", idx + 1, s->snap.uidl[idx]);
@@ -409,11 +416,7 @@ cmd_retr(struct gw_session *s, const struct pop3_cmd *cmd)
 {
 	ssize_t idx;
 
-	if (cmd->nargs > 1) {
-		pop3_reply_err(gw_client_out(s), NULL, "Noise after message number.");
-		return;
-	}
-	if ((idx = msg_from_arg(s, cmd, 0)) < 0)
+	if ((idx = only_msg_arg(s, cmd)) < 0)
 		return;
 	gw_retr_start(s, (size_t)idx);
 }
@@ -443,11 +446,7 @@ cmd_dele(struct gw_session *s, const struct pop3_cmd *cmd)
 {
 	ssize_t idx;
 
-	if (cmd->nargs > 1) {
-		pop3_reply_err(gw_client_out(s), NULL, "Noise after message number.");
-		return;
-	}
-	if ((idx = msg_from_arg(s, cmd, 0)) < 0)
+	if ((idx = only_msg_arg(s, cmd)) < 0)
 		return;
 	s->snap.flags[idx] |= GW_MSG_DELETED;	/* RFC 1939 §6: nothing changes before UPDATE */
 	pop3_reply_ok(gw_client_out(s), "Message %zd deleted.", idx + 1);
