@@ -251,9 +251,10 @@ login_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
 	/* RFC 5530: only these codes mean the credentials are wrong; no code at all is
 	 * what older servers send for a wrong password. */
 	if (r->code.len == 0 || imap_code_is(r, "AUTHENTICATIONFAILED", &arg) ||
-	    imap_code_is(r, "AUTHORIZATIONFAILED", &arg) || imap_code_is(r, "EXPIRED", &arg))
+	    imap_code_is(r, "AUTHORIZATIONFAILED", &arg) || imap_code_is(r, "EXPIRED", &arg)) {
+		gw_bad_cred_remember(s->w, s->cred_hash);
 		gw_login_failed(s, POP3_CODE_AUTH, why);
-	else
+	} else
 		login_fail_temp(s, why);
 }
 
@@ -389,6 +390,13 @@ gw_login_start(struct gw_session *s)
 {
 	s->op = GW_OP_LOGIN;
 	gw_snapshot_free(&s->snap);
+	gw_bad_cred_hash(s->w, s->user, s->pass, s->pass_len, s->cred_hash);
+	if (gw_bad_cred_known(s->w, s->cred_hash)) {
+		/* The same wrong password again (a client's retry round): the upstream has
+		 * answered it already. */
+		gw_login_failed(s, POP3_CODE_AUTH, "credentials refused moments ago, not sent again");
+		return;
+	}
 	if (gw_upstream_connect(s) < 0)
 		login_fail_temp(s, s->up.last_error);
 }

@@ -137,6 +137,7 @@ struct gw_session {
 	bool have_user;
 	char pass[POP3_SASL_FIELD_MAX];	/* until the login is written; then wiped */
 	size_t pass_len;
+	uint8_t cred_hash[32];		/* salted hash of user+password (worker.h gw_bad_cred) */
 	unsigned auth_failures, bad_commands, commands;
 	const char *sasl_mech;		/* AUTH in progress */
 

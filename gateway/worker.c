@@ -5,6 +5,9 @@
 #include <signal.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
 #include "../common/cache.h"
 #include "../common/log.h"
 #include "session.h"
@@ -54,6 +57,10 @@ gw_worker_init(struct gw_worker *w, const struct gw_config *cfg, const char **er
 	w->cfg = cfg;
 	for (size_t i = 0; i < GW_LISTEN_MAX; i++)
 		w->listeners[i].fd = -1;
+	if (RAND_bytes(w->bad_cred_salt, sizeof(w->bad_cred_salt)) != 1) {
+		*error_r = "no random bytes for the credential cache";
+		return -1;
+	}
 	if ((w->loop = ev_default_loop(EVFLAG_AUTO)) == NULL) {
 		*error_r = "cannot create the event loop";
 		return -1;
@@ -205,4 +212,45 @@ gw_auth_fail_clear(struct gw_worker *w, const struct sockaddr_storage *addr)
 
 	if (f != NULL)
 		memset(f, 0, sizeof(*f));
+}
+
+/* --- recently refused credentials --- */
+
+#define BAD_CRED_TTL 30.0	/* seconds: long enough for a client's retry round */
+
+void
+gw_bad_cred_hash(struct gw_worker *w, const char *user, const char *pass, size_t plen,
+    uint8_t out[32])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned int len = 32;
+
+	memset(out, 0, 32);
+	if (md == NULL)
+		return;
+	if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(md, w->bad_cred_salt, sizeof(w->bad_cred_salt)) == 1 &&
+	    EVP_DigestUpdate(md, user, strlen(user) + 1) == 1 &&
+	    EVP_DigestUpdate(md, pass, plen) == 1)
+		EVP_DigestFinal_ex(md, out, &len);
+	EVP_MD_CTX_free(md);
+}
+
+void
+gw_bad_cred_remember(struct gw_worker *w, const uint8_t hash[32])
+{
+	struct gw_bad_cred *b = &w->bad_cred[w->bad_cred_next++ % GW_BAD_CRED_SLOTS];
+
+	memcpy(b->hash, hash, sizeof(b->hash));
+	b->when = ev_now(w->loop);
+}
+
+bool
+gw_bad_cred_known(struct gw_worker *w, const uint8_t h[32])
+{
+	for (size_t i = 0; i < GW_BAD_CRED_SLOTS; i++)
+		if (w->bad_cred[i].when > 0 && ev_now(w->loop) - w->bad_cred[i].when < BAD_CRED_TTL &&
+		    memcmp(w->bad_cred[i].hash, h, 32) == 0)
+			return true;
+	return false;
 }

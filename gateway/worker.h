@@ -32,6 +32,15 @@ struct gw_auth_fail {
 };
 
 #define GW_AUTH_FAIL_SLOTS 256
+#define GW_BAD_CRED_SLOTS 64
+
+/* A user+password pair the upstream just refused, as a salted hash (never the password):
+ * Thunderbird retries one wrong password with AUTH PLAIN, AUTH LOGIN and USER/PASS, and
+ * the upstream should count one failure, not three (DESIGN.md). */
+struct gw_bad_cred {
+	uint8_t hash[32];
+	ev_tstamp when;
+};
 
 struct gw_worker {
 	struct ev_loop *loop;
@@ -51,6 +60,9 @@ struct gw_worker {
 	ev_signal sigterm, sigint;
 	bool stopping;
 	struct gw_auth_fail auth_fail[GW_AUTH_FAIL_SLOTS];
+	struct gw_bad_cred bad_cred[GW_BAD_CRED_SLOTS];
+	size_t bad_cred_next;
+	uint8_t bad_cred_salt[16];
 };
 
 int gw_worker_init(struct gw_worker *w, const struct gw_config *cfg, const char **error_r);
@@ -69,5 +81,12 @@ bool gw_addr_equal(const struct sockaddr_storage *a, const struct sockaddr_stora
 unsigned gw_auth_fail_delay_ms(struct gw_worker *w, const struct sockaddr_storage *addr);
 void gw_auth_fail_record(struct gw_worker *w, const struct sockaddr_storage *addr);
 void gw_auth_fail_clear(struct gw_worker *w, const struct sockaddr_storage *addr);
+
+/* Recently refused credentials, by salted hash: remember after an upstream NO, ask
+ * before a login. */
+void gw_bad_cred_hash(struct gw_worker *w, const char *user, const char *pass, size_t plen,
+    uint8_t hash_r[32]);
+void gw_bad_cred_remember(struct gw_worker *w, const uint8_t hash[32]);
+bool gw_bad_cred_known(struct gw_worker *w, const uint8_t hash[32]);
 
 #endif
