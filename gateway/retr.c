@@ -57,17 +57,25 @@ xfer_finish(struct gw_session *s)
 	gw_session_op_done(s);
 }
 
-/* No literal came for the message (expunged meanwhile), or the server refused. */
+/* No literal came for the message, or the server refused the FETCH. An OK without data
+ * or NO [EXPUNGEISSUED] (RFC 5530) means another client expunged it: an ordinary -ERR.
+ * Anything else is the server's trouble: [SYS/TEMP], the message may come next time. */
 static void
 xfer_no_message(struct gw_session *s, const struct imap_resp *r)
 {
+	bool expunged = r->status == IMAP_STATUS_OK || imap_code_is(r, "EXPUNGEISSUED", NULL);
+
 	if (s->xfer.reply_started) {
 		gw_session_close(s, "upstream failed mid-message");
 		return;
 	}
-	gw_log(LOG_LVL_INFO, s, "message uid=%u not available upstream (%s)",
-	    s->snap.uid[s->xfer.idx], r->status == IMAP_STATUS_OK ? "expunged" : "refused");
-	pop3_reply_err(gw_client_out(s), NULL, "Message %zu no longer exists.", s->xfer.idx + 1);
+	gw_log(expunged ? LOG_LVL_INFO : LOG_LVL_WARN, s, "message uid=%u not available upstream "
+	    "(%s)", s->snap.uid[s->xfer.idx], expunged ? "expunged" : "FETCH refused");
+	if (expunged)
+		pop3_reply_err(gw_client_out(s), NULL, "Message %zu no longer exists.", s->xfer.idx + 1);
+	else
+		pop3_reply_err(gw_client_out(s), POP3_CODE_SYS_TEMP, "The mail server could not "
+		    "deliver message %zu now, try again later.", s->xfer.idx + 1);
 	gw_session_op_done(s);
 }
 

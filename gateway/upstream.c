@@ -74,6 +74,15 @@ up_timeout(const struct gw_session *s)
 	return cfg->upstream_timeout;
 }
 
+/* Restarts the timeout clock with whatever timeout applies in the new state. */
+static void
+up_rearm(struct gw_session *s)
+{
+	s->up.last_rx = ev_now(s->w->loop);
+	s->up.timer.repeat = up_timeout(s);
+	ev_timer_again(s->w->loop, &s->up.timer);
+}
+
 int
 gw_upstream_connect(struct gw_session *s)
 {
@@ -141,7 +150,7 @@ gw_upstream_send_end(struct gw_session *s)
 {
 	/* Written by the io callback on the next loop pass: no failure can re-enter the
 	 * caller from here. */
-	s->up.last_rx = ev_now(s->w->loop);	/* the response timeout starts now */
+	up_rearm(s);	/* the response timeout starts now */
 	up_update(s);
 }
 
@@ -424,9 +433,11 @@ up_connected(struct gw_session *s)
 		return;
 	}
 	up->state = GW_UP_GREETING;
-	up->last_rx = ev_now(s->w->loop);
-	if (s->w->cfg->up_security == GW_SEC_TLS && gw_upstream_start_tls(s) < 0)
+	if (s->w->cfg->up_security == GW_SEC_TLS && gw_upstream_start_tls(s) < 0) {
 		gw_upstream_fail(s, "%s", up->io.c.error);
+		return;
+	}
+	up_rearm(s);	/* from now on the handshake or response timeout applies */
 }
 
 static void
@@ -462,6 +473,7 @@ up_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if (was_handshaking && !up->io.c.handshaking) {
 			gw_log(LOG_LVL_DEBUG, s, "upstream TLS established (%s)",
 			    SSL_get_version(up->io.c.ssl));
+			up_rearm(s);
 			if (up->state == GW_UP_STARTTLS)
 				gw_login_tls_done(s);
 			if (!gw_io_open(&up->io))

@@ -22,6 +22,16 @@ def popgate_bin():
 	return os.path.abspath(b) if b and os.path.isfile(b) and os.access(b, os.X_OK) else None
 
 
+def popgate_sanitized():
+	"""True when $POPGATE_BIN is built with AddressSanitizer (its RSS then says nothing about
+	popgate's own memory: shadow memory and the free quarantine dominate)."""
+	b = popgate_bin()
+	if not b:
+		return False
+	r = subprocess.run(["ldd", b], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=30)
+	return b"libasan" in r.stdout
+
+
 def base_config(tmp, imap_port, listen_port):
 	"""The ini the tests start popgate with, as {section: {key: value}} in file order."""
 	return {
@@ -143,6 +153,50 @@ class Popgate:
 				"signal %d" % -self.returncode if self.returncode < 0 else
 				"code %d" % self.returncode, self.log_tail()))
 		return self.returncode
+
+	def pids(self):
+		"""popgate's PID and its children's (the workers, should it fork them)."""
+		pid = self.proc.pid
+		out = [pid]
+		try:
+			with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+				out += [int(x) for x in f.read().split()]
+		except OSError:
+			pass
+		return out
+
+	def fd_count(self):
+		"""Open file descriptors of popgate's processes (from /proc)."""
+		n = 0
+		for p in self.pids():
+			try:
+				n += len(os.listdir("/proc/%d/fd" % p))
+			except OSError:
+				pass
+		return n
+
+	def rss_kb(self):
+		"""Resident memory of popgate's processes in KiB (VmRSS from /proc/PID/status)."""
+		total = 0
+		for p in self.pids():
+			try:
+				with open("/proc/%d/status" % p) as f:
+					for line in f:
+						if line.startswith("VmRSS:"):
+							total += int(line.split()[1])
+			except OSError:
+				pass
+		return total
+
+	def wait_fd_count(self, want, timeout=5.0):
+		"""Polls until fd_count() <= want (sessions end asynchronously); returns the last count."""
+		import time
+		deadline = time.monotonic() + timeout
+		n = self.fd_count()
+		while n > want and time.monotonic() < deadline:
+			time.sleep(0.05)
+			n = self.fd_count()
+		return n
 
 	def __enter__(self):
 		return self

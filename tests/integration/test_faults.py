@@ -1,0 +1,596 @@
+"""Faults: what a POP3 user sees when the upstream breaks (a scripted fake IMAP server, see
+fakeimap.py, for faults Dovecot will not produce) or the client misbehaves (against the real
+Dovecot), and that popgate stays up and leaks nothing.
+
+Every test ends with Gate.finish(): a healthy session opened before the fault (parallel to it)
+completes STAT and RETR, a new healthy session does too, popgate's fd count (/proc) is back to
+the baseline taken after a warm-up session, and (fake upstream) every upstream connection is
+closed. A test that deletes, or could delete if popgate were wrong, uses a fresh user.
+"""
+
+import poplib
+import socket
+import struct
+import subprocess
+import time
+
+import pytest
+
+import messages
+from conftest import Pop3Target
+from fakeimap import FakeImap
+from messages import message_ids, pop3_bytes, top_bytes
+from pop3client import Pop3Raw, stuff, unstuff
+from popgate import start_popgate
+
+pytestmark = pytest.mark.popgate_only
+
+FAKE_RETR = 3	# the fake's ~300 KB message: half of it reaches the client before a cut
+
+
+def assert_ok(reply, what=""):
+	assert reply.startswith(b"+OK"), "%s: expected +OK, got %r" % (what, reply)
+
+
+def assert_err(reply, what=""):
+	assert reply.startswith(b"-ERR"), "%s: expected -ERR, got %r" % (what, reply)
+
+
+def read_until_eof(sock, timeout, stop_at=None):
+	"""Raw bytes until the server closes (or `stop_at` ends the data, or the timeout):
+	(data, closed, seconds)."""
+	t0 = time.monotonic()
+	deadline = t0 + timeout
+	data = bytearray()
+	closed = False
+	while True:
+		left = deadline - time.monotonic()
+		if left <= 0:
+			break
+		sock.settimeout(left)
+		try:
+			chunk = sock.recv(1 << 20)
+		except socket.timeout:
+			break
+		except ConnectionResetError:
+			closed = True
+			break
+		if not chunk:
+			closed = True
+			break
+		data += chunk
+		if stop_at is not None and data.endswith(stop_at):
+			break
+	return bytes(data), closed, time.monotonic() - t0
+
+
+def read_some(sock, n):
+	"""At least n bytes (fails if the server closes first)."""
+	got = b""
+	while len(got) < n:
+		chunk = sock.recv(65536)
+		assert chunk, "closed by the server after %d bytes: %r" % (len(got), got[:200])
+		got += chunk
+	return got
+
+
+def stuff_partial(data):
+	"""Dot-stuffed form of data that may end in the middle of a line."""
+	return b"\r\n".join(b"." + l if l.startswith(b".") else l for l in data.split(b"\r\n"))
+
+
+def rst_close(c):
+	"""Closes a Pop3Raw with a TCP RST (SO_LINGER 0): the server's next write fails."""
+	c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+	c.close()
+
+
+class Gate:
+	"""popgate under test plus what finish() checks. upstream: "fake" or "dovecot"."""
+
+	def __init__(self, pg, healthy, parallel):
+		self.pg = pg
+		self.port = pg.port
+		self.healthy_user, self.healthy_password, self.healthy_msgs = healthy
+		self.parallel_user, self.parallel_password, self.parallel_msgs = parallel
+		self.fake = None
+		self.parallel = None
+		self.baseline_fds = None
+		self.baseline_rss = None
+
+	def raw(self, timeout=30):
+		return Pop3Raw("127.0.0.1", self.port, timeout=timeout)
+
+	def login(self, user, password, timeout=30):
+		c = self.raw(timeout)
+		c.login(user, password)
+		return c
+
+	def healthy_session(self, c=None, msgs=None):
+		"""STAT and RETR of the largest message, byte-exact, then QUIT (a new session of the
+		healthy user, or c, a logged-in session whose mailbox is msgs)."""
+		if c is None:
+			c = self.login(self.healthy_user, self.healthy_password)
+			msgs = self.healthy_msgs
+		total = sum(len(m) for m in msgs)
+		assert c.cmd("STAT") == b"+OK %d %d\r\n" % (len(msgs), total)
+		n = max(range(len(msgs)), key=lambda i: len(msgs[i])) + 1
+		status, lines = c.cmd_multi("RETR %d" % n)
+		assert_ok(status, "healthy RETR %d" % n)
+		assert unstuff(lines) == pop3_bytes(msgs[n - 1])
+		assert_ok(c.quit(), "healthy QUIT")
+
+	def warm_up(self):
+		"""One healthy session (the UIDL cache opens its files), then the baselines."""
+		self.healthy_session()
+		time.sleep(0.2)
+		self.baseline_fds = self.pg.fd_count()
+		self.baseline_rss = self.pg.rss_kb()
+		return self
+
+	def begin(self):
+		"""A healthy session logged in before the fault; finish() completes it."""
+		self.parallel = self.login(self.parallel_user, self.parallel_password)
+		return self.parallel
+
+	def finish(self):
+		assert self.pg.proc.poll() is None, "popgate exited: %r" % self.pg.proc.returncode
+		if self.parallel is not None:
+			self.healthy_session(self.parallel, self.parallel_msgs)
+			self.parallel = None
+		self.healthy_session()
+		n = self.pg.wait_fd_count(self.baseline_fds)
+		assert n == self.baseline_fds, "popgate has %d fds open, %d before the sessions: %s" % (
+			n, self.baseline_fds, self.fd_list())
+		if self.fake is not None:
+			assert self.fake.wait_all_closed(5), "upstream connections left open:\n" + \
+				self.fake.transcript()
+
+	def fd_list(self):
+		import os
+		out = []
+		for p in self.pg.pids():
+			d = "/proc/%d/fd" % p
+			for fd in sorted(os.listdir(d), key=int):
+				try:
+					out.append("%s->%s" % (fd, os.readlink(os.path.join(d, fd))))
+				except OSError:
+					pass
+		return " ".join(out)
+
+	def session_lines(self, user):
+		"""popgate's end-of-session log lines for user."""
+		return [l for l in self.pg.log().splitlines() if " user=%s " % user in l and
+			" result=" in l]
+
+
+def _print_logs(request, gates, fake=None, dovecot=None):
+	rep = getattr(request.node, "rep_call", None)
+	if rep is None or not rep.failed:
+		return
+	for g in gates:
+		print("--- popgate log tail (%s):\n%s" % (g.pg.log_path, g.pg.log_tail(80)))
+	if fake is not None:
+		print("--- fake IMAP transcript:\n" + fake.transcript())
+	if dovecot is not None:
+		print("--- dovecot log tail:\n" + dovecot.log_tail())
+
+
+# --- faults from a scripted upstream (fakeimap.py) ---------------------------------------------
+
+@pytest.fixture
+def fake():
+	f = FakeImap()
+	yield f
+	f.stop()
+
+
+@pytest.fixture
+def fgate(request, fake, tmp_path):
+	"""popgate in front of the fake (upstream_timeout=2), warmed up. Healthy users: "ok-…"."""
+	started = []
+
+	def make(**overrides):
+		kw = {"limits.upstream_timeout": 2, "limits.auth_fail_delay_ms": 0}
+		kw.update(overrides)
+		pg = start_popgate(tmp_path / ("pg%d" % len(started)), fake.port, **kw)
+		g = Gate(pg, ("ok-healthy", "pw", fake.messages), ("ok-parallel", "pw", fake.messages))
+		g.fake = fake
+		started.append(g)
+		return g.warm_up()
+
+	yield make
+	_print_logs(request, started, fake=fake)
+	for g in started:
+		g.pg.stop()
+
+
+@pytest.mark.parametrize("scenario", ["close_mid_literal", "bye_mid_literal"])
+def test_upstream_cut_mid_literal_cuts_the_client_without_terminator(fgate, fake, scenario):
+	g = fgate()
+	g.begin()
+	msg = fake.messages[FAKE_RETR - 1]
+	# poplib: the message is not taken as complete.
+	p = poplib.POP3("127.0.0.1", g.port, timeout=10)
+	p.user(scenario)
+	p.pass_("pw")
+	with pytest.raises((poplib.error_proto, EOFError, OSError)):
+		p.retr(FAKE_RETR)
+	p.close()
+	# The wire: "+OK", a prefix of the stuffed message, EOF, and no terminating ".".
+	c = g.login(scenario, "pw", timeout=10)
+	c.send(b"RETR %d\r\n" % FAKE_RETR)
+	data, closed, _ = read_until_eof(c.sock, 10)
+	c.close()
+	assert closed, "popgate did not close the connection after the upstream cut: %r" % data[-200:]
+	status, _, body = data.partition(b"\r\n")
+	assert_ok(status, "RETR before the cut")
+	assert b"\r\n.\r\n" not in data, \
+		"a terminating '.' after a cut message: %r" % data[-200:]
+	# What the fake sent of the literal (fakeimap.py: half the message, for BYE then its
+	# line, which is literal bytes to the parser), dot-stuffed: all of it, nothing more.
+	sent = msg[:len(msg) // 2]
+	if scenario == "bye_mid_literal":
+		sent += b"\r\n* BYE Server shutting down (fake).\r\n"
+	assert len(body) == len(stuff_partial(sent)), "%d bytes after +OK, %d sent by the upstream" % (
+		len(body), len(stuff_partial(sent)))
+	assert body == stuff_partial(sent), "the bytes before the cut differ from the message"
+	assert len(g.session_lines(scenario)) == 2, g.pg.log_tail()
+	assert "upstream_error=" in g.session_lines(scenario)[-1]
+	g.finish()
+
+
+@pytest.mark.parametrize("scenario", ["garbage_nul", "garbage_long"])
+def test_garbage_from_upstream_gives_sys_temp_or_a_cut(fgate, scenario):
+	g = fgate()
+	g.begin()
+	c = g.login(scenario, "pw", timeout=10)
+	c.send(b"RETR %d\r\n" % FAKE_RETR)
+	data, closed, _ = read_until_eof(c.sock, 10, stop_at=b"\r\n.\r\n")
+	c.close()
+	if data.startswith(b"-ERR"):
+		assert data.startswith(b"-ERR [SYS/TEMP]"), data[:200]
+	else:
+		assert closed and b"\r\n.\r\n" not in data, "garbage passed off as a message: %r" % data[:200]
+	g.finish()
+
+
+def test_stalled_upstream_mid_literal_ends_within_the_upstream_timeout(fgate):
+	# upstream_timeout = 2: "+OK" went out with the literal's start, so the client must see
+	# the connection cut (no ".") about 2 s after the last upstream byte, not much later.
+	g = fgate()
+	g.begin()
+	c = g.login("stall_literal", "pw", timeout=15)
+	c.send(b"RETR %d\r\n" % FAKE_RETR)
+	data, closed, secs = read_until_eof(c.sock, 12)
+	c.close()
+	assert data.startswith(b"+OK"), data[:200]
+	assert closed, "still open after %.1f s of upstream silence (upstream_timeout=2)" % secs
+	assert b"\r\n.\r\n" not in data
+	assert 1.5 <= secs <= 4.5, "cut %.1f s after RETR with upstream_timeout=2" % secs
+	assert "no response for" in g.session_lines("stall_literal")[-1]
+	g.finish()
+
+
+def test_literal_far_larger_than_rfc822_size_is_a_broken_upstream(fgate, fake):
+	g = fgate()
+	g.begin()
+	c = g.login("oversized_literal", "pw", timeout=10)
+	c.send(b"RETR %d\r\n" % FAKE_RETR)
+	data, closed, _ = read_until_eof(c.sock, 10, stop_at=b"\r\n.\r\n")
+	c.close()
+	assert b"\r\n.\r\n" not in data, "a message out of an oversized literal: %d bytes" % len(data)
+	if data.startswith(b"-ERR"):
+		assert data.startswith(b"-ERR [SYS/TEMP]"), data[:200]
+	else:
+		assert closed and len(data) < 2 * len(fake.messages[FAKE_RETR - 1]), len(data)
+	assert "literal of" in g.session_lines("oversized_literal")[-1]
+	g.finish()
+
+
+def test_unreachable_upstream_gives_sys_temp_on_pass(fgate, fake):
+	g = fgate()
+	g.begin()
+	fake.close_listener()
+	try:
+		c = g.raw(timeout=15)
+		assert_ok(c.cmd("USER ok-down"))
+		t = time.monotonic()
+		r = c.cmd("PASS pw")
+		assert r.startswith(b"-ERR [SYS/TEMP]"), r
+		assert time.monotonic() - t < 5
+		# The connection stays usable: log in again once the upstream is back.
+		fake.reopen_listener()
+		c.login("ok-back", "pw")
+		assert_ok(c.cmd("STAT"))
+		assert_ok(c.quit())
+	finally:
+		fake.reopen_listener()
+	g.finish()
+
+
+def test_upstream_without_greeting_gives_sys_temp_after_the_timeout(fgate, fake):
+	g = fgate()
+	g.begin()
+	fake.next_scenarios.append("no_greeting")
+	c = g.raw(timeout=15)
+	assert_ok(c.cmd("USER ok-nogreeting"))
+	t = time.monotonic()
+	r = c.cmd("PASS pw")
+	secs = time.monotonic() - t
+	assert r.startswith(b"-ERR [SYS/TEMP]"), r
+	assert 1.5 <= secs <= 4.5, "[SYS/TEMP] %.1f s after PASS with upstream_timeout=2" % secs
+	c.close()
+	g.finish()
+
+
+@pytest.mark.parametrize("scenario", ["select_no", "snapshot_bad"])
+def test_failed_select_or_listing_gives_sys_temp_never_an_empty_mailbox(fgate, scenario):
+	g = fgate()
+	g.begin()
+	c = g.raw(timeout=10)
+	assert_ok(c.cmd("USER " + scenario))
+	r = c.cmd("PASS pw")
+	assert r.startswith(b"-ERR [SYS/TEMP]"), r
+	assert_err(c.cmd("STAT"), "STAT after a failed login")
+	c.login("ok-retry", "pw")	# the session goes on
+	assert c.cmd("STAT").startswith(b"+OK 3 ")
+	assert_ok(c.quit())
+	g.finish()
+
+
+def test_fetch_refused_with_bad_gives_err_and_the_session_goes_on(fgate, fake):
+	g = fgate()
+	g.begin()
+	c = g.login("fetch_bad", "pw", timeout=10)
+	r = c.cmd("RETR 1")
+	assert_err(r, "RETR answered BAD upstream")
+	# The upstream refused: its trouble (RFC 3206), not a message that is gone.
+	assert b"[SYS/TEMP]" in r, "BAD to UID FETCH answered as %r" % r
+	assert_ok(c.cmd("NOOP"))
+	status, lines = c.cmd_multi("TOP 1 0")
+	assert_ok(status)
+	assert unstuff(lines) == top_bytes(fake.messages[0], 0)
+	assert_ok(c.quit())
+	g.finish()
+
+
+# --- faults from the client, against the real Dovecot --------------------------------------------
+
+@pytest.fixture
+def dgate(request, dovecot, tmp_path):
+	"""popgate in front of the module's Dovecot, warmed up with a session of bob (the healthy
+	user; carol's is the parallel session; alice's mailbox, with the 20 MB message, is what the
+	tests read). Returns (Gate, Pop3Target)."""
+	started = []
+
+	def make(**overrides):
+		kw = {"limits.auth_fail_delay_ms": 0}
+		kw.update(overrides)
+		pg = start_popgate(tmp_path / ("pg%d" % len(started)), dovecot.imap_port, **kw)
+		g = Gate(pg, ("bob", dovecot.users["bob"], dovecot.seeded["bob"]),
+			("carol", dovecot.users["carol"], dovecot.seeded["carol"]))
+		started.append(g)
+		return g.warm_up(), Pop3Target("popgate", dovecot, pg.port, pg)
+
+	yield make
+	_print_logs(request, started, dovecot=dovecot)
+	for g in started:
+		g.pg.stop()
+
+
+def doveadm_who(dovecot, user):
+	"""PIDs of user's sessions that Dovecot (anvil) knows about."""
+	r = subprocess.run(["doveadm", "-c", dovecot.conf, "who", "-1", user], capture_output=True,
+		text=True, timeout=10)
+	assert r.returncode == 0, r.stderr
+	return [line.split()[2] for line in r.stdout.splitlines()[1:] if line.split()[:1] == [user]]
+
+
+def wait_no_dovecot_session(dovecot, user, timeout=5.0):
+	deadline = time.monotonic() + timeout
+	while doveadm_who(dovecot, user) and time.monotonic() < deadline:
+		time.sleep(0.1)
+	return doveadm_who(dovecot, user)
+
+
+def wait_session_end(g, user, count, timeout=5.0):
+	deadline = time.monotonic() + timeout
+	while len(g.session_lines(user)) < count and time.monotonic() < deadline:
+		time.sleep(0.05)
+	return g.session_lines(user)
+
+
+def test_client_vanishing_mid_retr_of_20mb_frees_everything(dgate, dovecot):
+	g, t = dgate()
+	g.begin()
+	before = t.upstream("alice")
+	assert wait_no_dovecot_session(dovecot, "alice") == []
+	c = g.login("alice", dovecot.users["alice"])
+	c.send(b"RETR %d\r\n" % messages.BIG)
+	got = read_some(c.sock, 256 * 1024)
+	assert got.startswith(b"+OK")
+	assert len(doveadm_who(dovecot, "alice")) == 1
+	c.close()
+	lines = wait_session_end(g, "alice", 1)
+	assert len(lines) == 1, "no end-of-session line for the vanished client:\n" + g.pg.log_tail()
+	assert "retr=0" in lines[0] and "dele=0" in lines[0], lines[0]
+	assert wait_no_dovecot_session(dovecot, "alice") == [], "Dovecot still has alice's session"
+	assert t.upstream("alice") == before
+	g.finish()
+
+
+def test_dele_then_connection_drop_mid_retr_deletes_nothing(dgate):
+	g, t = dgate()
+	g.begin()
+	u = t.fresh_user()
+	c = g.login(u.user, u.password)
+	assert_ok(c.cmd("DELE 1"))
+	assert_ok(c.cmd("DELE 2"))
+	c.send(b"RETR 7\r\n")	# the 50 KB multipart one
+	assert c.sock.recv(4096).startswith(b"+OK")
+	rst_close(c)
+	assert len(wait_session_end(g, u.user, 1)) == 1
+	time.sleep(0.3)
+	up = t.upstream(u.user)
+	assert [x.message_id for x in up] == message_ids(u.messages)
+	assert not [x for x in up if "\\Deleted" in x.flags], up
+	g.finish()
+
+
+def test_line_of_300_bytes_gets_err_and_the_session_goes_on(dgate, dovecot):
+	g, t = dgate()
+	g.begin()
+	c = g.raw()
+	assert_err(c.cmd(b"USER " + b"a" * 295), "300-byte line before login")
+	c.login("alice", dovecot.users["alice"])
+	assert_err(c.cmd(b"NOOP " + b"x" * 295), "300-byte line")
+	assert_ok(c.cmd("NOOP"), "NOOP after a long line")
+	assert_err(c.cmd(b"RETR 1" + b" " * 294), "300-byte RETR line")
+	assert_ok(c.cmd("NOOP"))
+	status, lines = c.cmd_multi("RETR 1")
+	assert unstuff(lines) == pop3_bytes(dovecot.seeded["alice"][0])
+	assert_ok(c.quit())
+	g.finish()
+
+
+def test_unknown_commands_close_the_connection_after_max_bad_commands(dgate, dovecot):
+	g, t = dgate()
+	g.begin()
+	ended = len(g.session_lines("alice"))
+	c = g.login("alice", dovecot.users["alice"])
+	for i in range(1, 20):
+		assert_err(c.cmd("XYZZY%d" % i), "unknown command %d" % i)
+	c.send(b"XYZZY20\r\n")
+	data, closed, _ = read_until_eof(c.sock, 5)
+	lines = data.split(b"\r\n")
+	assert closed, "still open after 20 bad commands: %r" % data
+	assert len(lines) == 3 and lines[0].startswith(b"-ERR") and lines[1].startswith(b"-ERR") \
+		and lines[2] == b"", "after the 20th bad command: %r" % data
+	try:
+		c.send(b"XYZZY21\r\nXYZZY22\r\nXYZZY23\r\nXYZZY24\r\nXYZZY25\r\n")
+	except OSError:
+		pass
+	c.close()
+	assert "too many bad commands" in wait_session_end(g, "alice", ended + 1)[-1]
+	g.finish()
+
+
+def test_second_session_of_a_user_is_in_use_until_the_first_quits(dgate, dovecot):
+	g, t = dgate()
+	g.begin()
+	first = g.login("alice", dovecot.users["alice"])
+	second = g.raw()
+	assert_ok(second.cmd("USER alice"))
+	r = second.cmd("PASS " + dovecot.users["alice"])
+	assert r.startswith(b"-ERR [IN-USE]"), r
+	assert_ok(first.cmd("STAT"), "the first session is not disturbed")
+	assert_ok(first.quit())
+	time.sleep(0.2)
+	second.login("alice", dovecot.users["alice"])
+	assert second.cmd("STAT").startswith(b"+OK %d " % len(dovecot.seeded["alice"]))
+	assert_ok(second.quit())
+	g.finish()
+
+
+def test_max_per_address_refuses_the_third_connection(dgate, dovecot):
+	g, t = dgate(**{"limits.max_per_address": 2})
+	g.begin()	# connection 1
+	c2 = g.raw()
+	assert_ok(c2.greeting)
+	s3 = socket.create_connection(("127.0.0.1", g.port), timeout=5)
+	data, closed, _ = read_until_eof(s3, 5)
+	s3.close()
+	assert data.startswith(b"-ERR"), "third connection: %r" % data
+	assert closed, "third connection left open: %r" % data
+	c2.close()
+	time.sleep(0.2)
+	g.finish()	# its new healthy session is the second connection again
+
+
+def test_slow_reader_keeps_rss_bounded_and_gets_the_exact_message(dgate, dovecot):
+	g, t = dgate()
+	g.begin()
+	big = dovecot.seeded["alice"][messages.BIG - 1]
+	c = g.login("alice", dovecot.users["alice"], timeout=60)
+	c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+	c.send(b"RETR %d\r\n" % messages.BIG)
+	data = bytearray()
+	peak = g.pg.rss_kb()
+	t_end = time.monotonic() + 2.5
+	while time.monotonic() < t_end:
+		chunk = c.sock.recv(64 * 1024)
+		assert chunk, "closed by the server after %d bytes" % len(data)
+		data += chunk
+		peak = max(peak, g.pg.rss_kb())
+		time.sleep(0.05)
+	growth_mb = (peak - g.baseline_rss) / 1024.0
+	print("slow reader: %d bytes read slowly, popgate RSS %d -> peak %d KiB" % (
+		len(data), g.baseline_rss, peak))
+	assert growth_mb < 10, "popgate's RSS grew by %.1f MB for a slow reader" % growth_mb
+	while not data.endswith(b"\r\n.\r\n"):
+		chunk = c.sock.recv(1 << 20)
+		assert chunk, "connection closed after %d bytes" % len(data)
+		data += chunk
+	status, _, body = bytes(data).partition(b"\r\n")
+	assert_ok(status)
+	assert body[:-3] == stuff(pop3_bytes(big)), "the 20 MB message is not byte-exact"
+	assert_ok(c.quit())
+	g.finish()
+
+
+def test_client_resetting_while_popgate_writes_does_not_kill_it(dgate, dovecot):
+	g, t = dgate()
+	g.begin()
+	for i in range(3):
+		c = g.login("alice", dovecot.users["alice"])
+		c.send(b"RETR %d\r\n" % messages.BIG)
+		assert read_some(c.sock, 128 * 1024).startswith(b"+OK")
+		rst_close(c)	# popgate's next write gets EPIPE/ECONNRESET, never SIGPIPE
+		assert len(wait_session_end(g, "alice", i + 1)) == i + 1
+		assert g.pg.proc.poll() is None, "popgate died when the client reset"
+	assert wait_no_dovecot_session(dovecot, "alice") == []
+	g.finish()
+
+
+def test_message_expunged_by_another_client_then_dele_of_others_and_quit(dgate):
+	g, t = dgate()
+	g.begin()
+	u = t.fresh_user()
+	c = g.login(u.user, u.password)
+	assert c.cmd("STAT").startswith(b"+OK %d " % len(u.messages))
+	m = t.imap(u.user)
+	m.select("INBOX")
+	m.store("3", "+FLAGS.SILENT", "(\\Deleted)")
+	m.expunge()
+	m.logout()
+	assert_err(c.cmd("RETR 3"), "RETR of a message expunged meanwhile")
+	assert_ok(c.cmd("NOOP"))
+	assert_ok(c.cmd("DELE 1"))
+	assert_ok(c.cmd("DELE 5"))
+	status, lines = c.cmd_multi("RETR 4")
+	assert unstuff(lines) == pop3_bytes(u.messages[3])
+	assert_ok(c.quit())
+	ids = message_ids(u.messages)
+	assert t.upstream_ids(u.user) == [ids[1], ids[3], ids[5], ids[6]]
+	g.finish()
+
+
+def test_another_clients_deleted_flag_is_not_expunged_by_quit(dgate):
+	g, t = dgate()
+	g.begin()
+	u = t.fresh_user()
+	c = g.login(u.user, u.password)
+	assert c.cmd("STAT").startswith(b"+OK %d " % len(u.messages))
+	m = t.imap(u.user)
+	m.select("INBOX")
+	m.store("2", "+FLAGS.SILENT", "(\\Deleted)")	# flagged, not expunged
+	m.logout()
+	assert_ok(c.cmd("DELE 4"))
+	assert_ok(c.quit())
+	up = t.upstream(u.user)
+	ids = message_ids(u.messages)
+	assert [x.message_id for x in up] == ids[:3] + ids[4:], "UIDPLUS: only DELE'd messages go"
+	assert "\\Deleted" in up[1].flags, up[1]
+	assert not [x for x in up if x.message_id != ids[1] and "\\Deleted" in x.flags], up
+	g.finish()
