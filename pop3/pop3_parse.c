@@ -1,5 +1,7 @@
 /* pop3/pop3_parse.c: POP3 command lines (RFC 1939 §3, RFC 2449 §4) from a byte buffer.
- * See pop3_parse.h for the contract. Pure: no I/O, no allocation, no strlen on input. */
+ * See pop3_parse.h for the contract. Not for: deciding what a command may do (the gateway's
+ * command table) or validating arguments beyond splitting them (the handlers do).
+ * Pure: no I/O, no allocation, no strlen/sscanf on input: every length comes from memchr. */
 #include <string.h>
 
 #include "pop3_parse.h"
@@ -20,7 +22,10 @@ pop3_cmd_name(enum pop3_cmd_id id)
 }
 
 /* Finds the next line. MORE: no LF yet within the limit. TOO_LONG: an over-long line was
- * dropped (reported once, when its LF arrives). Skipped bytes are in *consumed_r. */
+ * dropped (reported once, when its LF arrives, so the -ERR comes after the client has
+ * finished sending it and replies stay in order). Skipped bytes are in *consumed_r.
+ * The LF is searched in all of `in`, not just the first `max` bytes: if it is already
+ * there, TOO_LONG must come now, since no more bytes may ever arrive to call us again. */
 static enum pop3_parse_result
 find_line(struct pop3_parser *p, const struct buf *in, size_t max, size_t *len_r,
     size_t *consumed_r)
@@ -40,6 +45,7 @@ find_line(struct pop3_parser *p, const struct buf *in, size_t max, size_t *len_r
 		return POP3_PARSE_TOO_LONG;
 	}
 	if (lf == NULL) {
+		/* `max` counts the LF: max bytes without one cannot become a line that fits. */
 		if (avail >= max) {
 			p->skipping = true;
 			*consumed_r = avail;
@@ -79,13 +85,14 @@ pop3_parse(struct pop3_parser *p, const struct buf *in, size_t max, struct pop3_
 	memset(cmd_r, 0, sizeof(*cmd_r));
 	if (len == 0 || memchr(line, '\0', len) != NULL)
 		return POP3_PARSE_INVALID;
-	/* The verb: letters up to the first space (RFC 1939: 3-4 characters, any case). */
+	/* The verb: up to the first space (RFC 1939 §3: 3-4 characters, any case). Letters
+	 * and digits: RFC 6856's UTF8 has one. Anything else cannot be a verb we know. */
 	while (i < len && line[i] != ' ') {
 		uint8_t c = line[i];
 
 		if (c >= 'a' && c <= 'z')
 			c = (uint8_t)(c - 'a' + 'A');
-		if (c < 'A' || c > 'Z' || vlen >= 4)
+		if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) || vlen >= 4)
 			vlen = sizeof(cmd_r->verb);	/* not a verb we know */
 		else
 			cmd_r->verb[vlen++] = (char)c;
@@ -144,17 +151,22 @@ pop3_parse_raw_line(struct pop3_parser *p, const struct buf *in, size_t max,
 bool
 pop3_parse_number(const struct pop3_slice *arg, bool allow_zero, uint32_t *n_r)
 {
-	uint64_t v = 0;
+	uint32_t v = 0;
 
-	if (arg->len == 0 || arg->len > 10)
+	if (arg->len == 0)
 		return false;
 	for (size_t i = 0; i < arg->len; i++) {
+		uint32_t digit;
+
 		if (arg->p[i] < '0' || arg->p[i] > '9')
 			return false;
-		v = v * 10 + (uint64_t)(arg->p[i] - '0');
+		digit = (uint32_t)(arg->p[i] - '0');
+		if (v > (UINT32_MAX - digit) / 10)
+			return false;		/* checked before it can wrap */
+		v = v * 10 + digit;
 	}
-	if (v > UINT32_MAX || (v == 0 && !allow_zero))
+	if (v == 0 && !allow_zero)
 		return false;
-	*n_r = (uint32_t)v;
+	*n_r = v;
 	return true;
 }

@@ -5,9 +5,13 @@
  * reports exactly one outcome per call. It never consumes: *consumed_r says how many bytes
  * of `in` the caller drops (buf_consume) once it has used the slices, which point into `in`.
  *
- * Lines longer than the limit are discarded up to their LF (possibly over several calls,
- * the parser remembers it is skipping) and reported once as POP3_PARSE_TOO_LONG.
- * No byte of a too-long line is ever exposed: before login it may hold a password. */
+ * Lines longer than the limit (`max` counts the CR LF) are discarded up to their LF and
+ * reported exactly once, as POP3_PARSE_TOO_LONG, by the call that finds that LF. Until then
+ * the calls return MORE with *consumed_r covering every buffered byte of it (so it costs no
+ * memory however long it runs), and the caller must buf_consume(*consumed_r) after every
+ * call, MORE included. A line whose LF never comes is never reported: the caller's own
+ * limits (idle timer, byte caps) end that. No byte of a too-long line is ever exposed:
+ * before login it may hold a password. */
 #ifndef POPGATE_POP3_PARSE_H
 #define POPGATE_POP3_PARSE_H
 
@@ -37,8 +41,9 @@ struct pop3_slice {
 
 struct pop3_cmd {
 	enum pop3_cmd_id id;
-	char verb[8];			/* upper-cased, NUL-terminated; "" if over 4+ chars */
-	size_t nargs;			/* arguments split on single/multiple spaces */
+	char verb[8];			/* upper-cased, NUL-terminated; "" if not 1-4
+					   letters/digits (id is then UNKNOWN) */
+	size_t nargs;			/* arguments split on runs of spaces and tabs */
 	struct pop3_slice arg[POP3_ARGS_MAX];
 	struct pop3_slice rest;		/* everything after "VERB " up to CR LF, unsplit:
 					   PASS takes its argument whole (RFC 1939 §7, spaces) */

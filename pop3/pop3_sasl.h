@@ -1,5 +1,7 @@
 /* pop3/pop3_sasl.h: SASL PLAIN (RFC 4616) decoding for POP3 AUTH (RFC 5034). Pure.
- * Base64 decoding uses OpenSSL's EVP_DecodeBlock-compatible rules via common/b64. */
+ * Base64 is strict (common/b64.h): no whitespace, padding required. Each field holds at
+ * most POP3_SASL_FIELD_MAX - 1 bytes; a longer one is BAD_MESSAGE, as is "=" (RFC 5034's
+ * empty response: PLAIN is never empty). */
 #ifndef POPGATE_POP3_SASL_H
 #define POPGATE_POP3_SASL_H
 

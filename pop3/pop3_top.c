@@ -1,4 +1,6 @@
-/* pop3/pop3_top.c: how much of a message body belongs to TOP's first m lines. Pure. */
+/* pop3/pop3_top.c: how much of a message body belongs to the first m lines of TOP n m
+ * (RFC 1939 §7). Lines end at LF (the dot-stuffer after it turns a bare LF into CR LF, so
+ * both count the same); a last line without LF is all taken. Pure: counts, copies nothing. */
 #include <string.h>
 
 #include "pop3_top.h"

@@ -1,0 +1,166 @@
+/* tests/unit/test_buf.c: the bounded byte buffer (common/buf.c): a zeroed buffer is valid,
+ * the ceiling is enforced and `failed` stays set until reset, consume never moves bytes. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "../../common/buf.h"
+
+static void
+assert_buf_eq(const struct buf *b, const char *s)
+{
+	size_t n = strlen(s);
+
+	assert_int_equal(buf_len(b), n);
+	assert_memory_equal(buf_data(b), s, n);
+}
+
+static void
+test_zeroed_is_valid(void **state)
+{
+	struct buf b;
+
+	(void)state;
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(buf_len(&b), 0);
+	assert_non_null(buf_data(&b));		/* "" rather than NULL: memchr-safe */
+	assert_int_equal(buf_room(&b), BUF_MAX_DEFAULT);
+	assert_int_equal(buf_find(&b, 0, 'x'), -1);
+	buf_consume(&b, 0);
+	buf_compact(&b);
+	buf_reset(&b);
+	buf_free(&b);				/* owns nothing: a no-op */
+	assert_null(b.data);
+	assert_int_equal(buf_append(&b, "ab", 2), 0);
+	assert_buf_eq(&b, "ab");
+	buf_free(&b);
+	assert_null(b.data);
+	assert_int_equal(buf_len(&b), 0);
+}
+
+static void
+test_ceiling_and_sticky_failure(void **state)
+{
+	struct buf b = { 0 };
+
+	(void)state;
+	buf_set_max(&b, 8);
+	assert_int_equal(buf_append(&b, "12345678", 8), 0);
+	assert_false(b.failed);
+	assert_int_equal(buf_room(&b), 0);
+	assert_int_equal(buf_append(&b, "9", 1), -1);	/* one past the ceiling */
+	assert_true(b.failed);
+	assert_buf_eq(&b, "12345678");			/* nothing written */
+	buf_consume(&b, 4);
+	assert_int_equal(buf_append(&b, "ab", 2), 0);	/* fits again ... */
+	assert_true(b.failed);				/* ... but the failure stays */
+	assert_buf_eq(&b, "5678ab");
+	buf_reset(&b);
+	assert_false(b.failed);
+	assert_int_equal(buf_len(&b), 0);
+	/* An over-ceiling append is refused whole, not cut. */
+	assert_int_equal(buf_append(&b, "0123456789", 10), -1);
+	assert_int_equal(buf_len(&b), 0);
+	assert_null(buf_reserve(&b, 9));
+	buf_free(&b);
+	assert_int_equal(b.max, 8);			/* free keeps the ceiling */
+}
+
+static void
+test_ceiling_counts_unconsumed_only(void **state)
+{
+	struct buf b = { 0 };
+
+	(void)state;
+	buf_set_max(&b, 600);
+	for (int i = 0; i < 100; i++) {		/* far more than 600 bytes pass through */
+		assert_int_equal(buf_append(&b, "0123456789", 10), 0);
+		buf_consume(&b, 10);
+	}
+	assert_false(b.failed);
+	assert_int_equal(buf_len(&b), 0);
+	buf_free(&b);
+}
+
+static void
+test_consume_and_compact(void **state)
+{
+	struct buf b = { 0 };
+	const uint8_t *p;
+
+	(void)state;
+	buf_append_str(&b, "hello world");
+	p = buf_data(&b);
+	buf_consume(&b, 6);
+	assert_ptr_equal(buf_data(&b), p + 6);		/* consume never moves bytes */
+	assert_buf_eq(&b, "world");
+	assert_int_equal(buf_find(&b, 0, 'r'), 2);
+	assert_int_equal(buf_find(&b, 3, 'r'), -1);
+	assert_int_equal(buf_find(&b, 99, 'w'), -1);
+	buf_compact(&b);
+	assert_int_equal(b.off, 0);
+	assert_buf_eq(&b, "world");
+	buf_consume(&b, 5);				/* emptied: back to offset 0 */
+	assert_int_equal(b.off, 0);
+	assert_int_equal(b.len, 0);
+	buf_append_str(&b, "x");
+	buf_consume(&b, 100);				/* more than there is: empties */
+	assert_int_equal(buf_len(&b), 0);
+	buf_free(&b);
+}
+
+static void
+test_reserve_commit(void **state)
+{
+	struct buf b = { 0 };
+	uint8_t *dst;
+
+	(void)state;
+	dst = buf_reserve(&b, 4096);
+	assert_non_null(dst);
+	memcpy(dst, "abc", 3);
+	buf_commit(&b, 3);
+	assert_buf_eq(&b, "abc");
+	assert_true(b.cap >= 4096);
+	buf_free(&b);
+}
+
+static void
+test_printf(void **state)
+{
+	struct buf b = { 0 };
+	char big[2000];
+
+	(void)state;
+	assert_int_equal(buf_printf(&b, "%u %s", 42u, "x"), 0);
+	assert_buf_eq(&b, "42 x");
+	memset(big, 'z', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(buf_printf(&b, "[%s]", big), 0);	/* grows past the first block */
+	assert_int_equal(buf_len(&b), 4 + 2 + sizeof(big) - 1);
+	assert_int_equal(buf_data(&b)[buf_len(&b) - 1], ']');
+	buf_reset(&b);
+	buf_set_max(&b, 4);
+	assert_int_equal(buf_printf(&b, "%s", "12345"), -1);
+	assert_true(b.failed);
+	assert_int_equal(buf_len(&b), 0);
+	buf_free(&b);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_zeroed_is_valid),
+		cmocka_unit_test(test_ceiling_and_sticky_failure),
+		cmocka_unit_test(test_ceiling_counts_unconsumed_only),
+		cmocka_unit_test(test_consume_and_compact),
+		cmocka_unit_test(test_reserve_commit),
+		cmocka_unit_test(test_printf),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
