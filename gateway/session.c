@@ -24,6 +24,8 @@
 #include "session.h"
 
 #define CLIENT_IN_MAX (2 * POP3_SASL_LINE_MAX)
+/* A "line" this long without LF is a flood: the connection is closed. */
+#define CLIENT_FLOOD_MAX (64 * 1024)
 /* Above the high watermark nothing more is produced, but one upstream read may still be
  * dot-stuffed into the buffer (at most doubling it): room for that. */
 #define CLIENT_OUT_SLACK (512 * 1024)
@@ -279,8 +281,15 @@ gw_session_process(struct gw_session *s)
 		}
 		r = pop3_parse(&s->parser, in, POP3_LINE_MAX, &cmd, &consumed);
 		buf_consume(in, consumed);	/* see the file comment: slices stay valid */
+		s->long_line = r == POP3_PARSE_MORE && s->parser.skipping ? s->long_line + consumed : 0;
 		switch (r) {
 		case POP3_PARSE_MORE:
+			if (s->long_line > CLIENT_FLOOD_MAX) {
+				/* Bytes without an end: a flood, not a command. */
+				pop3_reply_err(gw_client_out(s), NULL, "Line too long, closing.");
+				gw_session_flush(s);
+				gw_session_close(s, "line flood");
+			}
 			goto out;
 		case POP3_PARSE_TOO_LONG:
 			bad_command(s, "Line too long.");

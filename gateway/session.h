@@ -128,6 +128,7 @@ struct gw_session {
 	unsigned port;
 	bool tls_listener;		/* implicit TLS listener */
 	struct pop3_parser parser;
+	size_t long_line;		/* bytes of the over-long line being dropped */
 	ev_timer idle;			/* RFC 1939 §3 autologout; also the TLS handshake bound */
 	ev_timer delay;			/* failed-login delay */
 	ev_tstamp last_activity, started;

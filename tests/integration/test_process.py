@@ -83,3 +83,29 @@ def test_drops_to_the_service_user_and_cannot_dump_core(pop3, tmp_path):
 	finally:
 		pg.stop()
 		subprocess.run(["rm", "-rf", cache_dir])
+
+
+def test_endless_line_is_a_flood_and_closes_the_connection(pop3, tmp_path):
+	pg = start_popgate(tmp_path / "pg", pop3.dovecot.imap_port)
+	try:
+		data = b""
+		with Pop3Raw("127.0.0.1", pg.port) as c:
+			c.sock.settimeout(5)
+			try:
+				c.send(b"NOOP " + b"x" * 200000)	# no LF, ever
+				while True:
+					chunk = c.sock.recv(4096)
+					if not chunk:
+						break
+					data += chunk
+			except (ConnectionResetError, BrokenPipeError):
+				pass	# closed with our bytes unread: the kernel may answer with RST
+		# Closed, with the reason if it got through before the reset.
+		assert data in (b"", b"-ERR Line too long, closing.\r\n"), data
+		assert "result=line flood" in pg.log()
+		# Other clients are unaffected.
+		with Pop3Raw("127.0.0.1", pg.port) as c:
+			c.login("alice", pop3.password)
+			assert c.cmd("NOOP").startswith(b"+OK")
+	finally:
+		pg.stop()
