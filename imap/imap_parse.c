@@ -82,8 +82,14 @@ literal_marker(const uint8_t *line, size_t from, size_t len, uint64_t *size_r)
 	open = end;
 	while (open > from && line[open - 1] >= '0' && line[open - 1] <= '9')
 		open--;
-	if (open == from || line[open - 1] != '{')
+	if (open == from || line[open - 1] != '{') {
+		/* An atom may end in "}" but never holds "{": "{12a}" is a broken marker, and
+		 * reading on would take the literal's bytes for responses. */
+		for (size_t i = end; i > from && line[i - 1] != ' '; i--)
+			if (line[i - 1] == '{')
+				return -1;
 		return 0;		/* "}" ending text, not a marker */
+	}
 	if (open == end || end - open > LITERAL_DIGITS_MAX)
 		return -1;
 	for (size_t i = open; i < end; i++) {
