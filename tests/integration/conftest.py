@@ -195,3 +195,31 @@ def pop3(request, dovecot, tmp_path):
 		print(t.logs())
 	if pg is not None:
 		pg.stop()	# raises (an error in teardown) on a crash, a bad exit or a sanitizer report
+
+
+# Secrets no popgate log may hold, at any level: every test password, raw, IMAP-quoted and
+# as the base64 of an AUTH PLAIN message. Tests with other secrets (tokens) add them here.
+SECRETS = set()
+
+
+def _secret_forms(user, password):
+	quoted = password.replace("\\", "\\\\").replace('"', '\\"')
+	import base64
+	blob = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode()
+	return {password, quoted, blob}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_popgate_logs(tmp_path_factory):
+	"""After the whole run: no popgate.log under pytest's temp root holds a test password."""
+	yield
+	users = dict(dovecot_mod.USERS)
+	users.update(dovecot_mod.fresh_name(i) for i in range(1, dovecot_mod.FRESH_POOL + 1))
+	secrets = set(SECRETS)
+	for user, password in users.items():
+		secrets |= _secret_forms(user, password)
+	found = []
+	for path in tmp_path_factory.getbasetemp().rglob("popgate.log"):
+		text = path.read_text(errors="replace")
+		found += ["%s holds %r" % (path, s) for s in secrets if s in text]
+	assert not found, "passwords in popgate's logs:\n" + "\n".join(found)
