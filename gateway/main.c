@@ -16,6 +16,7 @@
 
 #include "../common/log.h"
 #include "config.h"
+#include "tls.h"
 #include "worker.h"
 
 #define POPGATE_VERSION "0.1"
@@ -98,6 +99,11 @@ main(int argc, char **argv)
 		usage();
 	if (gw_config_load(&cfg, path, &error) < 0) {
 		fprintf(stderr, "popgate: %s\n", error);
+		gw_config_free(&cfg);
+		return 1;
+	}
+	if (check && gw_tls_check(&cfg, &error) < 0) {
+		fprintf(stderr, "popgate: %s: %s\n", path, error);
 		gw_config_free(&cfg);
 		return 1;
 	}

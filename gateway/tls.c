@@ -111,3 +111,17 @@ gw_tls_client_ctx(const struct gw_config *cfg, const char **error_r)
 	}
 	return ctx;
 }
+
+int
+gw_tls_check(const struct gw_config *cfg, const char **error_r)
+{
+	SSL_CTX *ctx;
+
+	ctx = gw_tls_server_ctx(cfg, error_r);
+	SSL_CTX_free(ctx);
+	if (*error_r != NULL)
+		return -1;
+	ctx = gw_tls_client_ctx(cfg, error_r);
+	SSL_CTX_free(ctx);
+	return *error_r != NULL ? -1 : 0;
+}

@@ -200,6 +200,47 @@ def test_bytes_pipelined_after_stls_are_discarded(pg, dovecot):
 	t.close()
 
 
+def test_chain_file_and_min_protocol(dovecot, tmp_path):
+	# cert_file may hold the chain (leaf first); min_protocol = TLSv1.3 refuses TLS 1.2 clients.
+	chain = tmp_path / "fullchain.pem"
+	chain.write_bytes(open(dovecot.certs["server.pem"], "rb").read() +
+		open(dovecot.certs["ca.pem"], "rb").read())
+	pg = tls_popgate(tmp_path / "pg", dovecot, **{"tls.cert_file": str(chain),
+		"tls.min_protocol": "TLSv1.3"})
+	try:
+		ctx = client_ctx(dovecot.certs["ca.pem"])
+		with ctx.wrap_socket(socket.create_connection(("127.0.0.1", pg.tls_port), timeout=10),
+				server_hostname="127.0.0.1") as t:
+			assert t.version() == "TLSv1.3"
+			assert len(t.getpeercert(binary_form=True)) > 0
+			assert t.recv(100).startswith(b"+OK")
+		old = client_ctx(dovecot.certs["ca.pem"])
+		old.maximum_version = ssl.TLSVersion.TLSv1_2
+		with pytest.raises(ssl.SSLError):
+			with old.wrap_socket(socket.create_connection(("127.0.0.1", pg.tls_port), timeout=10),
+					server_hostname="127.0.0.1") as t:
+				t.recv(100)
+	finally:
+		pg.stop()
+
+
+def test_bad_tls_settings_are_refused_at_start(dovecot, tmp_path):
+	from popgate import popgate_check_config, popgate_ini
+	base = {"server.listen_tls": "127.0.0.1:1995", "tls.cert_file": dovecot.certs["server.pem"],
+		"tls.key_file": dovecot.certs["server.key"]}
+	for key, value, says in (("tls.min_protocol", "SSLv3", "min_protocol"),
+			("tls.key_file", dovecot.certs["wronghost.key"], "key"),
+			("tls.cert_file", str(tmp_path / "missing.pem"), "cert_file"),
+			("tls.ciphers", "NO-SUCH-CIPHER", "ciphers")):
+		ini = popgate_ini(tmp_path, dovecot.imap_port, 1110, **dict(base, **{key: value}))
+		code, out = popgate_check_config(ini, str(tmp_path))
+		assert code == 1, (key, value, out)
+		assert says in out, (key, out)
+	ini = popgate_ini(tmp_path, dovecot.imap_port, 1110, **{"server.listen_tls": "127.0.0.1:1995"})
+	code, out = popgate_check_config(ini, str(tmp_path))
+	assert code == 1 and "cert_file" in out, out
+
+
 def test_tls_handshake_timeout_closes_a_silent_client(dovecot, tmp_path):
 	pg = tls_popgate(tmp_path / "pg", dovecot, **{"limits.tls_handshake_timeout": 1})
 	try:
