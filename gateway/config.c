@@ -53,7 +53,7 @@ static const struct key keys[] = {
 	{ "cache", "path", K_STR, F(cache_path), "/var/lib/popgate/uidl.sqlite", 0, 0 },
 	{ "pop3", "allow_plaintext_auth", K_BOOL, F(allow_plaintext_auth), "no", 0, 0 },
 	{ "pop3", "allow_plaintext_loopback", K_BOOL, F(allow_plaintext_loopback), "no", 0, 0 },
-	{ "pop3", "idle_timeout", K_UINT, F(idle_timeout), "600", 600, 86400 },
+	{ "pop3", "idle_timeout", K_UINT, F(idle_timeout), "600", 1, 86400 },
 	{ "pop3", "set_seen", K_BOOL, F(set_seen), "no", 0, 0 },
 	{ "pop3", "in_use_check", K_BOOL, F(in_use_check), "yes", 0, 0 },
 	{ "limits", "max_sessions", K_UINT, F(max_sessions), "5000", 1, 1000000 },

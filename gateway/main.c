@@ -122,6 +122,9 @@ main(int argc, char **argv)
 		gw_config_free(&cfg);
 		return 1;
 	}
+	if (cfg.idle_timeout < 600)
+		log_warn("[pop3] idle_timeout = %u is below RFC 1939's 10 minutes: slow clients may be "
+		    "cut off", cfg.idle_timeout);
 	log_info("popgate %s started, upstream %s:%u (%s)", POPGATE_VERSION, cfg.up_host,
 	    cfg.up_port, cfg.up_security == GW_SEC_NONE ? "plain" :
 	    cfg.up_security == GW_SEC_TLS ? "tls" : "starttls");

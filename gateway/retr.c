@@ -84,9 +84,9 @@ xfer_upstream_ready(struct gw_session *s)
 {
 	if (s->up.state == GW_UP_READY && gw_io_open(&s->up.io))
 		return true;
+	/* Lost while the client was idle (BYE, a cut): this message cannot come, but the
+	 * session goes on, so the client can still QUIT and be told nothing was deleted. */
 	pop3_reply_err(gw_client_out(s), POP3_CODE_SYS_TEMP, "Lost the connection to the mail server.");
-	gw_session_flush(s);
-	gw_session_close(s, "upstream lost");
 	return false;
 }
 

@@ -18,6 +18,7 @@ name itself when it is a scenario name), else "ok". Scenarios (RETR means `BODY.
   no_greeting        accepts, then says nothing
   select_no          SELECT answers NO
   snapshot_bad       the UID FETCH 1:* listing answers BAD
+  bye_idle           after the UID FETCH 1:* listing: "* BYE ..." and the connection closes
   fetch_bad          RETR answers BAD (no data)
   close_mid_literal  RETR: the literal header and half the bytes, then the connection closes
   bye_mid_literal    RETR: half the bytes, then "* BYE ..." (inside the literal), then closes
@@ -42,7 +43,8 @@ CAPS = "IMAP4rev1 LITERAL+ UIDPLUS AUTH=PLAIN SASL-IR"
 UIDVALIDITY = 1234
 
 SCENARIOS = ("ok", "no_greeting", "select_no", "snapshot_bad", "fetch_bad", "close_mid_literal",
-	"bye_mid_literal", "stall_literal", "garbage_nul", "garbage_long", "oversized_literal")
+	"bye_mid_literal", "stall_literal", "garbage_nul", "garbage_long", "oversized_literal",
+	"bye_idle")
 
 
 def default_messages():
@@ -242,6 +244,10 @@ class _Conn:
 			out = b"".join(b"* %d FETCH (UID %d RFC822.SIZE %d)\r\n" % (i, i, len(m))
 				for i, m in enumerate(msgs, 1))
 			self.send(out + tag + b" OK Fetch completed.\r\n")
+			if self.scenario == "bye_idle":
+				time.sleep(0.1)
+				self.close_after(b"* BYE Idle shutdown (fake).\r\n")
+				raise _Closed()
 			return
 		try:
 			uid = int(uidset)

@@ -255,6 +255,27 @@ def test_garbage_from_upstream_gives_sys_temp_or_a_cut(fgate, scenario):
 	g.finish()
 
 
+def test_upstream_bye_between_commands_then_retr_and_quit_say_so_and_delete_nothing(fgate, fake):
+	g = fgate()
+	g.begin()
+	c = g.login("bye_idle", "pw", timeout=10)
+	deadline = time.monotonic() + 5
+	while "said BYE" not in g.pg.log() and time.monotonic() < deadline:
+		time.sleep(0.05)
+	# The listing is the session's: STAT, LIST, UIDL, DELE need no upstream.
+	assert c.cmd("STAT") == b"+OK %d %d\r\n" % (len(fake.messages), sum(map(len, fake.messages)))
+	assert_ok(c.cmd("DELE 1"))
+	assert c.cmd("RETR 2").startswith(b"-ERR [SYS/TEMP]")
+	assert c.cmd("TOP 2 0").startswith(b"-ERR [SYS/TEMP]")
+	assert_ok(c.cmd("NOOP"), "the session goes on")
+	r = c.cmd("QUIT")
+	assert r.startswith(b"-ERR [SYS/TEMP]"), "QUIT with deletions and no upstream: %r" % r
+	c.close()
+	sent = [l for cid, l in fake.received if b"STORE" in l or b"EXPUNGE" in l]
+	assert sent == [], sent
+	g.finish()
+
+
 def test_stalled_upstream_mid_literal_ends_within_the_upstream_timeout(fgate):
 	# upstream_timeout = 2: "+OK" went out with the literal's start, so the client must see
 	# the connection cut (no ".") about 2 s after the last upstream byte, not much later.
@@ -506,6 +527,61 @@ def test_max_per_address_refuses_the_third_connection(dgate, dovecot):
 	c2.close()
 	time.sleep(0.2)
 	g.finish()	# its new healthy session is the second connection again
+
+
+def test_max_sessions_refuses_one_more_with_sys_temp(dgate, dovecot):
+	g, t = dgate(**{"limits.max_sessions": 2})
+	g.begin()	# session 1
+	c2 = g.raw()
+	assert_ok(c2.greeting)
+	s3 = socket.create_connection(("127.0.0.1", g.port), timeout=5)
+	data, closed, _ = read_until_eof(s3, 5)
+	s3.close()
+	assert data.startswith(b"-ERR [SYS/TEMP]"), "connection over max_sessions: %r" % data
+	assert closed
+	assert_ok(c2.cmd("CAPA"), "the sessions under the limit are not disturbed")
+	c2.read_multiline()
+	c2.close()
+	time.sleep(0.2)
+	g.finish()
+
+
+def test_max_commands_closes_an_abusive_session_and_deletes_nothing(dgate):
+	g, t = dgate(**{"limits.max_commands": 12})
+	g.begin()
+	u = t.fresh_user()
+	c = g.login(u.user, u.password)	# USER, PASS: 2 commands
+	assert_ok(c.cmd("DELE 1"))
+	for i in range(9):
+		assert_ok(c.cmd("NOOP"))
+	c.send(b"NOOP\r\n")		# the 13th
+	data, closed, _ = read_until_eof(c.sock, 5)
+	c.close()
+	assert data.startswith(b"-ERR") and closed, data
+	assert t.upstream_ids(u.user) == message_ids(u.messages), "a forced close deleted something"
+	g.finish()
+
+
+def test_idle_client_is_logged_out_and_nothing_deleted(dgate):
+	g, t = dgate(**{"pop3.idle_timeout": 2})
+	# No parallel session: it would be idle too.
+	u = t.fresh_user()
+	c = g.login(u.user, u.password)
+	assert_ok(c.cmd("DELE 1"))
+	t0 = time.monotonic()
+	data, closed, took = read_until_eof(c.sock, 10)
+	c.close()
+	assert closed and data.startswith(b"-ERR"), data
+	assert 1.5 <= took <= 5, "closed %.1f s after the last command, idle_timeout is 2" % took
+	assert "idle timeout" in wait_session_end(g, u.user, 1)[-1]
+	assert t.upstream_ids(u.user) == message_ids(u.messages)
+	# A slow but active client is not idle: 4 commands 1 s apart outlive the 2 s timeout.
+	c = g.login(u.user, u.password)
+	for i in range(4):
+		time.sleep(1)
+		assert_ok(c.cmd("NOOP"))
+	assert_ok(c.quit())
+	g.finish()
 
 
 def test_slow_reader_keeps_rss_bounded_and_gets_the_exact_message(dgate, dovecot):
