@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/fuzz/fuzz_common.h"
 #include "imap/imap_parse.h"
 #include "imap/imap_resp.h"
 
@@ -187,14 +188,6 @@ run(const uint8_t *data, size_t size, size_t piece, size_t cut, size_t line_max,
 	buf_free(&in);
 }
 
-static void
-same_or_abort(const struct record *a, const struct record *b)
-{
-	if (buf_len(&a->b) != buf_len(&b->b) ||
-	    memcmp(buf_data(&a->b), buf_data(&b->b), buf_len(&a->b)) != 0)
-		abort();
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -224,12 +217,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		run(data, size, 0, cut, setups[s].line_max, setups[s].literal_max, &two);
 		if (whole.b.failed || two.b.failed)
 			abort();
-		same_or_abort(&whole, &two);
+		fuzz_same_or_abort(&whole.b, &two.b);
 		if (size <= BYTEWISE_MAX) {
 			run(data, size, 1, 0, setups[s].line_max, setups[s].literal_max, &bytes);
 			if (bytes.b.failed)
 				abort();
-			same_or_abort(&whole, &bytes);
+			fuzz_same_or_abort(&whole.b, &bytes.b);
 		}
 		buf_free(&whole.b);
 		buf_free(&two.b);

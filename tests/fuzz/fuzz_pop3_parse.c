@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/fuzz/fuzz_common.h"
 #include "pop3/pop3_parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -120,14 +121,6 @@ run(const uint8_t *data, size_t size, const size_t *cuts, size_t ncuts, bool raw
 	buf_free(&in);
 }
 
-static void
-same_or_abort(const struct record *a, const struct record *b)
-{
-	if (buf_len(&a->b) != buf_len(&b->b) ||
-	    memcmp(buf_data(&a->b), buf_data(&b->b), buf_len(&a->b)) != 0)
-		abort();
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -160,8 +153,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		run(data, size, each, size ? size - 1 : 0, setups[s].raw, setups[s].max, &bytes);
 		if (whole.b.failed)
 			abort();
-		same_or_abort(&whole, &two);
-		same_or_abort(&whole, &bytes);
+		fuzz_same_or_abort(&whole.b, &two.b);
+		fuzz_same_or_abort(&whole.b, &bytes.b);
 		buf_free(&whole.b);
 		buf_free(&two.b);
 		buf_free(&bytes.b);
