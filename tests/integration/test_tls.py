@@ -268,6 +268,14 @@ def test_plaintext_auth_refused_by_default_on_a_plain_connection(pg, dovecot):
 		assert c.cmd("STLS").startswith(b"+OK")
 
 
+def test_no_stls_where_no_tls_is_configured(pop3):
+	with Pop3Raw("127.0.0.1", pop3.port) as c:
+		caps = capa(c)
+		assert "STLS" not in caps and "USER" in caps, caps
+		assert c.cmd("STLS").startswith(b"-ERR")
+		c.login("bob", pop3.users["bob"])	# the session goes on
+
+
 def test_plaintext_loopback_exemption(dovecot, tmp_path):
 	pg = tls_popgate(tmp_path / "pg", dovecot, **{"pop3.allow_plaintext_loopback": "yes"})
 	try:
