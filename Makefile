@@ -5,9 +5,11 @@
 BUILD    ?= build
 CC       ?= cc
 PKGS      = openssl sqlite3 inih
-CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes \
-            -Wmissing-prototypes -D_GNU_SOURCE -MMD -MP
+# OPT is what a variant build changes (make sanitize); the warnings and -D_GNU_SOURCE stay.
+# CFLAGS from the command line or the environment are added last.
+OPT      ?= -O2 -g
+ALL_CFLAGS = $(OPT) -std=gnu11 -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes \
+            -Wmissing-prototypes -D_GNU_SOURCE -MMD -MP $(CFLAGS)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # libev ships no .pc file in Debian: plain -lev.
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev
@@ -26,7 +28,7 @@ UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 all: $(BUILD)/popgate
 
 $(BUILD)/popgate: $(GW_OBJ) $(BUILD)/libpopgate.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(GW_OBJ) $(BUILD)/libpopgate.a $(PKG_LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(GW_OBJ) $(BUILD)/libpopgate.a $(PKG_LIBS)
 
 $(BUILD)/libpopgate.a: $(LIB_OBJ)
 	rm -f $@
@@ -34,11 +36,11 @@ $(BUILD)/libpopgate.a: $(LIB_OBJ)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpopgate.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/libpopgate.a $(CMOCKA_LIBS) $(PKG_LIBS)
+	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/libpopgate.a $(CMOCKA_LIBS) $(PKG_LIBS)
 
 # Unit tests: pure code of common/, pop3/, imap/ (cmocka).
 unit: $(UNIT_BIN)
@@ -54,7 +56,7 @@ integration: $(BUILD)/popgate
 
 # The same, built with AddressSanitizer and UndefinedBehaviorSanitizer.
 sanitize:
-	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" LDFLAGS="-fsanitize=address,undefined" unit integration
+	$(MAKE) BUILD=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" LDFLAGS="-fsanitize=address,undefined" unit integration
 
 # valgrind over the unit tests.
 valgrind: $(UNIT_BIN)

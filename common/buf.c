@@ -24,6 +24,9 @@ buf_set_max(struct buf *b, size_t max)
 void
 buf_free(struct buf *b)
 {
+	/* Client input and upstream output carry passwords and tokens: wipe before free. */
+	if (b->data != NULL)
+		explicit_bzero(b->data, b->cap);
 	free(b->data);
 	b->data = NULL;
 	b->off = b->len = b->cap = 0;
@@ -68,9 +71,15 @@ buf_reserve(struct buf *b, size_t n)
 		ncap *= 2;
 	if (ncap > buf_ceiling(b) && need <= buf_ceiling(b))
 		ncap = buf_ceiling(b);
-	if ((p = realloc(b->data, ncap)) == NULL) {
+	/* Not realloc: it would leave the old block, maybe holding a password, unwiped. */
+	if ((p = malloc(ncap)) == NULL) {
 		b->failed = true;
 		return NULL;
+	}
+	if (b->data != NULL) {
+		memcpy(p, b->data, b->len);
+		explicit_bzero(b->data, b->cap);
+		free(b->data);
 	}
 	b->data = p;
 	b->cap = ncap;

@@ -1,14 +1,16 @@
-/* gateway/login.c: from PASS (or AUTH PLAIN) to a fixed snapshot: the upstream login.
+/* gateway/login.c: from PASS (or AUTH) to a fixed snapshot: the upstream login.
  *
  *   connect [TLS] -> greeting -> [CAPABILITY] -> [STARTTLS -> TLS -> CAPABILITY]
  *   -> [ID] + LOGIN|AUTHENTICATE PLAIN + SELECT + UID FETCH 1:* (UID RFC822.SIZE)
+ *   or [ID] + AUTHENTICATE XOAUTH2|OAUTHBEARER, then SELECT + UID FETCH
  *
  * The last three are pipelined (one round trip) unless the credentials need a
  * continuation. Credentials go as quoted strings, LITERAL+ literals or a SASL PLAIN
- * response, never raw; CR, LF and NUL are refused before a byte is sent. Outcomes become
- * POP3 replies here and only here: NO [AUTHENTICATIONFAILED] -> -ERR [AUTH]; anything that
- * is the upstream's trouble -> -ERR [SYS/TEMP] (RFC 3206). The password is wiped as soon as
- * it is written. */
+ * response, never raw; CR, LF and NUL are refused before a byte is sent. An OAuth bearer
+ * response goes as the client sent it (strict base64, checked at AUTH), with SASL-IR when
+ * offered (RFC 4959). Outcomes become POP3 replies here and only here: NO
+ * [AUTHENTICATIONFAILED] -> -ERR [AUTH]; anything that is the upstream's trouble -> -ERR
+ * [SYS/TEMP] (RFC 3206). Credentials are wiped as soon as they are written. */
 #include <stdio.h>
 #include <string.h>
 
@@ -18,13 +20,6 @@
 #include "session.h"
 
 static void login_next(struct gw_session *s);
-
-static void
-wipe_password(struct gw_session *s)
-{
-	explicit_bzero(s->pass, sizeof(s->pass));
-	s->pass_len = 0;
-}
 
 static void
 auth_delay_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -48,7 +43,7 @@ gw_login_failed(struct gw_session *s, const char *code, const char *why)
 {
 	unsigned delay;
 
-	wipe_password(s);
+	gw_session_wipe_credentials(s);
 	gw_upstream_logout(s);
 	gw_snapshot_free(&s->snap);
 	s->have_user = false;
@@ -241,6 +236,7 @@ login_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
 
 	if (!login_live(s, r))
 		return;
+	s->up.sasl_err_ack = NULL;
 	if (r->status == IMAP_STATUS_OK) {
 		s->up.state = GW_UP_READY;
 		if (cmd->arg == 0)	/* SELECT was not pipelined */
@@ -271,6 +267,50 @@ send_id(struct gw_session *s)
 	    "\"x-originating-port\" \"%u\")\r\n", s->addr_text, s->port);
 }
 
+/* XOAUTH2 / OAUTHBEARER: the client's response goes upstream unchanged. Never pipelined:
+ * a refused token is answered with a "+" carrying the error (RFC 7628 §3.2.2), and the
+ * next line the server reads must be our answer to it, not SELECT. */
+static void
+send_bearer(struct gw_session *s)
+{
+	struct gw_upstream *up = &s->up;
+	const char *mech = pop3_sasl_mech_name(s->login_mech);
+	unsigned need = s->login_mech == POP3_SASL_XOAUTH2 ? GW_CAP_XOAUTH2 : GW_CAP_OAUTHBEARER;
+	char why[80];
+	struct buf *out;
+
+	if (!(up->caps & need)) {
+		/* Offered when CAPA was answered, gone now: the upstream changed. */
+		gw_session_wipe_credentials(s);
+		snprintf(why, sizeof(why), "upstream does not offer AUTH=%s", mech);
+		login_fail_temp(s, why);
+		return;
+	}
+	if (s->w->cfg->up_send_client_id && (up->caps & GW_CAP_ID))
+		send_id(s);
+	if ((out = gw_upstream_cmd(s, GW_UPCMD_LOGIN, login_done, 0)) != NULL) {
+		buf_printf(out, "AUTHENTICATE %s", mech);
+		if (up->caps & GW_CAP_SASL_IR) {
+			buf_append_str(out, " ");
+			buf_append(out, s->sasl_resp, s->sasl_resp_len);
+		} else {
+			buf_append(&up->cont, s->sasl_resp, s->sasl_resp_len);
+			buf_append_str(&up->cont, "\r\n");
+		}
+		buf_append_str(out, "\r\n");
+		/* XOAUTH2 answers the error with an empty response; OAUTHBEARER with ^A
+		 * (RFC 7628 §3.2.3). */
+		up->sasl_err_ack = s->login_mech == POP3_SASL_XOAUTH2 ? "\r\n" : "AQ==\r\n";
+	}
+	gw_session_wipe_credentials(s);
+	if (out == NULL || out->failed || up->cont.failed) {
+		login_fail_temp(s, "cannot send login");
+		return;
+	}
+	up->state = GW_UP_LOGIN;
+	gw_upstream_send_end(s);
+}
+
 static void
 send_credentials(struct gw_session *s)
 {
@@ -281,6 +321,12 @@ send_credentials(struct gw_session *s)
 	struct buf *out;
 	enum imap_string_kind uk = imap_string_kind(u, ulen), pk = imap_string_kind(p, plen);
 
+	/* The capabilities every login sees, after TLS: what CAPA offers next. */
+	gw_upcaps_learned(s->w, up->caps, "login");
+	if (s->login_mech != POP3_SASL_PLAIN) {
+		send_bearer(s);
+		return;
+	}
 	if (uk == IMAP_STRING_INVALID || pk == IMAP_STRING_INVALID) {
 		/* Checked at PASS already; this is the last line of defence. */
 		gw_login_failed(s, POP3_CODE_AUTH, "credentials with CR, LF or NUL");
@@ -315,11 +361,11 @@ send_credentials(struct gw_session *s)
 			buf_append_str(&up->cont, "\r\n");
 		}
 	} else {
-		wipe_password(s);
+		gw_session_wipe_credentials(s);
 		login_fail_temp(s, "upstream offers no login method for these credentials");
 		return;
 	}
-	wipe_password(s);
+	gw_session_wipe_credentials(s);
 	if (out == NULL || out->failed) {
 		login_fail_temp(s, "cannot send login");
 		return;
@@ -386,11 +432,12 @@ gw_login_on_greeting(struct gw_session *s, const struct imap_resp *r)
 }
 
 void
-gw_login_start(struct gw_session *s)
+gw_login_start(struct gw_session *s, const uint8_t *secret, size_t len)
 {
 	s->op = GW_OP_LOGIN;
 	gw_snapshot_free(&s->snap);
-	gw_bad_cred_hash(s->w, s->user, s->pass, s->pass_len, s->cred_hash);
+	gw_bad_cred_hash(s->w, s->login_mech == POP3_SASL_PLAIN ? "password" : "bearer", s->user,
+	    secret, len, s->cred_hash);
 	if (gw_bad_cred_known(s->w, s->cred_hash)) {
 		/* The same wrong password again (a client's retry round): the upstream has
 		 * answered it already. */

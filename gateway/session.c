@@ -159,6 +159,19 @@ session_log_line(struct gw_session *s)
 }
 
 void
+gw_session_wipe_credentials(struct gw_session *s)
+{
+	explicit_bzero(s->pass, sizeof(s->pass));
+	s->pass_len = 0;
+	if (s->sasl_resp != NULL) {
+		explicit_bzero(s->sasl_resp, s->sasl_resp_len);
+		free(s->sasl_resp);
+		s->sasl_resp = NULL;
+	}
+	s->sasl_resp_len = 0;
+}
+
+void
 gw_session_close(struct gw_session *s, const char *result)
 {
 	struct gw_worker *w = s->w;
@@ -174,7 +187,7 @@ gw_session_close(struct gw_session *s, const char *result)
 	ev_timer_stop(w->loop, &s->delay);
 	gw_upstream_logout(s);
 	gw_io_close(&s->client);
-	explicit_bzero(s->pass, sizeof(s->pass));
+	gw_session_wipe_credentials(s);
 	/* Off the live list now; freed by the reaper once the stack has unwound. */
 	if (s->prev != NULL)
 		s->prev->next = s->next;
@@ -198,6 +211,7 @@ gw_session_free(struct gw_session **sp)
 	gw_upstream_close(s);
 	gw_io_close(&s->client);
 	gw_snapshot_free(&s->snap);
+	gw_session_wipe_credentials(s);
 	explicit_bzero(s, sizeof(*s));
 	free(s);
 	*sp = NULL;

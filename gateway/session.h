@@ -92,6 +92,8 @@ struct gw_upstream {
 	uint32_t *search;		/* UID SEARCH DELETED results (no-UIDPLUS QUIT) */
 	size_t nsearch, search_cap;
 	struct buf cont;		/* bytes to send on the next "+" continuation */
+	const char *sasl_err_ack;	/* bearer AUTHENTICATE pending: the answer to the
+					   server's error challenge ("\r\n" or "AQ==\r\n") */
 };
 
 /* A RETR or TOP in progress. */
@@ -138,9 +140,14 @@ struct gw_session {
 	bool have_user;
 	char pass[POP3_SASL_FIELD_MAX];	/* until the login is written; then wiped */
 	size_t pass_len;
-	uint8_t cred_hash[32];		/* salted hash of user+password (worker.h gw_bad_cred) */
+	enum pop3_sasl_mech login_mech;	/* PLAIN: a password (USER/PASS or AUTH PLAIN);
+					   XOAUTH2/OAUTHBEARER: sasl_resp goes upstream */
+	uint8_t *sasl_resp;		/* the client's base64 bearer response, as sent; until
+					   the login is written, then wiped and freed */
+	size_t sasl_resp_len;
+	uint8_t cred_hash[32];		/* salted hash of user+secret (worker.h gw_bad_cred) */
 	unsigned auth_failures, bad_commands, commands;
-	const char *sasl_mech;		/* AUTH in progress */
+	enum pop3_sasl_mech sasl_mech;	/* GW_OP_SASL: the mechanism whose response comes */
 
 	struct gw_upstream up;
 	struct gw_snapshot snap;
@@ -180,8 +187,14 @@ void gw_session_dispatch(struct gw_session *s, const struct pop3_cmd *cmd);
 void gw_session_list_continue(struct gw_session *s);
 void gw_session_sasl_line(struct gw_session *s, const struct pop3_slice *line);
 
-/* login.c: the upstream login conversation, started by PASS/AUTH. */
-void gw_login_start(struct gw_session *s);
+/* Wipes the password and the bearer response (every path that ends a login attempt). */
+void gw_session_wipe_credentials(struct gw_session *s);
+
+/* login.c: the upstream login conversation, started by PASS/AUTH with s->user and
+ * s->login_mech set, and s->pass or s->sasl_resp holding the credential. secret is what
+ * identifies the credential for the refused-credential memory: the password, or the
+ * bearer token (whichever mechanism carried it). */
+void gw_login_start(struct gw_session *s, const uint8_t *secret, size_t len);
 void gw_login_on_greeting(struct gw_session *s, const struct imap_resp *r);
 void gw_login_tls_done(struct gw_session *s);
 /* The upstream is lost/failed during login: answer the client. */
@@ -213,6 +226,8 @@ void gw_upstream_fail(struct gw_session *s, const char *fmt, ...) __attribute__(
 /* The upstream is gone (gw_upstream_fail, or its EOF): the op in progress reacts. */
 void gw_session_upstream_lost(struct gw_session *s);
 const char *gw_upcmd_name(int kind);
+/* "IMAP4rev1 SASL-IR AUTH=PLAIN ..." -> the GW_CAP_* bits popgate uses. */
+unsigned gw_upstream_parse_caps(const struct imap_slice *caps);
 int gw_upstream_start_tls(struct gw_session *s);
 
 /* A session-tagged log line: "session=%08x ..." */

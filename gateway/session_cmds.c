@@ -3,6 +3,7 @@
  * proceeds, and a check that refuses has already written the precise -ERR. */
 #include <netinet/in.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "../common/log.h"
@@ -166,6 +167,28 @@ check_credential(struct gw_session *s, const uint8_t *p, size_t len, size_t max)
 	return false;
 }
 
+/* XOAUTH2/OAUTHBEARER are listed when the upstream's known capabilities offer them
+ * (gateway/probe.c learns them before any login). */
+static bool
+bearer_offered(struct gw_session *s, enum pop3_sasl_mech mech)
+{
+	unsigned caps;
+
+	if (!gw_upcaps_get(s->w, &caps))
+		return false;
+	return (caps & (mech == POP3_SASL_XOAUTH2 ? GW_CAP_XOAUTH2 : GW_CAP_OAUTHBEARER)) != 0;
+}
+
+/* AUTH with a bearer mechanism is taken when the upstream offers it, and also while its
+ * capabilities are unknown (the probe failed): then the upstream decides at login. */
+static bool
+bearer_usable(struct gw_session *s, enum pop3_sasl_mech mech)
+{
+	unsigned caps;
+
+	return !gw_upcaps_get(s->w, &caps) || bearer_offered(s, mech);
+}
+
 /* --- AUTHORIZATION --- */
 
 static void
@@ -177,9 +200,12 @@ cmd_capa(struct gw_session *s, const struct pop3_cmd *cmd)
 	if (!check_no_args(s, cmd))
 		return;
 	memset(&capa, 0, sizeof(capa));
-	/* RFC 2449 §5: list what can be used now; no USER or PLAIN where they are refused. */
+	/* RFC 2449 §5: list what can be used now; no USER or PLAIN where they are refused,
+	 * and no bearer mechanism (a token is a credential too) there or upstream lacks. */
 	capa.user = auth_state && plaintext_allowed(s);
 	capa.sasl_plain = capa.user;
+	capa.sasl_xoauth2 = capa.user && bearer_offered(s, POP3_SASL_XOAUTH2);
+	capa.sasl_oauthbearer = capa.user && bearer_offered(s, POP3_SASL_OAUTHBEARER);
 	capa.stls = auth_state && s->w->server_tls != NULL && !conn_tls_active(&s->client.c);
 	capa.implementation = "popgate";
 	pop3_reply_ok(gw_client_out(s), "Capability list follows");
@@ -224,7 +250,8 @@ cmd_pass(struct gw_session *s, const struct pop3_cmd *cmd)
 		return;
 	memcpy(s->pass, cmd->rest.p, cmd->rest.len);
 	s->pass_len = cmd->rest.len;
-	gw_login_start(s);
+	s->login_mech = POP3_SASL_PLAIN;
+	gw_login_start(s, (const uint8_t *)s->pass, s->pass_len);
 }
 
 static void
@@ -259,11 +286,66 @@ sasl_plain(struct gw_session *s, const uint8_t *b64, size_t len)
 		memcpy(s->pass, plain.passwd, plen);
 		s->pass_len = plen;
 		s->have_user = true;
+		s->login_mech = POP3_SASL_PLAIN;
 		explicit_bzero(&plain, sizeof(plain));
-		gw_login_start(s);
+		gw_login_start(s, (const uint8_t *)s->pass, s->pass_len);
 		return;
 	}
 	explicit_bzero(&plain, sizeof(plain));
+}
+
+/* AUTH XOAUTH2/OAUTHBEARER's response, from the AUTH line or the continuation line: the
+ * user name is read out of it, the base64 goes upstream unchanged. */
+static void
+sasl_bearer(struct gw_session *s, enum pop3_sasl_mech mech, const uint8_t *b64, size_t len)
+{
+	static struct pop3_sasl_bearer b;	/* 7 KB: off the stack; wiped on every path */
+	enum pop3_sasl_result r = pop3_sasl_bearer_decode(mech, b64, len, &b);
+	size_t ulen;
+
+	s->op = GW_OP_NONE;
+	switch (r) {
+	case POP3_SASL_OK:
+		break;
+	case POP3_SASL_BAD_BASE64:
+		pop3_reply_err(gw_client_out(s), NULL, "Invalid base64 data.");
+		return;
+	case POP3_SASL_NO_USER:
+		pop3_reply_err(gw_client_out(s), POP3_CODE_AUTH,
+		    "OAUTHBEARER needs the user name (a=) in its GS2 header.");
+		return;
+	default:
+		pop3_reply_err(gw_client_out(s), NULL, "Invalid SASL %s message.",
+		    pop3_sasl_mech_name(mech));
+		return;
+	}
+	gw_session_wipe_credentials(s);
+	ulen = strlen(b.user);
+	if (!check_credential(s, (const uint8_t *)b.user, ulen, sizeof(s->user))) {
+		explicit_bzero(&b, sizeof(b));
+		return;
+	}
+	if ((s->sasl_resp = malloc(len)) == NULL) {
+		pop3_reply_err(gw_client_out(s), POP3_CODE_SYS_TEMP, "Out of memory, try again later.");
+		explicit_bzero(&b, sizeof(b));
+		return;
+	}
+	memcpy(s->sasl_resp, b64, len);
+	s->sasl_resp_len = len;
+	memcpy(s->user, b.user, ulen + 1);
+	s->have_user = true;
+	s->login_mech = mech;
+	gw_login_start(s, b.token, b.token_len);
+	explicit_bzero(&b, sizeof(b));
+}
+
+static void
+sasl_response(struct gw_session *s, enum pop3_sasl_mech mech, const uint8_t *b64, size_t len)
+{
+	if (mech == POP3_SASL_PLAIN)
+		sasl_plain(s, b64, len);
+	else
+		sasl_bearer(s, mech, b64, len);
 }
 
 void
@@ -279,34 +361,41 @@ gw_session_sasl_line(struct gw_session *s, const struct pop3_slice *line)
 		pop3_reply_err(gw_client_out(s), NULL, "Authentication aborted.");
 		return;
 	}
-	sasl_plain(s, line->p, line->len);
+	sasl_response(s, s->sasl_mech, line->p, line->len);
 }
 
 static void
 cmd_auth(struct gw_session *s, const struct pop3_cmd *cmd)
 {
 	struct buf *out = gw_client_out(s);
+	enum pop3_sasl_mech mech;
 
 	if (cmd->nargs == 0) {
 		/* Old Outlook sends a bare AUTH and expects the mechanism list. */
 		pop3_reply_ok(out, "Mechanisms follow");
-		if (plaintext_allowed(s))
+		if (plaintext_allowed(s)) {
 			pop3_reply_line(out, "PLAIN");
+			if (bearer_offered(s, POP3_SASL_XOAUTH2))
+				pop3_reply_line(out, "XOAUTH2");
+			if (bearer_offered(s, POP3_SASL_OAUTHBEARER))
+				pop3_reply_line(out, "OAUTHBEARER");
+		}
 		pop3_reply_end(out);
 		return;
 	}
-	if (cmd->arg[0].len != 5 || strncasecmp((const char *)cmd->arg[0].p, "PLAIN", 5) != 0) {
+	if (!pop3_sasl_mech_parse(cmd->arg[0].p, cmd->arg[0].len, &mech) ||
+	    (mech != POP3_SASL_PLAIN && !bearer_usable(s, mech))) {
 		pop3_reply_err(out, NULL, "Unsupported authentication mechanism.");
 		return;
 	}
 	if (!check_plaintext(s))
 		return;
 	if (cmd->nargs >= 2) {
-		sasl_plain(s, cmd->arg[1].p, cmd->arg[1].len);
+		sasl_response(s, mech, cmd->arg[1].p, cmd->arg[1].len);
 		return;
 	}
 	s->op = GW_OP_SASL;
-	s->sasl_mech = "PLAIN";
+	s->sasl_mech = mech;
 	buf_append_str(out, "+ \r\n");
 }
 

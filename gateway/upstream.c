@@ -154,6 +154,15 @@ gw_upstream_send_end(struct gw_session *s)
 	up_update(s);
 }
 
+/* The continuation buffer holds SASL responses (a password, a token): wiped, not just freed. */
+static void
+cont_wipe(struct gw_upstream *up)
+{
+	if (up->cont.data != NULL)
+		explicit_bzero(up->cont.data, up->cont.cap);
+	buf_free(&up->cont);
+}
+
 void
 gw_upstream_close(struct gw_session *s)
 {
@@ -164,7 +173,8 @@ gw_upstream_close(struct gw_session *s)
 	gw_io_close(&up->io);
 	imap_parser_free(&up->parser);
 	imap_queue_init(&up->queue);	/* no completion runs: the op was told once */
-	buf_free(&up->cont);
+	cont_wipe(up);
+	up->sasl_err_ack = NULL;
 	free(up->search);
 	up->search = NULL;
 	up->nsearch = up->search_cap = 0;
@@ -210,8 +220,8 @@ gw_upstream_fail(struct gw_session *s, const char *fmt, ...)
 	gw_session_upstream_lost(s);
 }
 
-static void
-up_parse_caps(struct gw_upstream *up, const struct imap_slice *caps)
+unsigned
+gw_upstream_parse_caps(const struct imap_slice *caps)
 {
 	static const struct { const char *name; unsigned bit; } known[] = {
 		{ "LITERAL+", GW_CAP_LITERALPLUS }, { "LITERAL-", GW_CAP_LITERALPLUS },
@@ -220,11 +230,18 @@ up_parse_caps(struct gw_upstream *up, const struct imap_slice *caps)
 		{ "LOGINDISABLED", GW_CAP_LOGINDISABLED }, { "ID", GW_CAP_ID },
 		{ "AUTH=XOAUTH2", GW_CAP_XOAUTH2 }, { "AUTH=OAUTHBEARER", GW_CAP_OAUTHBEARER },
 	};
+	unsigned bits = 0;
 
-	up->caps = 0;
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 		if (imap_caps_has(caps, known[i].name))
-			up->caps |= known[i].bit;
+			bits |= known[i].bit;
+	return bits;
+}
+
+static void
+up_parse_caps(struct gw_upstream *up, const struct imap_slice *caps)
+{
+	up->caps = gw_upstream_parse_caps(caps);
 	up->caps_known = true;
 }
 
@@ -340,13 +357,19 @@ up_line(struct gw_session *s, const uint8_t *line, size_t len)
 	}
 	switch (r.kind) {
 	case IMAP_RESP_CONTINUE:
-		if (buf_len(&up->cont) == 0) {
+		if (buf_len(&up->cont) > 0) {
+			buf_append(&up->io.c.out, buf_data(&up->cont), buf_len(&up->cont));
+			cont_wipe(up);	/* a SASL response: do not keep it */
+		} else if (up->sasl_err_ack != NULL) {
+			/* A refused OAuth token comes back as a "+" with an error (RFC 7628
+			 * §3.2.2, Google's XOAUTH2): answered once, then the tagged NO follows. */
+			gw_log(LOG_LVL_DEBUG, s, "upstream refused the token (SASL error challenge)");
+			buf_append_str(&up->io.c.out, up->sasl_err_ack);
+			up->sasl_err_ack = NULL;
+		} else {
 			gw_upstream_fail(s, "unexpected continuation request");
 			return;
 		}
-		buf_append(&up->io.c.out, buf_data(&up->cont), buf_len(&up->cont));
-		buf_reset(&up->cont);
-		buf_free(&up->cont);	/* may hold a SASL response: do not keep it */
 		up_update(s);
 		return;
 	case IMAP_RESP_UNTAGGED:

@@ -42,6 +42,7 @@ stop_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 	    sig->signum);
 	w->stopping = true;
 	gw_listeners_close(w);
+	gw_probe_stop(w);
 	/* A dropped session changes nothing upstream; UPDATEs already running finish. */
 	for (struct gw_session *s = w->sessions, *next; s != NULL; s = next) {
 		next = s->next;
@@ -96,6 +97,7 @@ void
 gw_worker_run(struct gw_worker *w)
 {
 	worker_open_cache(w);
+	gw_probe_start(w);	/* CAPA's SASL line needs the upstream's mechanisms */
 	gw_listeners_pause(w, false);
 	ev_run(w->loop, 0);
 }
@@ -104,6 +106,7 @@ void
 gw_worker_free(struct gw_worker *w)
 {
 	gw_listeners_close(w);
+	gw_probe_stop(w);
 	for (struct gw_session *s = w->sessions, *next; s != NULL; s = next) {
 		next = s->next;
 		gw_session_close(s, "shutdown");
@@ -219,20 +222,21 @@ gw_auth_fail_clear(struct gw_worker *w, const struct sockaddr_storage *addr)
 #define BAD_CRED_TTL 30.0	/* seconds: long enough for a client's retry round */
 
 void
-gw_bad_cred_hash(struct gw_worker *w, const char *user, const char *pass, size_t plen,
-    uint8_t out[32])
+gw_bad_cred_hash(struct gw_worker *w, const char *kind, const char *user,
+    const uint8_t *secret, size_t len, uint8_t out[32])
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned int len = 32;
+	unsigned int mdlen = 32;
 
 	memset(out, 0, 32);
 	if (md == NULL)
 		return;
 	if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
 	    EVP_DigestUpdate(md, w->bad_cred_salt, sizeof(w->bad_cred_salt)) == 1 &&
+	    EVP_DigestUpdate(md, kind, strlen(kind) + 1) == 1 &&
 	    EVP_DigestUpdate(md, user, strlen(user) + 1) == 1 &&
-	    EVP_DigestUpdate(md, pass, plen) == 1)
-		EVP_DigestFinal_ex(md, out, &len);
+	    EVP_DigestUpdate(md, secret, len) == 1)
+		EVP_DigestFinal_ex(md, out, &mdlen);
 	EVP_MD_CTX_free(md);
 }
 

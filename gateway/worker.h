@@ -10,7 +10,9 @@
 #include <ev.h>
 #include <openssl/ssl.h>
 
+#include "../imap/imap_parse.h"
 #include "config.h"
+#include "io.h"
 
 struct gw_session;
 struct cache;
@@ -42,6 +44,28 @@ struct gw_bad_cred {
 	ev_tstamp when;
 };
 
+/* The worker's own short upstream connection that learns the upstream's capabilities
+ * before any client logs in (probe.c). */
+enum gw_probe_state {
+	GW_PROBE_IDLE,		/* not connected */
+	GW_PROBE_CONNECTING,
+	GW_PROBE_GREETING,	/* (TLS handshake, then) waiting for "* OK" */
+	GW_PROBE_STARTTLS,	/* STARTTLS sent */
+	GW_PROBE_TLS,		/* TLS handshake after STARTTLS */
+	GW_PROBE_CAPABILITY,	/* CAPABILITY sent */
+};
+
+struct gw_probe {
+	struct gw_io io;
+	struct imap_parser parser;
+	ev_timer timer;
+	enum gw_probe_state state;
+	unsigned caps;			/* GW_CAP_* from this probe's "* CAPABILITY" */
+	bool got_caps;
+	ev_tstamp retry_at;		/* after a failure: no new probe before this */
+	double backoff;			/* seconds to wait after the next failure */
+};
+
 struct gw_worker {
 	struct ev_loop *loop;
 	const struct gw_config *cfg;
@@ -63,6 +87,12 @@ struct gw_worker {
 	struct gw_bad_cred bad_cred[GW_BAD_CRED_SLOTS];
 	size_t bad_cred_next;
 	uint8_t bad_cred_salt[16];
+	/* The upstream's pre-login capabilities (GW_CAP_* in session.h), after TLS: from the
+	 * probe at start, refreshed by every session's login. CAPA lists XOAUTH2/OAUTHBEARER
+	 * only when these say the upstream takes them. */
+	unsigned up_caps;
+	bool up_caps_known;
+	struct gw_probe probe;
 };
 
 int gw_worker_init(struct gw_worker *w, const struct gw_config *cfg, const char **error_r);
@@ -83,10 +113,20 @@ void gw_auth_fail_record(struct gw_worker *w, const struct sockaddr_storage *add
 void gw_auth_fail_clear(struct gw_worker *w, const struct sockaddr_storage *addr);
 
 /* Recently refused credentials, by salted hash: remember after an upstream NO, ask
- * before a login. */
-void gw_bad_cred_hash(struct gw_worker *w, const char *user, const char *pass, size_t plen,
-    uint8_t hash_r[32]);
+ * before a login. kind keeps secrets of different sorts apart ("password" for USER/PASS
+ * and AUTH PLAIN alike, "bearer" for an OAuth token, whichever mechanism carried it). */
+void gw_bad_cred_hash(struct gw_worker *w, const char *kind, const char *user,
+    const uint8_t *secret, size_t len, uint8_t hash_r[32]);
 void gw_bad_cred_remember(struct gw_worker *w, const uint8_t hash[32]);
 bool gw_bad_cred_known(struct gw_worker *w, const uint8_t hash[32]);
+
+/* probe.c. The upstream's pre-login capabilities: true with *caps_r when known; else
+ * false, and a probe starts unless one runs or the back-off after a failure is not over. */
+bool gw_upcaps_get(struct gw_worker *w, unsigned *caps_r);
+/* A probe or a session's login saw these pre-login capabilities (after TLS, if any). */
+void gw_upcaps_learned(struct gw_worker *w, unsigned caps, const char *source);
+/* Starts a probe now (no-op while one runs); gw_probe_stop() closes it. */
+void gw_probe_start(struct gw_worker *w);
+void gw_probe_stop(struct gw_worker *w);
 
 #endif

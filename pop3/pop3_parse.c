@@ -2,6 +2,7 @@
  * See pop3_parse.h for the contract. Not for: deciding what a command may do (the gateway's
  * command table) or validating arguments beyond splitting them (the handlers do).
  * Pure: no I/O, no allocation, no strlen/sscanf on input: every length comes from memchr. */
+#include <strings.h>
 #include <string.h>
 
 #include "pop3_parse.h"
@@ -70,6 +71,20 @@ lookup(const char *verb)
 	return POP3_CMD_UNKNOWN;
 }
 
+/* RFC 5034 §4 has a client whose initial response would make AUTH longer than 255
+ * octets send it in a continuation instead; XOAUTH2 clients often put a token of
+ * kilobytes on the AUTH line anyway (Dovecot takes it). Be liberal: an AUTH line may be as
+ * long as a SASL line. Decided on the first bytes, so an over-long line that is not AUTH
+ * is still dropped without being buffered. */
+static size_t
+line_limit(const struct pop3_parser *p, const struct buf *in, size_t max)
+{
+	if (!p->skipping && max < POP3_SASL_LINE_MAX && buf_len(in) >= 5 &&
+	    strncasecmp((const char *)buf_data(in), "AUTH ", 5) == 0)
+		return POP3_SASL_LINE_MAX;
+	return max;
+}
+
 enum pop3_parse_result
 pop3_parse(struct pop3_parser *p, const struct buf *in, size_t max, struct pop3_cmd *cmd_r,
     size_t *consumed_r)
@@ -78,7 +93,7 @@ pop3_parse(struct pop3_parser *p, const struct buf *in, size_t max, struct pop3_
 	const uint8_t *line;
 	size_t len = 0, i = 0, vlen = 0;
 
-	r = find_line(p, in, max, &len, consumed_r);
+	r = find_line(p, in, line_limit(p, in, max), &len, consumed_r);
 	if (r != POP3_PARSE_COMMAND)
 		return r;
 	line = buf_data(in);

@@ -5,7 +5,8 @@
  * reports exactly one outcome per call. It never consumes: *consumed_r says how many bytes
  * of `in` the caller drops (buf_consume) once it has used the slices, which point into `in`.
  *
- * Lines longer than the limit (`max` counts the CR LF) are discarded up to their LF and
+ * Lines longer than the limit (`max` counts the CR LF; an AUTH line may have up to
+ * POP3_SASL_LINE_MAX, for XOAUTH2 tokens sent as initial responses) are discarded up to their LF and
  * reported exactly once, as POP3_PARSE_TOO_LONG, by the call that finds that LF. Until then
  * the calls return MORE with *consumed_r covering every buffered byte of it (so it costs no
  * memory however long it runs), and the caller must buf_consume(*consumed_r) after every

@@ -1,11 +1,14 @@
-/* tests/fuzz/fuzz_sasl.c: SASL PLAIN decoding (pop3/pop3_sasl.c) and strict base64
- * (common/b64.c) under libFuzzer.
+/* tests/fuzz/fuzz_sasl.c: SASL decoding (pop3/pop3_sasl.c: PLAIN, XOAUTH2, OAUTHBEARER)
+ * and strict base64 (common/b64.c) under libFuzzer.
  *
  * Input: byte 0 picks where the rest is cut in two; the rest is what a client sends during
  * AUTH: lines, found with pop3_parse_raw_line() as the gateway does, each decoded as a
- * PLAIN response. Checks: the same lines whatever the cut; on OK the three fields are
- * NUL-terminated, authcid and passwd non-empty, and they are exactly what b64_decode gives
- * for the line; on refusal the result is all zero. The raw bytes also go through
+ * PLAIN, an XOAUTH2 and an OAUTHBEARER response. Checks: the same lines whatever the cut;
+ * PLAIN on OK: the three fields are NUL-terminated, authcid and passwd non-empty, and they
+ * are exactly what b64_decode gives for the line; bearer on OK: the user is non-empty,
+ * NUL-terminated, free of CR/LF/^A, the token non-empty printable ASCII found verbatim
+ * after "auth=Bearer " (any case) in the decoded message, and for XOAUTH2 the user too
+ * after "user="; on any refusal the result is all zero. The raw bytes also go through
  * b64_decode (a valid result re-encodes to something that decodes the same) and through
  * b64_encode (which always decodes back). Aborts on any violation. */
 #include <stdint.h>
@@ -59,6 +62,66 @@ check_plain(const uint8_t *line, size_t len)
 	explicit_bzero(&r, sizeof(r));
 }
 
+/* Finds needle in hay, case-insensitively for the first `ci` bytes of needle. */
+static bool
+contains(const uint8_t *hay, size_t hlen, const uint8_t *pre, size_t plen, size_t ci,
+    const uint8_t *rest, size_t rlen)
+{
+	for (size_t i = 0; i + plen + rlen <= hlen; i++) {
+		size_t k;
+
+		for (k = 0; k < plen; k++) {
+			uint8_t a = hay[i + k], b = pre[k];
+
+			if (k < ci && a >= 'A' && a <= 'Z')
+				a = (uint8_t)(a - 'A' + 'a');
+			if (k < ci && b >= 'A' && b <= 'Z')
+				b = (uint8_t)(b - 'A' + 'a');
+			if (a != b)
+				break;
+		}
+		if (k == plen && memcmp(hay + i + plen, rest, rlen) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void
+check_bearer(enum pop3_sasl_mech mech, const uint8_t *line, size_t len)
+{
+	static struct pop3_sasl_bearer r;	/* 7 KB: not on the fuzzer's stack */
+	static uint8_t dec[B64_DECODED_MAX(POP3_SASL_LINE_MAX)];
+	enum pop3_sasl_result res = pop3_sasl_bearer_decode(mech, line, len, &r);
+	size_t ul;
+	ssize_t n;
+
+	if (res != POP3_SASL_OK) {
+		if (res != POP3_SASL_BAD_BASE64 && res != POP3_SASL_BAD_MESSAGE &&
+		    !(res == POP3_SASL_NO_USER && mech == POP3_SASL_OAUTHBEARER))
+			abort();
+		if (!all_zero(&r, sizeof(r)))
+			abort();		/* nothing of a refused token is left */
+		return;
+	}
+	ul = strnlen(r.user, sizeof(r.user));
+	if (ul == 0 || ul == sizeof(r.user) || memchr(r.user, '\r', ul) != NULL ||
+	    memchr(r.user, '\n', ul) != NULL || memchr(r.user, 0x01, ul) != NULL)
+		abort();
+	if (r.token_len == 0 || r.token_len > sizeof(r.token))
+		abort();
+	for (size_t i = 0; i < r.token_len; i++)
+		if (r.token[i] <= 0x20 || r.token[i] >= 0x7f)
+			abort();
+	n = b64_decode(line, len, dec, sizeof(dec));
+	if (n < 0 || !contains(dec, (size_t)n, (const uint8_t *)"auth=bearer ", 12, 12, r.token,
+	    r.token_len))
+		abort();
+	if (mech == POP3_SASL_XOAUTH2 &&
+	    !contains(dec, (size_t)n, (const uint8_t *)"user=", 5, 0, (const uint8_t *)r.user, ul))
+		abort();
+	explicit_bzero(&r, sizeof(r));
+}
+
 /* The lines of the stream, each decoded; their boundaries recorded to compare runs. */
 static void
 run(const uint8_t *data, size_t size, size_t cut, struct buf *rec)
@@ -82,6 +145,8 @@ run(const uint8_t *data, size_t size, size_t cut, struct buf *rec)
 				buf_append(rec, &tag, 1);
 			if (r == POP3_PARSE_COMMAND) {
 				check_plain(line.p, line.len);
+				check_bearer(POP3_SASL_XOAUTH2, line.p, line.len);
+				check_bearer(POP3_SASL_OAUTHBEARER, line.p, line.len);
 				buf_append(rec, &line.len, sizeof(line.len));
 			}
 			buf_consume(&in, consumed);

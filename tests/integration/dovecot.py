@@ -105,9 +105,28 @@ PENALTY_OFF = """service anvil {
 }"""
 
 
+OAUTH2_PASSDB = """passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = %s
+}"""
+
+# Dovecot's oauth2 passdb settings (doc.dovecot.org, "Open Authentication v2.0 database"): an
+# RFC 7662 introspection POST (token=...) whose JSON answer names the user and says "active".
+OAUTH2_CONF = """introspection_mode = post
+introspection_url = %s
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+"""
+
+
 def render_config(d, imap_port, pop3_port, imaps_port=0, ssl=False, cert=None, key=None,
-		auth_penalty=False, extra=""):
-	"""Dovecot config text for directory d (see etc/demo/dovecot.conf.in). extra: appended."""
+		auth_penalty=False, extra="", oauth2_url=None):
+	"""Dovecot config text for directory d (see etc/demo/dovecot.conf.in). extra: appended.
+	oauth2_url: also offer XOAUTH2 and OAUTHBEARER, tokens checked by POSTing them to this
+	introspection URL (the settings go to d/oauth2.conf.ext; write_setup() writes it)."""
 	with open(TEMPLATE) as f:
 		text = f.read()
 	if ssl:
@@ -124,6 +143,8 @@ def render_config(d, imap_port, pop3_port, imaps_port=0, ssl=False, cert=None, k
 		"IMAPS_PORT": str(imaps_port),
 		"POP3_PORT": str(pop3_port),
 		"AUTH_PENALTY": "" if auth_penalty else PENALTY_OFF,
+		"AUTH_MECHANISMS": " xoauth2 oauthbearer" if oauth2_url else "",
+		"OAUTH2_PASSDB": OAUTH2_PASSDB % os.path.join(d, "oauth2.conf.ext") if oauth2_url else "",
 	}
 	for k, v in values.items():
 		text = text.replace("@%s@" % k, v)
@@ -149,6 +170,9 @@ def write_setup(d, users, imap_port, pop3_port, imaps_port=0, ssl=False, **rende
 	with open(conf, "w") as f:
 		f.write(render_config(d, imap_port, pop3_port, imaps_port, ssl,
 			certs and certs["server.pem"], certs and certs["server.key"], **render_kw))
+	if render_kw.get("oauth2_url"):
+		with open(os.path.join(d, "oauth2.conf.ext"), "w") as f:
+			f.write(OAUTH2_CONF % render_kw["oauth2_url"])
 	write_users(d, users)
 	return conf
 
@@ -221,9 +245,10 @@ def seed_mailbox(imap_port, user, password, include_big=True, msgs=None):
 class Dovecot:
 	"""A private Dovecot in directory d. ssl=True: STARTTLS on imap, an imaps listener and STLS
 	on pop3, with the test CA (self.certs); ssl=False: plain only (imaps_port is 0).
-	auth_penalty=True keeps Dovecot's delay after failed logins; extra: config text appended."""
+	auth_penalty=True keeps Dovecot's delay after failed logins; extra: config text appended;
+	oauth2_url: XOAUTH2 and OAUTHBEARER too, tokens checked at this introspection URL."""
 
-	def __init__(self, d, ssl=True, users=None, auth_penalty=False, extra=""):
+	def __init__(self, d, ssl=True, users=None, auth_penalty=False, extra="", oauth2_url=None):
 		self.dir = d
 		self.ssl = ssl
 		self.users = dict(USERS if users is None else users)
@@ -232,7 +257,7 @@ class Dovecot:
 		if not ssl:
 			self.imaps_port = 0
 		self.conf = write_setup(d, self.users, self.imap_port, self.pop3_port, self.imaps_port, ssl,
-			auth_penalty=auth_penalty, extra=extra)
+			auth_penalty=auth_penalty, extra=extra, oauth2_url=oauth2_url)
 		self.certs = make_certs(os.path.join(d, "tls")) if ssl else None
 		self.log_path = os.path.join(d, "dovecot.log")
 		self.proc = None

@@ -3,8 +3,9 @@ the middle of a literal, a stall, garbage, a literal larger than the message, no
 refused SELECT or FETCH). Dovecot's test-imapc-client.c does the same with a `_server` per fault.
 
 It speaks just enough IMAP4rev1 for popgate's login and RETR/TOP/QUIT: the greeting
-`* OK [CAPABILITY IMAP4rev1 LITERAL+ UIDPLUS AUTH=PLAIN SASL-IR]`, CAPABILITY, AUTHENTICATE PLAIN
-(with or without an initial response), LOGIN, ID, SELECT/EXAMINE, `UID FETCH 1:* (UID
+`* OK [CAPABILITY IMAP4rev1 LITERAL+ UIDPLUS AUTH=PLAIN SASL-IR]` (`caps` to change it),
+CAPABILITY, AUTHENTICATE PLAIN, XOAUTH2 and OAUTHBEARER (with or without an initial response;
+the bearer ones only when `caps` lists them), LOGIN, ID, SELECT/EXAMINE, `UID FETCH 1:* (UID
 RFC822.SIZE)`, `UID FETCH uid BODY.PEEK[]`, `BODY.PEEK[HEADER]`, `BODY.PEEK[TEXT]<off.len>`,
 UID STORE, UID EXPUNGE, EXPUNGE, NOOP, LOGOUT. Any user and password log in; every user sees
 the same mailbox (`messages`, UIDs 1..n, UIDVALIDITY 1234).
@@ -26,6 +27,11 @@ name itself when it is a scenario name), else "ok". Scenarios (RETR means `BODY.
   garbage_nul        RETR: a line "\\x00\\xff garbage" instead of the FETCH response
   garbage_long       RETR: a 150 KB response line instead of the FETCH response
   oversized_literal  RETR: a literal announced 100 times RFC822.SIZE + 1 MB
+
+A bearer token logs in when it is in `tokens` ({token: user}); any other gets the error
+challenge of RFC 7628 §3.2.2 ("+ <base64 JSON>"), whose answer is recorded, then NO
+[AUTHENTICATIONFAILED]. `sasl` records each bearer exchange: (conn id, mechanism, "ir" or
+"continuation", the response as received, the answer to the error challenge or None).
 
 Runs in threads on 127.0.0.1, port picked at bind (`port`). `received` logs every command line
 (with the connection's id; AUTHENTICATE/LOGIN arguments hidden), `conns` each connection's
@@ -153,7 +159,7 @@ class _Conn:
 			if self.scenario == "no_greeting":
 				self.wait_eof()
 				return
-			self.send(b"* OK [CAPABILITY " + CAPS.encode() + b"] fake IMAP server ready.\r\n")
+			self.send(b"* OK [CAPABILITY " + self.server.caps.encode() + b"] fake IMAP server ready.\r\n")
 			while True:
 				line = self.readline()
 				self.command(line)
@@ -182,13 +188,20 @@ class _Conn:
 		if verb == b"UID" and rest:
 			sub, _, rest = rest.partition(b" ")
 			verb = b"UID " + sub.upper()
-		self.log(tag + b" " + verb + (b" <hidden>" if verb in (b"AUTHENTICATE", b"LOGIN")
-			else (b" " + rest if rest else b"")))
+		caps = self.server.caps.encode()
+		if verb == b"AUTHENTICATE":	# the mechanism shown, the response hidden
+			mech, _, ir = rest.partition(b" ")
+			self.log(tag + b" " + verb + b" " + mech + (b" <hidden>" if ir else b""))
+		else:
+			self.log(tag + b" " + verb + (b" <hidden>" if verb == b"LOGIN"
+				else (b" " + rest if rest else b"")))
 		ok = tag + b" OK Completed.\r\n"
 		if verb == b"CAPABILITY":
-			self.send(b"* CAPABILITY " + CAPS.encode() + b"\r\n" + ok)
+			self.send(b"* CAPABILITY " + caps + b"\r\n" + ok)
+		elif verb == b"AUTHENTICATE" and mech.upper() in (b"XOAUTH2", b"OAUTHBEARER") and \
+				b"AUTH=" + mech.upper() in caps.split():
+			self.bearer(tag, mech.upper(), ir)
 		elif verb == b"AUTHENTICATE":
-			mech, _, ir = rest.partition(b" ")
 			if mech.upper() != b"PLAIN":
 				self.send(tag + b" NO Unsupported mechanism.\r\n")
 				return
@@ -201,7 +214,7 @@ class _Conn:
 				self.send(tag + b" BAD Invalid PLAIN response.\r\n")
 				return
 			self.logged_in(user.decode("utf-8", "replace"))
-			self.send(tag + b" OK [CAPABILITY " + CAPS.encode() + b"] Logged in.\r\n")
+			self.send(tag + b" OK [CAPABILITY " + caps + b"] Logged in.\r\n")
 		elif verb == b"LOGIN":
 			m = re.match(rb'(?:"((?:[^"\\]|\\.)*)"|\{\d+\+?\}\r\n|(\S+))', rest)
 			user = rest
@@ -212,7 +225,7 @@ class _Conn:
 			elif m:	# a literal: its bytes follow the marker up to the next space
 				user = rest[m.end():].split(b" ", 1)[0]
 			self.logged_in(user.decode("utf-8", "replace"))
-			self.send(tag + b" OK [CAPABILITY " + CAPS.encode() + b"] Logged in.\r\n")
+			self.send(tag + b" OK [CAPABILITY " + caps + b"] Logged in.\r\n")
 		elif verb == b"ID":
 			self.send(b"* ID NIL\r\n" + ok)
 		elif verb in (b"SELECT", b"EXAMINE"):
@@ -233,6 +246,30 @@ class _Conn:
 			raise _Closed()
 		else:
 			self.send(tag + b" BAD Unknown command.\r\n")
+
+	def bearer(self, tag, mech, ir):
+		form = "ir" if ir else "continuation"
+		if not ir:
+			self.send(b"+ \r\n")
+			ir = self.readline()
+		try:
+			msg = base64.b64decode(ir, validate=True)
+			token = re.search(rb"\x01auth=Bearer ([^\x01]+)\x01", b"\x01" + msg).group(1).decode()
+		except (ValueError, AttributeError):
+			self.server.sasl.append((self.cid, mech.decode(), form, ir, None))
+			self.send(tag + b" BAD Invalid response.\r\n")
+			return
+		user = self.server.tokens.get(token)
+		if user is None:
+			err = base64.b64encode(b'{"status":"invalid_token","schemes":"bearer","scope":"mail"}')
+			self.send(b"+ " + err + b"\r\n")
+			answer = self.readline()
+			self.server.sasl.append((self.cid, mech.decode(), form, ir, answer))
+			self.send(tag + b" NO [AUTHENTICATIONFAILED] Authentication failed.\r\n")
+			return
+		self.server.sasl.append((self.cid, mech.decode(), form, ir, None))
+		self.logged_in(user)
+		self.send(tag + b" OK [CAPABILITY " + self.server.caps.encode() + b"] Logged in.\r\n")
 
 	def fetch(self, tag, rest):
 		msgs = self.server.messages
@@ -309,6 +346,9 @@ class FakeImap:
 	def __init__(self, messages=None, host="127.0.0.1"):
 		self.messages = list(default_messages() if messages is None else messages)
 		self.host = host
+		self.caps = CAPS
+		self.tokens = {}	# bearer token -> user
+		self.sasl = []		# [(conn id, mech, "ir"|"continuation", response, error answer)]
 		self.next_scenarios = []
 		self.scenario_of_user = {}
 		self.received = []	# [(conn id, line bytes)]

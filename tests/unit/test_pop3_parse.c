@@ -458,6 +458,53 @@ test_switch_command_raw(void **state)
 	buf_free(&in);
 }
 
+/* AUTH may carry an initial response as long as a SASL line (XOAUTH2 tokens); any other
+ * command keeps RFC 2449's 255, and so does AUTH beyond the SASL limit. */
+static void
+test_long_auth_line(void **state)
+{
+	static char wire[POP3_SASL_LINE_MAX + 64];
+	struct pop3_parser p = { 0 };
+	struct buf in = { 0 };
+	struct pop3_cmd cmd;
+	size_t consumed, n;
+
+	(void)state;
+	for (int k = 0; k < 4; k++) {
+		/* k: 0 AUTH at the SASL limit, 1 "auth" in lower case, 2 one byte over, 3 USER */
+		const char *verb = k == 1 ? "auth XOAUTH2 " : k == 3 ? "USER " : "AUTH XOAUTH2 ";
+		size_t arg = POP3_SASL_LINE_MAX - 2 - strlen(verb) + (k == 2);
+
+		memcpy(wire, verb, strlen(verb));
+		memset(wire + strlen(verb), 'A', arg);
+		n = strlen(verb) + arg;
+		memcpy(wire + n, "\r\nNOOP\r\n", 8);
+		n += 8;
+		/* In two pieces: the decision holds across calls. */
+		buf_append(&in, wire, 300);
+		assert_int_equal(pop3_parse(&p, &in, POP3_LINE_MAX, &cmd, &consumed), POP3_PARSE_MORE);
+		buf_consume(&in, consumed);
+		buf_append(&in, wire + 300, n - 300);
+		if (k < 2) {
+			assert_int_equal(consumed, 0);
+			assert_int_equal(pop3_parse(&p, &in, POP3_LINE_MAX, &cmd, &consumed),
+			    POP3_PARSE_COMMAND);
+			assert_int_equal(cmd.id, POP3_CMD_AUTH);
+			assert_int_equal(cmd.nargs, 2);
+			assert_int_equal(cmd.arg[1].len, arg);
+		} else {
+			assert_int_equal(pop3_parse(&p, &in, POP3_LINE_MAX, &cmd, &consumed),
+			    POP3_PARSE_TOO_LONG);
+		}
+		buf_consume(&in, consumed);
+		assert_int_equal(pop3_parse(&p, &in, POP3_LINE_MAX, &cmd, &consumed), POP3_PARSE_COMMAND);
+		assert_int_equal(cmd.id, POP3_CMD_NOOP);
+		buf_consume(&in, consumed);
+		assert_int_equal(buf_len(&in), 0);
+	}
+	buf_free(&in);
+}
+
 static void
 test_number(void **state)
 {
@@ -526,6 +573,7 @@ main(void)
 		cmocka_unit_test(test_too_long_not_exposed),
 		cmocka_unit_test(test_raw_lines),
 		cmocka_unit_test(test_switch_command_raw),
+		cmocka_unit_test(test_long_auth_line),
 		cmocka_unit_test(test_number),
 	};
 

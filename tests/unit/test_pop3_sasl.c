@@ -1,6 +1,8 @@
-/* tests/unit/test_pop3_sasl.c: strict base64 (common/b64.c) and SASL PLAIN decoding
- * (pop3/pop3_sasl.c, RFC 4616 over RFC 5034): valid messages with and without authzid,
- * every malformed shape, field limits, "=", and the result wiped on every refusal. */
+/* tests/unit/test_pop3_sasl.c: strict base64 (common/b64.c) and SASL decoding
+ * (pop3/pop3_sasl.c over RFC 5034): PLAIN (RFC 4616) with and without authzid, every
+ * malformed shape, field limits, "="; XOAUTH2 and OAUTHBEARER (RFC 7628): user name and
+ * token out, GS2 header and saslname rules, refused shapes; the result wiped on every
+ * refusal. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -235,6 +237,233 @@ test_plain_field_limits(void **state)
 	free(r);
 }
 
+
+/* --- XOAUTH2 / OAUTHBEARER --- */
+
+static enum pop3_sasl_result
+bearer_msg(enum pop3_sasl_mech mech, const char *msg, size_t len, struct pop3_sasl_bearer *r)
+{
+	char *e = enc(msg, len);
+	enum pop3_sasl_result res = pop3_sasl_bearer_decode(mech, (const uint8_t *)e, strlen(e), r);
+
+	free(e);
+	return res;
+}
+
+static void
+assert_bearer_wiped(const struct pop3_sasl_bearer *r)
+{
+	static const struct pop3_sasl_bearer zero;
+
+	assert_memory_equal(r, &zero, sizeof(zero));
+}
+
+static void
+assert_token(const struct pop3_sasl_bearer *r, const char *token)
+{
+	assert_int_equal(r->token_len, strlen(token));
+	assert_memory_equal(r->token, token, r->token_len);
+}
+
+static void
+test_mech_names(void **state)
+{
+	enum pop3_sasl_mech m;
+
+	(void)state;
+	assert_true(pop3_sasl_mech_parse((const uint8_t *)"plain", 5, &m));
+	assert_int_equal(m, POP3_SASL_PLAIN);
+	assert_true(pop3_sasl_mech_parse((const uint8_t *)"XOAuth2", 7, &m));
+	assert_int_equal(m, POP3_SASL_XOAUTH2);
+	assert_true(pop3_sasl_mech_parse((const uint8_t *)"OAUTHBEARER", 11, &m));
+	assert_int_equal(m, POP3_SASL_OAUTHBEARER);
+	assert_false(pop3_sasl_mech_parse((const uint8_t *)"LOGIN", 5, &m));
+	assert_false(pop3_sasl_mech_parse((const uint8_t *)"XOAUTH", 6, &m));
+	assert_false(pop3_sasl_mech_parse((const uint8_t *)"XOAUTH2X", 8, &m));
+	assert_false(pop3_sasl_mech_parse((const uint8_t *)"", 0, &m));
+	assert_string_equal(pop3_sasl_mech_name(POP3_SASL_OAUTHBEARER), "OAUTHBEARER");
+}
+
+static void
+test_xoauth2_valid(void **state)
+{
+	struct pop3_sasl_bearer *r = malloc(sizeof(*r));
+
+	(void)state;
+	assert_non_null(r);
+	assert_int_equal(bearer_msg(POP3_SASL_XOAUTH2,
+	    W("user=alice@example.net\x01" "auth=Bearer ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg\x01\x01"),
+	    r), POP3_SASL_OK);
+	assert_string_equal(r->user, "alice@example.net");
+	assert_token(r, "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg");
+	/* Google's own example, as a client sends it. */
+	static const char google[] = "dXNlcj1zb21ldXNlckBleGFtcGxlLmNvbQFhdXRoPUJlYXJlciB5YTI5"
+	    "LnZGOWRmdDRxbVRjMk52YjNSbGNrQmhkSFJoZG1semRHRXVZMjl0Q2cBAQ==";
+	assert_int_equal(pop3_sasl_bearer_decode(POP3_SASL_XOAUTH2, (const uint8_t *)google,
+	    strlen(google), r), POP3_SASL_OK);
+	assert_string_equal(r->user, "someuser@example.com");
+	assert_token(r, "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg");
+	/* The scheme in any case, pairs in any order, unknown keys skipped, '=' in a value. */
+	assert_int_equal(bearer_msg(POP3_SASL_XOAUTH2,
+	    W("auth=BEARER t/o+k=\x01" "host=x\x01" "user=a=b\x01\x01"), r), POP3_SASL_OK);
+	assert_string_equal(r->user, "a=b");
+	assert_token(r, "t/o+k=");
+	/* UTF-8 user names are the upstream's business. */
+	assert_int_equal(bearer_msg(POP3_SASL_XOAUTH2,
+	    W("user=j\xc3\xbcrgen\x01" "auth=Bearer t\x01\x01"), r), POP3_SASL_OK);
+	assert_string_equal(r->user, "j\xc3\xbcrgen");
+	free(r);
+}
+
+static void
+test_oauthbearer_valid(void **state)
+{
+	struct pop3_sasl_bearer *r = malloc(sizeof(*r));
+
+	(void)state;
+	assert_non_null(r);
+	/* RFC 7628 §4.1's example. */
+	assert_int_equal(bearer_msg(POP3_SASL_OAUTHBEARER,
+	    W("n,a=user@example.com,\x01" "host=server.example.com\x01" "port=143\x01"
+	    "auth=Bearer vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==\x01\x01"), r), POP3_SASL_OK);
+	assert_string_equal(r->user, "user@example.com");
+	assert_token(r, "vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==");
+	/* The same as base64 on the wire (RFC 7628 §4.1). */
+	static const char wire[] = "bixhPXVzZXJAZXhhbXBsZS5jb20sAWhvc3Q9c2VydmVyLmV4YW1wbGUuY29tAXBvcnQ9MTQzAWF1dGg9QmVhcmVyIHZGOWRmdDRxbVRjMk52YjNSbGNrQmhiSFJoZG1semRHRXVZMjl0Q2c9PQEB";
+	assert_int_equal(pop3_sasl_bearer_decode(POP3_SASL_OAUTHBEARER, (const uint8_t *)wire,
+	    strlen(wire), r), POP3_SASL_OK);
+	assert_string_equal(r->user, "user@example.com");
+	/* "y" flag; saslname escapes =2C and =3D. */
+	assert_int_equal(bearer_msg(POP3_SASL_OAUTHBEARER,
+	    W("y,a=a=2Cb=3Dc,\x01" "auth=Bearer t\x01\x01"), r), POP3_SASL_OK);
+	assert_string_equal(r->user, "a,b=c");
+	assert_token(r, "t");
+	/* No a=: valid SASL, but no name to log in as. */
+	memset(r, 0xa5, sizeof(*r));
+	assert_int_equal(bearer_msg(POP3_SASL_OAUTHBEARER, W("n,,\x01" "auth=Bearer t\x01\x01"), r),
+	    POP3_SASL_NO_USER);
+	assert_bearer_wiped(r);
+	free(r);
+}
+
+static void
+test_bearer_refused(void **state)
+{
+	static const struct {
+		enum pop3_sasl_mech mech;
+		const char *msg;
+		size_t len;
+	} t[] = {
+		{ POP3_SASL_XOAUTH2, W("user=alice\x01" "auth=Bearer t\x01") },	/* no final ^A */
+		{ POP3_SASL_XOAUTH2, W("user=alice\x01" "auth=Bearer t") },
+		{ POP3_SASL_XOAUTH2, W("user=alice\x01" "auth=Bearer t\x01\x01\x01") },
+		{ POP3_SASL_XOAUTH2, W("user=alice\x01" "auth=Bearer t\x01\x01x") },
+		{ POP3_SASL_XOAUTH2, W("auth=Bearer t\x01\x01") },		/* no user */
+		{ POP3_SASL_XOAUTH2, W("user=alice\x01\x01") },			/* no auth */
+		{ POP3_SASL_XOAUTH2, W("user=\x01" "auth=Bearer t\x01\x01") },	/* empty user */
+		{ POP3_SASL_XOAUTH2, W("user=al\rice\x01" "auth=Bearer t\x01\x01") },
+		{ POP3_SASL_XOAUTH2, W("user=al\nice\x01" "auth=Bearer t\x01\x01") },
+		{ POP3_SASL_XOAUTH2, W("user=al\0ice\x01" "auth=Bearer t\x01\x01") },
+		{ POP3_SASL_XOAUTH2, W("user=a\x01user=b\x01" "auth=Bearer t\x01\x01") },
+		{ POP3_SASL_XOAUTH2, W("user=a\x01" "auth=Bearer t\x01" "auth=Bearer u\x01\x01") },
+		{ POP3_SASL_XOAUTH2, W("user=a\x01" "auth=Bearer \x01\x01") },	/* empty token */
+		{ POP3_SASL_XOAUTH2, W("user=a\x01" "auth=Bearer\x01\x01") },
+		{ POP3_SASL_XOAUTH2, W("user=a\x01" "auth=Basic dDp0\x01\x01") },
+		{ POP3_SASL_XOAUTH2, W("user=a\x01" "auth=Bearer t u\x01\x01") },
+		{ POP3_SASL_XOAUTH2, W("user=a\x01" "auth=Bearer t\r\n\x01\x01") },
+		{ POP3_SASL_XOAUTH2, W("user=a\x01" "=x\x01" "auth=Bearer t\x01\x01") },
+		{ POP3_SASL_XOAUTH2, W("user=a\x01" "junk\x01" "auth=Bearer t\x01\x01") },
+		{ POP3_SASL_XOAUTH2, W("\x01\x01") },
+		{ POP3_SASL_XOAUTH2, W("") },
+		{ POP3_SASL_OAUTHBEARER, W("p=tls-unique,a=a,\x01" "auth=Bearer t\x01\x01") },
+		{ POP3_SASL_OAUTHBEARER, W("n,a=a\x01" "auth=Bearer t\x01\x01") },
+		{ POP3_SASL_OAUTHBEARER, W("n,a=a,auth=Bearer t\x01\x01") },	/* no kvsep */
+		{ POP3_SASL_OAUTHBEARER, W("x,a=a,\x01" "auth=Bearer t\x01\x01") },
+		{ POP3_SASL_OAUTHBEARER, W("n,b=a,\x01" "auth=Bearer t\x01\x01") },
+		{ POP3_SASL_OAUTHBEARER, W("n,a=,\x01" "auth=Bearer t\x01\x01") },
+		{ POP3_SASL_OAUTHBEARER, W("n,a=a=2,\x01" "auth=Bearer t\x01\x01") },
+		{ POP3_SASL_OAUTHBEARER, W("n,a=a=2c,\x01" "auth=Bearer t\x01\x01") },
+		{ POP3_SASL_OAUTHBEARER, W("n,a=a=41,\x01" "auth=Bearer t\x01\x01") },
+		{ POP3_SASL_OAUTHBEARER, W("n,a=a\r\n,\x01" "auth=Bearer t\x01\x01") },
+		{ POP3_SASL_OAUTHBEARER, W("n,a=a,\x01" "host=h\x01\x01") },		/* no auth */
+		{ POP3_SASL_OAUTHBEARER, W("n,a=a,\x01" "auth=Bearer t\x01") },
+		{ POP3_SASL_OAUTHBEARER, W("n,") },
+		{ POP3_SASL_OAUTHBEARER, W("n") },
+		/* user= is XOAUTH2's; in OAUTHBEARER it is skipped, and a= is missing. */
+		{ POP3_SASL_OAUTHBEARER, W("user=a\x01" "auth=Bearer t\x01\x01") },
+	};
+	struct pop3_sasl_bearer *r = malloc(sizeof(*r));
+
+	(void)state;
+	assert_non_null(r);
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		memset(r, 0xa5, sizeof(*r));
+		if (bearer_msg(t[i].mech, t[i].msg, t[i].len, r) != POP3_SASL_BAD_MESSAGE)
+			fail_msg("case %zu not refused as a bad message", i);
+		assert_bearer_wiped(r);
+	}
+	/* Not base64, "=", empty, PLAIN asked of the bearer decoder. */
+	memset(r, 0xa5, sizeof(*r));
+	assert_int_equal(pop3_sasl_bearer_decode(POP3_SASL_XOAUTH2, (const uint8_t *)"dXNlcj1h!", 9,
+	    r), POP3_SASL_BAD_BASE64);
+	assert_bearer_wiped(r);
+	assert_int_equal(pop3_sasl_bearer_decode(POP3_SASL_XOAUTH2, (const uint8_t *)"*", 1, r),
+	    POP3_SASL_BAD_BASE64);
+	assert_int_equal(pop3_sasl_bearer_decode(POP3_SASL_OAUTHBEARER, (const uint8_t *)"=", 1, r),
+	    POP3_SASL_BAD_MESSAGE);
+	assert_int_equal(pop3_sasl_bearer_decode(POP3_SASL_XOAUTH2, (const uint8_t *)"", 0, r),
+	    POP3_SASL_BAD_MESSAGE);
+	assert_int_equal(pop3_sasl_bearer_decode(POP3_SASL_PLAIN, (const uint8_t *)"AGEAYg==", 8, r),
+	    POP3_SASL_BAD_MESSAGE);
+	assert_bearer_wiped(r);
+	free(r);
+}
+
+static void
+test_bearer_limits(void **state)
+{
+	const size_t fmax = POP3_SASL_FIELD_MAX - 1;
+	struct pop3_sasl_bearer *r = malloc(sizeof(*r));
+	char *msg = malloc(POP3_SASL_LINE_MAX + 4), *e;
+	size_t n, tok;
+
+	(void)state;
+	assert_non_null(r);
+	assert_non_null(msg);
+	/* The longest user name: accepted; one more byte: refused. */
+	for (size_t extra = 0; extra <= 1; extra++) {
+		memcpy(msg, "user=", 5);
+		memset(msg + 5, 'u', fmax + extra);
+		n = 5 + fmax + extra;
+		memcpy(msg + n, "\x01" "auth=Bearer t\x01\x01", 16);
+		n += 16;
+		assert_int_equal(bearer_msg(POP3_SASL_XOAUTH2, msg, n, r),
+		    extra ? POP3_SASL_BAD_MESSAGE : POP3_SASL_OK);
+		if (!extra)
+			assert_int_equal(strlen(r->user), fmax);
+	}
+	/* The longest token a SASL line can carry: the whole line is base64 of the message. */
+	tok = B64_DECODED_MAX(POP3_SASL_LINE_MAX - 2) - strlen("user=a\x01" "auth=Bearer \x01\x01");
+	memcpy(msg, "user=a\x01" "auth=Bearer ", 19);
+	memset(msg + 19, 'T', tok);
+	memcpy(msg + 19 + tok, "\x01\x01", 2);
+	n = 19 + tok + 2;
+	e = enc(msg, n);
+	assert_true(strlen(e) <= POP3_SASL_LINE_MAX - 2);
+	assert_int_equal(pop3_sasl_bearer_decode(POP3_SASL_XOAUTH2, (const uint8_t *)e, strlen(e), r),
+	    POP3_SASL_OK);
+	assert_int_equal(r->token_len, tok);
+	free(e);
+	/* Longer than any line: refused before decoding, base64 or not. */
+	memset(msg, 'A', POP3_SASL_LINE_MAX + 4);
+	memset(r, 0xa5, sizeof(*r));
+	assert_int_equal(pop3_sasl_bearer_decode(POP3_SASL_XOAUTH2, (const uint8_t *)msg,
+	    POP3_SASL_LINE_MAX + 4, r), POP3_SASL_BAD_MESSAGE);
+	assert_bearer_wiped(r);
+	free(msg);
+	free(r);
+}
+
 int
 main(void)
 {
@@ -245,6 +474,11 @@ main(void)
 		cmocka_unit_test(test_plain_refused),
 		cmocka_unit_test(test_plain_bad_base64),
 		cmocka_unit_test(test_plain_field_limits),
+		cmocka_unit_test(test_mech_names),
+		cmocka_unit_test(test_xoauth2_valid),
+		cmocka_unit_test(test_oauthbearer_valid),
+		cmocka_unit_test(test_bearer_refused),
+		cmocka_unit_test(test_bearer_limits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
