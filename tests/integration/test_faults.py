@@ -514,6 +514,16 @@ def test_second_session_of_a_user_is_in_use_until_the_first_quits(dgate, dovecot
 	g.finish()
 
 
+def test_in_use_check_off_lets_a_second_session_in(dgate, dovecot):
+	g, t = dgate(**{"pop3.in_use_check": "no"})
+	first = g.login("alice", dovecot.users["alice"])
+	second = g.login("alice", dovecot.users["alice"])
+	assert second.cmd("STAT").startswith(b"+OK %d " % len(dovecot.seeded["alice"]))
+	assert_ok(first.quit())
+	assert_ok(second.quit())
+	g.finish()
+
+
 @pytest.mark.parametrize("limit,refusal", [
 	("limits.max_per_address", b"-ERR"),	# connections from one address
 	("limits.max_sessions", b"-ERR [SYS/TEMP]"),	# all sessions of the worker
