@@ -89,6 +89,7 @@ struct gw_upstream {
 	bool read_only;
 	bool select_ok, fetch_ok;
 	char last_error[256];		/* the last upstream problem, for the log */
+	uint32_t expunges;		/* "* n EXPUNGE" seen since update.c last zeroed it */
 	uint32_t *search;		/* UID SEARCH DELETED results (no-UIDPLUS QUIT) */
 	size_t nsearch, search_cap;
 	struct buf cont;		/* bytes to send on the next "+" continuation */
@@ -157,6 +158,11 @@ struct gw_session {
 	struct gw_xfer xfer;
 	uint32_t xfer_gen;		/* names the current RETR/TOP in its upstream commands */
 	const char *pending_err;	/* GW_OP_AUTH_DELAY: the reply to send */
+	struct {			/* GW_OP_QUIT (update.c): sent in pieces */
+		size_t ndel;		/* messages to delete */
+		size_t pos;		/* marked messages handled so far in this phase */
+		uint32_t removed;	/* confirmed expunged */
+	} upd;
 
 	/* for the session's log line */
 	size_t n_retr, n_dele;

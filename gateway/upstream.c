@@ -303,6 +303,8 @@ up_untagged(struct gw_session *s, const struct imap_resp *r)
 		up_parse_caps(up, &r->text);
 	} else if (r->has_num && imap_slice_eq(&r->name, "EXISTS")) {
 		up->exists = r->num;
+	} else if (r->has_num && imap_slice_eq(&r->name, "EXPUNGE")) {
+		up->expunges++;		/* QUIT checks what its EXPUNGE really removed */
 	} else if (r->has_num && imap_slice_eq(&r->name, "FETCH") &&
 	    up_pending(up, GW_UPCMD_SNAPSHOT)) {
 		uint64_t uid, size;
@@ -342,7 +344,8 @@ up_untagged(struct gw_session *s, const struct imap_resp *r)
 				t.p++, t.len--;
 		}
 	}
-	/* EXPUNGE, VANISHED, RECENT, FLAGS: the snapshot is fixed, UIDs name messages. */
+	/* EXPUNGE (beyond the count), RECENT, FLAGS: the snapshot is fixed, UIDs name
+	 * messages. */
 }
 
 static void

@@ -81,19 +81,39 @@ imap_write_sasl_plain(struct buf *out, const uint8_t *user, size_t ulen, const u
 	return out->failed ? -1 : 0;
 }
 
-int
-imap_write_uid_set(struct buf *out, const uint32_t *uids, size_t n)
+static size_t
+digits(uint32_t v)
 {
-	for (size_t i = 0; i < n;) {
-		size_t j = i;
+	size_t d = 1;
+
+	while (v >= 10) {
+		v /= 10;
+		d++;
+	}
+	return d;
+}
+
+size_t
+imap_write_uid_set(struct buf *out, const uint32_t *uids, size_t n, size_t max)
+{
+	size_t i = 0, used = 0;
+
+	if (max < IMAP_UID_SET_MIN)
+		return 0;
+	while (i < n) {
+		size_t j = i, len;
 
 		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
 			j++;
+		len = (i ? 1 : 0) + digits(uids[i]) + (j == i ? 0 : 1 + digits(uids[j]));
+		if (used + len > max)
+			break;
 		if (j == i)
 			buf_printf(out, "%s%u", i ? "," : "", uids[i]);
 		else
 			buf_printf(out, "%s%u:%u", i ? "," : "", uids[i], uids[j]);
+		used += len;
 		i = j + 1;
 	}
-	return out->failed ? -1 : 0;
+	return out->failed ? 0 : i;
 }

@@ -35,7 +35,13 @@ int imap_write_astring(struct buf *out, const uint8_t *s, size_t len, bool liter
 int imap_write_sasl_plain(struct buf *out, const uint8_t *user, size_t ulen,
     const uint8_t *pass, size_t plen);
 
-/* A UID set "1,5,7:9" from sorted ascending UIDs, collapsing runs. Returns 0 or -1. */
-int imap_write_uid_set(struct buf *out, const uint32_t *uids, size_t n);
+/* Appends the UID set ("1,5,7:9", runs collapsed) of the longest prefix of uids (sorted
+ * ascending) whose text fits in max octets; a run is never split. Returns how many of the
+ * n UIDs the set covers: n when all fit, fewer when the caller must send the rest in
+ * another command, 0 when n is 0, max < IMAP_UID_SET_MIN or `out` refused the bytes.
+ * Servers cap command lines (Dovecot: 64 KB; RFC 7162 §4 asks clients for 8192 octets),
+ * so a QUIT that deletes thousands of scattered messages needs several commands. */
+#define IMAP_UID_SET_MIN 21	/* "4294967294:4294967295": any single run fits */
+size_t imap_write_uid_set(struct buf *out, const uint32_t *uids, size_t n, size_t max);
 
 #endif

@@ -7,8 +7,10 @@ It speaks just enough IMAP4rev1 for popgate's login and RETR/TOP/QUIT: the greet
 CAPABILITY, AUTHENTICATE PLAIN, XOAUTH2 and OAUTHBEARER (with or without an initial response;
 the bearer ones only when `caps` lists them), LOGIN, ID, SELECT/EXAMINE, `UID FETCH 1:* (UID
 RFC822.SIZE)`, `UID FETCH uid BODY.PEEK[]`, `BODY.PEEK[HEADER]`, `BODY.PEEK[TEXT]<off.len>`,
-UID STORE, UID EXPUNGE, EXPUNGE, NOOP, LOGOUT. Any user and password log in; every user sees
-the same mailbox (`messages`, UIDs 1..n, UIDVALIDITY 1234).
+UID STORE (\\Deleted is remembered in `deleted`), UID SEARCH DELETED, UID EXPUNGE and EXPUNGE
+(they report and record in `expunged` what they remove), NOOP, LOGOUT. Any user and password
+log in; every user sees the same mailbox (`messages`, UIDs 1..n, UIDVALIDITY 1234), whose
+messages stay whatever is expunged.
 
 What goes wrong is chosen per connection: the scenario of a connection is the next entry of
 `next_scenarios` when there is one (taken at accept: faults before the login, e.g. no
@@ -20,6 +22,7 @@ name itself when it is a scenario name), else "ok". Scenarios (RETR means `BODY.
   select_no          SELECT answers NO
   snapshot_bad       the UID FETCH 1:* listing answers BAD
   bye_idle           after the UID FETCH 1:* listing: "* BYE ..." and the connection closes
+  expunge_short      (UID) EXPUNGE answers OK without the "* n EXPUNGE" of what it removed
   fetch_bad          RETR answers BAD (no data)
   close_mid_literal  RETR: the literal header and half the bytes, then the connection closes
   bye_mid_literal    RETR: half the bytes, then "* BYE ..." (inside the literal), then closes
@@ -50,7 +53,17 @@ UIDVALIDITY = 1234
 
 SCENARIOS = ("ok", "no_greeting", "select_no", "snapshot_bad", "fetch_bad", "close_mid_literal",
 	"bye_mid_literal", "stall_literal", "garbage_nul", "garbage_long", "oversized_literal",
-	"bye_idle")
+	"bye_idle", "expunge_short")
+
+
+def uid_set(text):
+	"""The UIDs of an IMAP UID set such as b"1,3:5"."""
+	out = []
+	for part in text.split(b","):
+		lo, _, hi = part.partition(b":")
+		if lo.isdigit() and (hi or lo).isdigit():
+			out.extend(range(int(lo), int(hi or lo) + 1))
+	return out
 
 
 def default_messages():
@@ -239,7 +252,28 @@ class _Conn:
 				% (n, UIDVALIDITY, n + 1, tag))
 		elif verb == b"UID FETCH":
 			self.fetch(tag, rest)
-		elif verb in (b"UID STORE", b"UID EXPUNGE", b"EXPUNGE", b"NOOP", b"CHECK"):
+		elif verb == b"UID STORE":
+			uids, _, flags = rest.partition(b" ")
+			if b"\\Deleted" in flags:
+				with self.server._lock:
+					self.server.deleted |= set(uid_set(uids))
+			self.send(ok)
+		elif verb == b"UID SEARCH" and rest.strip().upper() == b"DELETED":
+			with self.server._lock:
+				found = sorted(self.server.deleted)
+			self.send(b"* SEARCH" + b"".join(b" %d" % u for u in found) + b"\r\n" + ok)
+		elif verb in (b"UID EXPUNGE", b"EXPUNGE"):
+			# As a server that removes what is \Deleted (in the set, for UID EXPUNGE); the
+			# messages themselves stay for the next session. expunge_short: reports none.
+			with self.server._lock:
+				gone = set(self.server.deleted) if verb == b"EXPUNGE" else \
+					self.server.deleted & set(uid_set(rest.strip()))
+				self.server.deleted -= gone
+				self.server.expunged |= gone
+			if self.scenario == "expunge_short":
+				gone = ()
+			self.send(b"* 1 EXPUNGE\r\n" * len(gone) + ok)
+		elif verb in (b"NOOP", b"CHECK"):
 			self.send(ok)
 		elif verb == b"LOGOUT":
 			self.send(b"* BYE Logging out.\r\n" + ok)
@@ -347,6 +381,8 @@ class FakeImap:
 		self.messages = list(default_messages() if messages is None else messages)
 		self.host = host
 		self.caps = CAPS
+		self.deleted = set()	# UIDs flagged \Deleted (by any connection)
+		self.expunged = set()	# UIDs an EXPUNGE removed (reported; messages stay)
 		self.tokens = {}	# bearer token -> user
 		self.sasl = []		# [(conn id, mech, "ir"|"continuation", response, error answer)]
 		self.next_scenarios = []

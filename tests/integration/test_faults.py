@@ -276,6 +276,42 @@ def test_upstream_bye_between_commands_then_retr_and_quit_say_so_and_delete_noth
 	g.finish()
 
 
+def quit_after_dele(g, user, *nums):
+	c = g.login(user, "pw", timeout=10)
+	for n in nums:
+		assert_ok(c.cmd("DELE %d" % n))
+	r = c.cmd("QUIT")
+	c.close()
+	return r
+
+
+def test_without_uidplus_expunge_only_when_nothing_else_is_deleted(fgate, fake):
+	fake.caps = "IMAP4rev1 LITERAL+ AUTH=PLAIN SASL-IR"
+	g = fgate()
+	g.begin()
+	r = quit_after_dele(g, "ok-a", 1, 3)
+	assert r.startswith(b"+OK") and b"2 messages deleted" in r, r
+	assert fake.expunged == {1, 3}
+	# Another client has flagged message 2: EXPUNGE would take it too, so it is not sent.
+	fake.expunged.clear()
+	fake.deleted.add(2)
+	r = quit_after_dele(g, "ok-b", 1)
+	assert r.startswith(b"-ERR [SYS/TEMP]"), r
+	assert fake.expunged == set() and fake.deleted == {1, 2}, "ours stays flagged, theirs untouched"
+	sent = [l for cid, l in fake.received if l.split(b" ")[1:2] == [b"EXPUNGE"]]
+	assert len(sent) == 1, "EXPUNGE sent while another client's message was \\Deleted: %r" % sent
+	g.finish()
+
+
+def test_expunge_reporting_fewer_than_asked_is_an_error(fgate, fake):
+	g = fgate()
+	g.begin()
+	r = quit_after_dele(g, "expunge_short", 2)
+	assert r.startswith(b"-ERR [SYS/TEMP]"), "QUIT said deleted though the server removed nothing: %r" % r
+	assert "expunged 0 of the 1 messages asked" in g.pg.log()
+	g.finish()
+
+
 def test_stalled_upstream_mid_literal_ends_within_the_upstream_timeout(fgate):
 	# upstream_timeout = 2: "+OK" went out with the literal's start, so the client must see
 	# the connection cut (no ".") about 2 s after the last upstream byte, not much later.

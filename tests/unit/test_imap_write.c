@@ -230,9 +230,58 @@ test_uid_set(void **state)
 		struct buf b = { 0 };
 
 		buf_append_str(&b, "UID FETCH ");
-		assert_int_equal(imap_write_uid_set(&b, cases[i].uids, cases[i].n), 0);
+		assert_int_equal(imap_write_uid_set(&b, cases[i].uids, cases[i].n, 1000),
+		    cases[i].n);
 		assert_int_equal(buf_len(&b), 10 + strlen(cases[i].out));
 		assert_memory_equal(buf_data(&b) + 10, cases[i].out, strlen(cases[i].out));
+		buf_free(&b);
+	}
+}
+
+/* Thousands of scattered UIDs: each piece fits its bound, ends at a run boundary, and the
+ * pieces together name every UID once, in order. */
+static void
+test_uid_set_pieces(void **state)
+{
+	enum { N = 5000 };
+	static uint32_t uids[N];
+	size_t n = 0, covered = 0;
+
+	(void)state;
+	for (uint32_t u = 1; n < N; u++)
+		if (u % 3 != 0 || u % 7 == 0)	/* runs of 2, gaps, some longer runs */
+			uids[n++] = u > 3000 ? u + 4000000000u : u;	/* 10-digit UIDs too */
+	for (size_t max = IMAP_UID_SET_MIN; max <= 8000; max = max * 3 + 1) {
+		size_t pieces = 0;
+
+		covered = 0;
+		while (covered < N) {
+			struct buf b = { 0 };
+			struct buf whole = { 0 };
+			size_t k = imap_write_uid_set(&b, uids + covered, N - covered, max);
+
+			assert_true(k > 0);
+			assert_true(buf_len(&b) <= max);
+			/* Cut at a run boundary: written alone, the piece is the same text. */
+			assert_int_equal(imap_write_uid_set(&whole, uids + covered, k, (size_t)-1), k);
+			assert_int_equal(buf_len(&whole), buf_len(&b));
+			assert_memory_equal(buf_data(&whole), buf_data(&b), buf_len(&b));
+			if (covered + k < N)
+				assert_true(uids[covered + k - 1] + 1 != uids[covered + k]);
+			covered += k;
+			pieces++;
+			buf_free(&b);
+			buf_free(&whole);
+		}
+		assert_true(pieces >= 1);
+	}
+	/* Below the minimum nothing is written; an empty list covers nothing. */
+	{
+		struct buf b = { 0 };
+
+		assert_int_equal(imap_write_uid_set(&b, uids, N, IMAP_UID_SET_MIN - 1), 0);
+		assert_int_equal(buf_len(&b), 0);
+		assert_int_equal(imap_write_uid_set(&b, uids, 0, 100), 0);
 		buf_free(&b);
 	}
 }
@@ -247,6 +296,7 @@ main(void)
 		cmocka_unit_test(test_astring_full_buffer),
 		cmocka_unit_test(test_sasl_plain),
 		cmocka_unit_test(test_uid_set),
+		cmocka_unit_test(test_uid_set_pieces),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
