@@ -10,9 +10,9 @@
  *
  * A UID set goes in pieces of at most UID_SET_MAX octets, so deleting thousands of
  * scattered messages never makes a line the server refuses. A piece's UID EXPUNGE is sent
- * only once its STORE is answered: Dovecot 2.3 given both at once for a few thousand UIDs
- * answers OK to the EXPUNGE yet leaves some of them in place (tests/integration/
- * test_update.py). What counts as removed is what the server reported with "* n EXPUNGE";
+ * only once its STORE is answered: Dovecot 2.3.19, given both at once in a mailbox of a
+ * few thousand messages, answered OK to the EXPUNGE yet left a whole piece in place
+ * (tests/integration/test_update.py found it). What counts as removed is what the server reported with "* n EXPUNGE";
  * fewer than asked, or a piece that fails, stops the rest and the client hears -ERR. */
 #include <stdlib.h>
 #include <string.h>
