@@ -285,3 +285,14 @@ conn_close(struct conn *c)
 	buf_free(&c->in);
 	buf_free(&c->out);
 }
+
+int
+conn_connect_error(const struct conn *c)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		return errno;
+	return err;
+}

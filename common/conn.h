@@ -44,6 +44,9 @@ int conn_start_tls(struct conn *c, SSL_CTX *ctx, bool server, const char *sni, b
 
 /* Drives the TLS handshake. CONN_OK when done or waiting, CONN_ERROR on failure. */
 enum conn_status conn_handshake(struct conn *c);
+/* After a non-blocking connect() reported writable: 0 when it succeeded, else the errno
+ * it failed with (SO_ERROR). */
+int conn_connect_error(const struct conn *c);
 
 /* Reads what the socket has, up to the input buffer's room. */
 enum conn_status conn_read(struct conn *c);

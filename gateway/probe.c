@@ -223,11 +223,8 @@ probe_io_cb(struct ev_loop *loop, ev_io *io, int revents)
 	(void)loop;
 	(void)revents;
 	if (pr->state == GW_PROBE_CONNECTING) {
-		int err = 0;
-		socklen_t len = sizeof(err);
+		int err = conn_connect_error(&pr->io.c);
 
-		if (getsockopt(pr->io.c.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-			err = errno;
 		if (err != 0) {
 			probe_fail(w, "connect failed: %s", strerror(err));
 			return;

@@ -449,11 +449,8 @@ static void
 up_connected(struct gw_session *s)
 {
 	struct gw_upstream *up = &s->up;
-	int err = 0;
-	socklen_t len = sizeof(err);
+	int err = conn_connect_error(&up->io.c);
 
-	if (getsockopt(up->io.c.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-		err = errno;
 	if (err != 0) {
 		gw_upstream_fail(s, "connect failed: %s", strerror(err));
 		return;
