@@ -4,6 +4,8 @@
 #ifndef POPGATE_IO_H
 #define POPGATE_IO_H
 
+#include <sys/socket.h>
+
 #include <ev.h>
 
 #include "../common/conn.h"
@@ -12,11 +14,19 @@ struct gw_io {
 	struct conn c;
 	ev_io w;
 	struct ev_loop *loop;
+	bool connecting;		/* gw_io_connect() until gw_io_connected() */
 };
 
 /* Wraps fd (non-blocking) and starts watching it; cb gets the io's ev_io. */
 void gw_io_init(struct gw_io *io, struct ev_loop *loop, int fd, size_t in_max, size_t out_max,
     void (*cb)(struct ev_loop *, ev_io *, int), void *data);
+/* Opens a non-blocking TCP connection to addr and watches for its completion: cb runs
+ * when the socket is writable, and calls gw_io_connected(). 0, or -1 with errno set. */
+int gw_io_connect(struct gw_io *io, struct ev_loop *loop, const struct sockaddr_storage *addr,
+    socklen_t addrlen, size_t in_max, size_t out_max,
+    void (*cb)(struct ev_loop *, ev_io *, int), void *data);
+/* The connect's outcome: 0 (from now on the watcher follows the conn), or its errno. */
+int gw_io_connected(struct gw_io *io);
 /* Re-arms the watcher for what the conn wants now (stops it when it wants nothing). */
 void gw_io_update(struct gw_io *io);
 /* Stops the watcher and closes the conn. Safe on a zeroed (never opened) io, and twice. */

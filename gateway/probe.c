@@ -223,7 +223,7 @@ probe_io_cb(struct ev_loop *loop, ev_io *io, int revents)
 	(void)loop;
 	(void)revents;
 	if (pr->state == GW_PROBE_CONNECTING) {
-		int err = conn_connect_error(&pr->io.c);
+		int err = gw_io_connected(&pr->io);
 
 		if (err != 0) {
 			probe_fail(w, "connect failed: %s", strerror(err));
@@ -292,29 +292,17 @@ gw_probe_start(struct gw_worker *w)
 {
 	const struct gw_config *cfg = w->cfg;
 	struct gw_probe *pr = &w->probe;
-	int fd;
 
 	if (pr->state != GW_PROBE_IDLE || w->stopping)
 		return;
 	pr->caps = 0;
 	pr->got_caps = false;
-	fd = socket(cfg->up_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		probe_fail(w, "socket: %s", strerror(errno));
-		return;
-	}
-	if (connect(fd, (const struct sockaddr *)&cfg->up_addr, cfg->up_addrlen) < 0 &&
-	    errno != EINPROGRESS) {
+	if (gw_io_connect(&pr->io, w->loop, &cfg->up_addr, cfg->up_addrlen, PROBE_IN_MAX,
+	    PROBE_OUT_MAX, probe_io_cb, w) < 0) {
 		probe_fail(w, "connect failed: %s", strerror(errno));
-		close(fd);
 		return;
 	}
 	imap_parser_init(&pr->parser, cfg->imap_line_max);
-	gw_io_init(&pr->io, w->loop, fd, PROBE_IN_MAX, PROBE_OUT_MAX, probe_io_cb, w);
-	/* Connect completion shows as writable; gw_io_update() would ask for reads only. */
-	ev_io_stop(w->loop, &pr->io.w);
-	ev_io_set(&pr->io.w, fd, EV_WRITE);
-	ev_io_start(w->loop, &pr->io.w);
 	ev_init(&pr->timer, probe_timer_cb);
 	pr->timer.data = w;
 	pr->state = GW_PROBE_CONNECTING;

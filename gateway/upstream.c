@@ -50,15 +50,8 @@ up_update(struct gw_session *s)
 {
 	struct gw_upstream *up = &s->up;
 
-	if (!gw_io_open(&up->io))
-		return;
-	if (up->state == GW_UP_CONNECTING) {
-		ev_io_stop(up->io.loop, &up->io.w);
-		ev_io_set(&up->io.w, up->io.c.fd, EV_WRITE);
-		ev_io_start(up->io.loop, &up->io.w);
-		return;
-	}
-	gw_io_update(&up->io);
+	if (gw_io_open(&up->io))
+		gw_io_update(&up->io);
 }
 
 /* The timeout that applies now, in seconds. */
@@ -88,25 +81,17 @@ gw_upstream_connect(struct gw_session *s)
 {
 	const struct gw_config *cfg = s->w->cfg;
 	struct gw_upstream *up = &s->up;
-	int fd;
 
 	memset(up, 0, sizeof(*up));
 	imap_parser_init(&up->parser, cfg->imap_line_max);
 	imap_queue_init(&up->queue);
-	fd = socket(cfg->up_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		snprintf(up->last_error, sizeof(up->last_error), "socket: %s", strerror(errno));
-		return -1;
-	}
-	if (connect(fd, (const struct sockaddr *)&cfg->up_addr, cfg->up_addrlen) < 0 &&
-	    errno != EINPROGRESS) {
+	if (gw_io_connect(&up->io, s->w->loop, &cfg->up_addr, cfg->up_addrlen, UP_IN_MAX,
+	    UP_OUT_MAX, up_io_cb, s) < 0) {
 		snprintf(up->last_error, sizeof(up->last_error), "connect to %s:%u failed: %s",
 		    cfg->up_host, cfg->up_port, strerror(errno));
-		close(fd);
 		return -1;
 	}
 	up->state = GW_UP_CONNECTING;
-	gw_io_init(&up->io, s->w->loop, fd, UP_IN_MAX, UP_OUT_MAX, up_io_cb, s);
 	up->last_rx = ev_now(s->w->loop);
 	ev_init(&up->timer, up_timer_cb);
 	up->timer.data = s;
@@ -449,7 +434,7 @@ static void
 up_connected(struct gw_session *s)
 {
 	struct gw_upstream *up = &s->up;
-	int err = conn_connect_error(&up->io.c);
+	int err = gw_io_connected(&up->io);
 
 	if (err != 0) {
 		gw_upstream_fail(s, "connect failed: %s", strerror(err));

@@ -9,6 +9,7 @@ Tests marked @pytest.mark.popgate_only check what only popgate promises; they ar
 dovecot. Everything runs on 127.0.0.1 with ports picked at run time, state in pytest's tmp dirs.
 """
 
+import base64
 import collections
 import imaplib
 import os
@@ -204,7 +205,6 @@ SECRETS = set()
 
 def _secret_forms(user, password):
 	quoted = password.replace("\\", "\\\\").replace('"', '\\"')
-	import base64
 	blob = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode()
 	return {password, quoted, blob}
 

@@ -13,7 +13,6 @@ import base64
 import http.server
 import json
 import os
-import shutil
 import subprocess
 import threading
 import time
@@ -435,7 +434,6 @@ def test_token_never_logged(oauth_dovecot, gate):
 
 # --- a real client ---
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
 @pytest.mark.parametrize("mech", ["XOAUTH2", "OAUTHBEARER"])
 def test_curl(oauth_dovecot, gate, mech):
 	d = oauth_dovecot
