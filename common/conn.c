@@ -271,6 +271,14 @@ conn_tls_active(const struct conn *c)
 	return c->ssl != NULL && !c->handshaking;
 }
 
+bool
+conn_tls_pending(const struct conn *c)
+{
+	/* SSL_pending(), not SSL_has_pending(): a partly received record is not readable yet,
+	 * and its remainder will wake the socket. */
+	return conn_tls_active(c) && SSL_pending(c->ssl) > 0;
+}
+
 void
 conn_close(struct conn *c)
 {

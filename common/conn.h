@@ -66,6 +66,9 @@ conn_queued(const struct conn *c)
 
 /* TLS in use and the handshake done. */
 bool conn_tls_active(const struct conn *c);
+/* Decrypted bytes OpenSSL holds for us (a record that did not fit the input buffer): the
+ * socket will not signal them again, so whoever waits for readability must read them itself. */
+bool conn_tls_pending(const struct conn *c);
 
 /* Closes the fd, frees TLS state and both buffers. Safe to call twice. */
 void conn_close(struct conn *c);

@@ -61,13 +61,18 @@ gw_io_update(struct gw_io *io)
 		ev |= EV_READ;
 	if (!io->connecting && conn_want_write(&io->c))
 		ev |= EV_WRITE;
-	if (ev == (io->w.events & (EV_READ | EV_WRITE)) && (ev == 0) == !ev_is_active(&io->w))
-		return;
-	ev_io_stop(io->loop, &io->w);
-	if (ev != 0) {
-		ev_io_set(&io->w, io->c.fd, ev);
-		ev_io_start(io->loop, &io->w);
+	if (ev != (io->w.events & (EV_READ | EV_WRITE)) || (ev == 0) != !ev_is_active(&io->w)) {
+		ev_io_stop(io->loop, &io->w);
+		if (ev != 0) {
+			ev_io_set(&io->w, io->c.fd, ev);
+			ev_io_start(io->loop, &io->w);
+		}
 	}
+	/* A TLS record that did not fit the input buffer waits decrypted inside OpenSSL; epoll
+	 * will not report it, so the callback is called for it as if the socket were readable.
+	 * (ev_io_stop() drops a fed event, so a closed io is never called.) */
+	if ((ev & EV_READ) && conn_tls_pending(&io->c))
+		ev_feed_event(io->loop, &io->w, EV_READ);
 }
 
 void

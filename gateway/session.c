@@ -330,11 +330,31 @@ out:
 		gw_io_update(&s->client);
 }
 
+/* Leaves GW_OP_STLS once the client's TLS handshake is done: true when it just did. Checked
+ * after every write, not only after reads: a fast client's Finished may already be in the
+ * socket when the server's flight is written, and the handshake then ends inside that write. */
+static bool
+client_tls_established(struct gw_session *s)
+{
+	struct conn *c = &s->client.c;
+
+	if (s->op != GW_OP_STLS || !conn_tls_active(c))
+		return false;
+	gw_log(LOG_LVL_DEBUG, s, "client TLS established (%s)", SSL_get_version(c->ssl));
+	s->idle.repeat = s->w->cfg->idle_timeout;
+	ev_timer_again(s->w->loop, &s->idle);
+	if (s->tls_listener)
+		pop3_reply_ok(gw_client_out(s), "%s", s->w->cfg->greeting);
+	s->op = GW_OP_NONE;
+	return true;
+}
+
 bool
 gw_session_flush(struct gw_session *s)
 {
 	struct conn *c = &s->client.c;
 	size_t out_before = c->bytes_out;
+	enum conn_status st;
 
 	if (s->closing)
 		return false;
@@ -342,7 +362,10 @@ gw_session_flush(struct gw_session *s)
 		buf_reset(&c->out);
 		return true;
 	}
-	if (conn_flush(c) == CONN_ERROR) {
+	st = conn_flush(c);
+	if (st != CONN_ERROR && client_tls_established(s))
+		st = conn_flush(c);	/* the POP3S greeting */
+	if (st == CONN_ERROR) {
 		gw_log(LOG_LVL_DEBUG, s, "client write failed: %s", c->error);
 		if (s->op == GW_OP_QUIT) {
 			s->client_gone = true;	/* let UPDATE finish: the client asked for it */
@@ -373,7 +396,6 @@ client_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct gw_session *s = w->data;
 	struct conn *c = &s->client.c;
-	bool was_handshaking = c->handshaking;
 	size_t in_before = c->bytes_in, out_before = c->bytes_out;
 	enum conn_status st = CONN_OK;
 
@@ -392,14 +414,8 @@ client_cb(struct ev_loop *loop, ev_io *w, int revents)
 		gw_session_close(s, st == CONN_EOF ? "disconnected" : "client error");
 		return;
 	}
-	if (was_handshaking && !c->handshaking) {
-		gw_log(LOG_LVL_DEBUG, s, "client TLS established (%s)", SSL_get_version(c->ssl));
-		s->idle.repeat = s->w->cfg->idle_timeout;
-		ev_timer_again(loop, &s->idle);
-		if (s->tls_listener && s->op == GW_OP_STLS)
-			pop3_reply_ok(gw_client_out(s), "%s", s->w->cfg->greeting);
-		s->op = GW_OP_NONE;
-	}
+	if (!gw_session_flush(s))	/* ends a handshake this read finished */
+		return;
 	gw_session_process(s);
 	gw_session_flush(s);
 }

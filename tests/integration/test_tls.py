@@ -200,6 +200,49 @@ def test_bytes_pipelined_after_stls_are_discarded(pg, dovecot):
 	t.close()
 
 
+def test_stls_handshake_finished_in_one_go_then_commands_run(pg, dovecot):
+	# A fast client's Finished can reach the gateway in the same call that sends the server's
+	# flight (the handshake then ends inside a write, not a read); the session must still
+	# leave the handshake and run the client's commands. A slow (sanitizer) build lost this
+	# race about one time in three; repeating makes a regression show.
+	for _ in range(15):
+		s = socket.create_connection(("127.0.0.1", pg.port), timeout=10)
+		f = s.makefile("rb")
+		assert f.readline().startswith(b"+OK")
+		s.sendall(b"STLS\r\n")
+		assert f.readline().startswith(b"+OK")
+		t = client_ctx(dovecot.certs["ca.pem"]).wrap_socket(s, server_hostname="127.0.0.1")
+		tf = t.makefile("rb")
+		t.sendall(b"USER bob\r\n")
+		assert tf.readline().startswith(b"+OK")
+		t.close()
+
+
+def test_pipelined_commands_beyond_one_read_over_tls(pg, dovecot):
+	# The session reads at most 16 KB of commands ahead. While a failed login's delay keeps it
+	# busy, one pipelined command waits in that buffer; a 16 KB TLS record of USER commands then
+	# arrives and only part of it fits: the rest stays decrypted inside OpenSSL, and the socket
+	# will not signal it again. Once the delay ends every command must still be answered.
+	line = b"USER " + b"u" * 240 + b"\r\n"
+	n = 16384 // len(line)
+	with client_ctx(dovecot.certs["ca.pem"]).wrap_socket(
+			socket.create_connection(("127.0.0.1", pg.tls_port), timeout=20),
+			server_hostname="127.0.0.1") as t:
+		tf = t.makefile("rb")
+		assert tf.readline().startswith(b"+OK")
+		t.sendall(b"USER bob\r\nPASS wrong\r\n" + line)
+		assert tf.readline().startswith(b"+OK")
+		time.sleep(0.2)		# PASS is now waiting out its delay; `line` waits in the buffer
+		t.sendall(line * n)	# one TLS record
+		assert tf.readline().startswith(b"-ERR [AUTH]")
+		for i in range(n + 1):
+			try:
+				r = tf.readline()
+			except socket.timeout:
+				pytest.fail("%d of %d commands answered, then nothing" % (i, n + 1))
+			assert r.startswith(b"+OK"), (i, r)
+
+
 def test_chain_file_and_min_protocol(dovecot, tmp_path):
 	# cert_file may hold the chain (leaf first); min_protocol = TLSv1.3 refuses TLS 1.2 clients.
 	chain = tmp_path / "fullchain.pem"
