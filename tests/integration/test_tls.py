@@ -179,15 +179,21 @@ def test_stls_with_poplib_then_login_and_retr(pg, dovecot):
 	p.quit()
 
 
-def test_bytes_pipelined_after_stls_are_discarded(pg, dovecot):
+def stls(pg, dovecot, after=b""):
+	"""A raw connection to pg's plain listener, upgraded with STLS (`after` sent in clear in
+	the same packet as STLS): (TLS socket, its reader)."""
 	s = socket.create_connection(("127.0.0.1", pg.port), timeout=30)
 	f = s.makefile("rb")
 	assert f.readline().startswith(b"+OK")
-	# A man in the middle appends a command to the client's STLS: it must not run inside TLS.
-	s.sendall(b"STLS\r\nUSER mallory\r\n")
+	s.sendall(b"STLS\r\n" + after)
 	assert f.readline().startswith(b"+OK")
 	t = client_ctx(dovecot.certs["ca.pem"]).wrap_socket(s, server_hostname="127.0.0.1")
-	tf = t.makefile("rb")
+	return t, t.makefile("rb")
+
+
+def test_bytes_pipelined_after_stls_are_discarded(pg, dovecot):
+	# A man in the middle appends a command to the client's STLS: it must not run inside TLS.
+	t, tf = stls(pg, dovecot, after=b"USER mallory\r\n")
 	t.sendall(b"PASS %s\r\n" % dovecot.users["bob"].encode())
 	r = tf.readline()
 	assert r.startswith(b"-ERR"), "PASS after an injected USER: %r" % r
@@ -206,13 +212,7 @@ def test_stls_handshake_finished_in_one_go_then_commands_run(pg, dovecot):
 	# leave the handshake and run the client's commands. A slow (sanitizer) build lost this
 	# race about one time in three; repeating makes a regression show.
 	for _ in range(15):
-		s = socket.create_connection(("127.0.0.1", pg.port), timeout=10)
-		f = s.makefile("rb")
-		assert f.readline().startswith(b"+OK")
-		s.sendall(b"STLS\r\n")
-		assert f.readline().startswith(b"+OK")
-		t = client_ctx(dovecot.certs["ca.pem"]).wrap_socket(s, server_hostname="127.0.0.1")
-		tf = t.makefile("rb")
+		t, tf = stls(pg, dovecot)
 		t.sendall(b"USER bob\r\n")
 		assert tf.readline().startswith(b"+OK")
 		t.close()
