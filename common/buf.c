@@ -36,6 +36,8 @@ buf_free(struct buf *b)
 void
 buf_reset(struct buf *b)
 {
+	if (b->secret && b->data != NULL)
+		explicit_bzero(b->data, b->len);
 	b->off = b->len = 0;
 	b->failed = false;
 }
@@ -43,11 +45,15 @@ buf_reset(struct buf *b)
 void
 buf_compact(struct buf *b)
 {
+	size_t old_len = b->len;
+
 	if (b->off == 0)
 		return;
 	memmove(b->data, b->data + b->off, b->len - b->off);
 	b->len -= b->off;
 	b->off = 0;
+	if (b->secret)
+		explicit_bzero(b->data + b->len, old_len - b->len);	/* the moved-away copy */
 }
 
 uint8_t *
@@ -148,6 +154,8 @@ buf_consume(struct buf *b, size_t n)
 {
 	if (n > buf_len(b))
 		n = buf_len(b);
+	if (b->secret && n > 0)
+		explicit_bzero(b->data + b->off, n);
 	b->off += n;
 	if (b->off == b->len)
 		b->off = b->len = 0;

@@ -27,6 +27,8 @@ struct buf {
 	size_t cap;	/* allocated bytes */
 	size_t max;	/* ceiling on len - off; 0 = BUF_MAX_DEFAULT */
 	bool failed;	/* sticky: an append hit the ceiling or ENOMEM */
+	bool secret;	/* carries passwords or tokens: bytes consumed, reset or moved away
+			 * by compaction are wiped at once, not left in the storage */
 };
 
 /* Sets the ceiling (0 = default). Keeps the contents. */
@@ -49,7 +51,8 @@ int buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((forma
 uint8_t *buf_reserve(struct buf *b, size_t n);
 void buf_commit(struct buf *b, size_t n);
 
-/* Drops n bytes from the front (n <= buf_len). Never moves bytes; empties to offset 0. */
+/* Drops n bytes from the front (n <= buf_len). Never moves bytes; empties to offset 0.
+ * A `secret` buffer zeroes them, so a caller still reading them consumes afterwards. */
 void buf_consume(struct buf *b, size_t n);
 
 /* Moves the unconsumed bytes to the front of the storage. */

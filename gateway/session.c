@@ -2,8 +2,10 @@
  * with backpressure, timers, the end-of-session log line, and freeing.
  *
  * Ordering rules (Redis's networking.c style, each for a reason):
- *  - A command's line is consumed from the input before it is dispatched: STLS may empty
- *    the input, and the slices stay valid because consuming never moves bytes.
+ *  - A command's line is consumed from the input after it is handled: the input buffer is
+ *    `secret` (common/buf.h), so consuming wipes the line, PASS and AUTH ones included.
+ *    A handler that emptied the input (STLS) or closed the session leaves nothing to
+ *    consume, and buf_consume() takes no more than there is.
  *  - Ending a session inside a callback only marks it: both conns close at once, the
  *    memory is freed by the worker's ev_prepare reaper, so no caller up the stack touches
  *    freed memory.
@@ -118,6 +120,7 @@ gw_session_new(struct gw_worker *w, int fd, const struct sockaddr_storage *addr,
 		strcpy(s->addr_text, "?");
 	gw_io_init(&s->client, w->loop, fd, CLIENT_IN_MAX, cfg->out_hiwat + CLIENT_OUT_SLACK,
 	    client_cb, s);
+	s->client.c.in.secret = true;	/* PASS and AUTH lines: wiped once handled */
 	s->next = w->sessions;
 	if (w->sessions != NULL)
 		w->sessions->prev = s;
@@ -284,20 +287,20 @@ gw_session_process(struct gw_session *s)
 
 		if (s->op == GW_OP_SASL) {
 			r = pop3_parse_raw_line(&s->parser, in, POP3_SASL_LINE_MAX, &line, &consumed);
-			buf_consume(in, consumed);
-			if (r == POP3_PARSE_MORE)
-				break;
 			if (r == POP3_PARSE_COMMAND)
 				gw_session_sasl_line(s, &line);
-			else
+			else if (r != POP3_PARSE_MORE)
 				gw_session_sasl_line(s, NULL);
+			buf_consume(in, consumed);	/* see the file comment */
+			if (r == POP3_PARSE_MORE)
+				break;
 			continue;
 		}
 		r = pop3_parse(&s->parser, in, POP3_LINE_MAX, &cmd, &consumed);
-		buf_consume(in, consumed);	/* see the file comment: slices stay valid */
 		s->long_line = r == POP3_PARSE_MORE && s->parser.skipping ? s->long_line + consumed : 0;
 		switch (r) {
 		case POP3_PARSE_MORE:
+			buf_consume(in, consumed);
 			if (s->long_line > CLIENT_FLOOD_MAX) {
 				/* Bytes without an end: a flood, not a command. */
 				pop3_reply_err(gw_client_out(s), NULL, "Line too long, closing.");
@@ -323,6 +326,7 @@ gw_session_process(struct gw_session *s)
 				bad_command(s, "Unknown command.");
 			break;
 		}
+		buf_consume(in, consumed);	/* see the file comment */
 	}
 out:
 	s->in_process = false;

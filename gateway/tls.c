@@ -56,7 +56,10 @@ gw_tls_server_ctx(const struct gw_config *cfg, const char **error_r)
 		return NULL;
 	}
 	SSL_CTX_set_min_proto_version(ctx, minv);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* CLEANSE_PLAINTEXT: a record is decrypted in place, and a client's PASS or AUTH line
+	 * would otherwise stay in OpenSSL's read buffer (freed uncleansed when released). */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+	    SSL_OP_CLEANSE_PLAINTEXT);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert_file) != 1) {
 		*error_r = tls_error("[tls] cert_file");

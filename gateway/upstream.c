@@ -91,6 +91,7 @@ gw_upstream_connect(struct gw_session *s)
 		    cfg->up_host, cfg->up_port, strerror(errno));
 		return -1;
 	}
+	up->io.c.out.secret = true;	/* LOGIN and AUTHENTICATE: wiped once sent */
 	up->state = GW_UP_CONNECTING;
 	up->last_rx = ev_now(s->w->loop);
 	ev_init(&up->timer, up_timer_cb);

@@ -9,7 +9,6 @@ Tests marked @pytest.mark.popgate_only check what only popgate promises; they ar
 dovecot. Everything runs on 127.0.0.1 with ports picked at run time, state in pytest's tmp dirs.
 """
 
-import base64
 import collections
 import imaplib
 import os
@@ -19,6 +18,7 @@ import re
 import pytest
 
 import dovecot as dovecot_mod
+from leaks import secret_forms
 from pop3client import Pop3Raw
 from popgate import popgate_bin, start_popgate
 
@@ -203,12 +203,6 @@ def pop3(request, dovecot, tmp_path):
 SECRETS = set()
 
 
-def _secret_forms(user, password):
-	quoted = password.replace("\\", "\\\\").replace('"', '\\"')
-	blob = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode()
-	return {password, quoted, blob}
-
-
 @pytest.fixture(scope="session", autouse=True)
 def no_secret_in_popgate_logs(tmp_path_factory):
 	"""After the whole run: no popgate.log under pytest's temp root holds a test password."""
@@ -217,7 +211,7 @@ def no_secret_in_popgate_logs(tmp_path_factory):
 	users.update(dovecot_mod.fresh_name(i) for i in range(1, dovecot_mod.FRESH_POOL + 1))
 	secrets = set(SECRETS)
 	for user, password in users.items():
-		secrets |= _secret_forms(user, password)
+		secrets |= secret_forms(user, password)
 	found = []
 	for path in tmp_path_factory.getbasetemp().rglob("popgate.log"):
 		text = path.read_text(errors="replace")

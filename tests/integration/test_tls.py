@@ -25,6 +25,7 @@ import time
 import pytest
 
 import dovecot as dovecot_mod
+from leaks import find_in_memory, secret_forms
 from messages import pop3_bytes, message_ids
 from pop3client import Pop3Raw
 from popgate import start_popgate
@@ -50,15 +51,16 @@ def client_ctx(cafile):
 	return ctx
 
 
-def tls_popgate(tmp, dovecot, **kw):
+def tls_popgate(tmp, dovecot, imap_port=None, **kw):
 	"""popgate with a plain listener (STLS) and a POP3S listener, both serving the test CA's
-	server certificate; plaintext auth left at its default (no)."""
+	server certificate; plaintext auth left at its default (no). Upstream: imap_port, by
+	default Dovecot's plain IMAP port."""
 	tls_port = dovecot_mod.free_ports(1)[0]
 	cfg = {"server.listen_tls": "127.0.0.1:%d" % tls_port,
 		"tls.cert_file": dovecot.certs["server.pem"], "tls.key_file": dovecot.certs["server.key"],
 		"pop3.allow_plaintext_auth": None}
 	cfg.update(kw)
-	pg = start_popgate(tmp, dovecot.imap_port, **cfg)
+	pg = start_popgate(tmp, imap_port or dovecot.imap_port, **cfg)
 	pg.tls_port = tls_port
 	return pg
 
@@ -542,6 +544,37 @@ def test_curl_auth_plain(pop3, dovecot):
 	r = run(["curl", "-sS", "--max-time", "60", "--login-options", "AUTH=PLAIN",
 		"pop3://carol:wrong@127.0.0.1:%d/1" % pop3.port])
 	assert r.returncode == 67
+
+
+@pytest.mark.parametrize("login,upstream", [("USER/PASS", "none"), ("AUTH PLAIN", "tls")])
+def test_no_password_left_in_the_gateways_memory(dovecot, tmp_path, login, upstream):
+	# A core dump, a swapped page or a read of the process must not give away the passwords
+	# of the sessions it serves: the POP3 input, the IMAP output and OpenSSL's record buffers
+	# are wiped once a login line is handled or sent, while the session goes on.
+	port = dovecot.imaps_port if upstream == "tls" else dovecot.imap_port
+	pg = tls_popgate(tmp_path / "pg", dovecot, imap_port=port, **{"upstream.security": upstream,
+		"upstream.ca_file": dovecot.certs["ca.pem"] if upstream == "tls" else None})
+	try:
+		forms = secret_forms("bob", dovecot.users["bob"])
+		with client_ctx(dovecot.certs["ca.pem"]).wrap_socket(
+				socket.create_connection(("127.0.0.1", pg.tls_port), timeout=30),
+				server_hostname="127.0.0.1") as t:
+			tf = t.makefile("rb")
+			assert tf.readline().startswith(b"+OK")
+			if login == "USER/PASS":
+				t.sendall(b"USER bob\r\nPASS %s\r\n" % dovecot.users["bob"].encode())
+				assert tf.readline().startswith(b"+OK")
+			else:
+				t.sendall(b"AUTH PLAIN %s\r\n" % plain_ir("bob", dovecot.users["bob"]).encode())
+			assert tf.readline().startswith(b"+OK"), "login"
+			t.sendall(b"STAT\r\n")
+			assert tf.readline().startswith(b"+OK %d " % len(dovecot.seeded["bob"]))
+			assert find_in_memory(pg.proc.pid, forms) == [], "while the session is open"
+			t.sendall(b"QUIT\r\n")
+			assert tf.readline().startswith(b"+OK")
+		assert find_in_memory(pg.proc.pid, forms) == [], "after the session"
+	finally:
+		pg.stop()
 
 
 def test_failed_logins_are_delayed_more_each_time_and_capped(dovecot, tmp_path):

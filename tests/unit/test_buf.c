@@ -1,5 +1,6 @@
 /* tests/unit/test_buf.c: the bounded byte buffer (common/buf.c): a zeroed buffer is valid,
- * the ceiling is enforced and `failed` stays set until reset, consume never moves bytes. */
+ * the ceiling is enforced and `failed` stays set until reset, consume never moves bytes, and
+ * a `secret` buffer leaves no copy of a consumed, reset or compacted-away byte in its storage. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -150,6 +151,64 @@ test_printf(void **state)
 	buf_free(&b);
 }
 
+/* How many times the storage of b, consumed or not, holds needle. */
+static int
+storage_count(const struct buf *b, const char *needle)
+{
+	size_t n = strlen(needle);
+	int count = 0;
+
+	for (size_t i = 0; b->data != NULL && i + n <= b->cap; i++)
+		count += memcmp(b->data + i, needle, n) == 0;
+	return count;
+}
+
+static void
+test_secret_wipes_what_it_lets_go(void **state)
+{
+	struct buf b;
+
+	(void)state;
+	memset(&b, 0, sizeof(b));
+	b.secret = 1;
+	assert_non_null(buf_reserve(&b, 128));	/* storage the appends below reuse, defined */
+	memset(b.data, 0, b.cap);		/* throughout for storage_count() */
+	assert_int_equal(buf_append_str(&b, "PASS hunter2\r\nSTAT\r\n"), 0);
+	buf_consume(&b, 14);
+	assert_buf_eq(&b, "STAT\r\n");
+	assert_int_equal(storage_count(&b, "hunter2"), 0);
+	/* Compaction moves the rest to the front: the copy left behind goes. */
+	assert_int_equal(buf_append_str(&b, "NOOP\r\nNOOP\r\nNOOP\r\nPASS swordfish\r\n"), 0);
+	buf_consume(&b, 6 + 18);
+	buf_compact(&b);
+	assert_buf_eq(&b, "PASS swordfish\r\n");
+	assert_int_equal(storage_count(&b, "swordfish"), 1);
+	buf_reset(&b);
+	assert_int_equal(storage_count(&b, "swordfish"), 0);
+	/* Draining to empty is a consume too. */
+	assert_int_equal(buf_append_str(&b, "AUTH PLAIN AGJvYgBib2I=\r\n"), 0);
+	buf_consume(&b, buf_len(&b));
+	assert_int_equal(storage_count(&b, "AGJvYgBib2I="), 0);
+	buf_free(&b);
+}
+
+static void
+test_not_secret_leaves_consumed_bytes(void **state)
+{
+	struct buf b;
+
+	(void)state;
+	memset(&b, 0, sizeof(b));
+	/* The ordinary buffer does no extra work: consumed bytes stay where they were (this is
+	 * what makes the secret test above able to fail). */
+	assert_non_null(buf_reserve(&b, 128));
+	memset(b.data, 0, b.cap);
+	assert_int_equal(buf_append_str(&b, "RETR 1\r\nSTAT\r\n"), 0);
+	buf_consume(&b, 8);
+	assert_int_equal(storage_count(&b, "RETR 1"), 1);
+	buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -160,6 +219,8 @@ main(void)
 		cmocka_unit_test(test_consume_and_compact),
 		cmocka_unit_test(test_reserve_commit),
 		cmocka_unit_test(test_printf),
+		cmocka_unit_test(test_secret_wipes_what_it_lets_go),
+		cmocka_unit_test(test_not_secret_leaves_consumed_bytes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
