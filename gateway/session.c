@@ -418,8 +418,7 @@ client_cb(struct ev_loop *loop, ev_io *w, int revents)
 		gw_session_close(s, st == CONN_EOF ? "disconnected" : "client error");
 		return;
 	}
-	if (!gw_session_flush(s))	/* ends a handshake this read finished */
-		return;
+	client_tls_established(s);	/* a handshake this read finished */
 	gw_session_process(s);
 	gw_session_flush(s);
 }
