@@ -365,6 +365,40 @@ def test_upstream_tls_with_the_right_ca(dovecot, tmp_path, security):
 	assert re.search(r"imap-login: Info: Login: user=<bob>.*, TLS", log), log[-2000:]
 
 
+def test_tls_on_both_sides_every_message_byte_exact_through_a_slow_reader(dovecot, tmp_path):
+	# POP3S in front, IMAPS behind, the whole of alice's mailbox (the 20 MB message too),
+	# with the client pausing so that backpressure stops and restarts the upstream many
+	# times: what OpenSSL has decrypted but the socket no longer signals must not be lost.
+	pg = tls_popgate(tmp_path / "pg", dovecot, imap_port=dovecot.imaps_port, **{
+		"upstream.security": "tls", "upstream.ca_file": dovecot.certs["ca.pem"]})
+	try:
+		with client_ctx(dovecot.certs["ca.pem"]).wrap_socket(
+				socket.create_connection(("127.0.0.1", pg.tls_port), timeout=60),
+				server_hostname="127.0.0.1") as t:
+			tf = t.makefile("rb")
+			assert tf.readline().startswith(b"+OK")
+			t.sendall(b"USER alice\r\nPASS %s\r\n" % dovecot.users["alice"].encode())
+			assert tf.readline().startswith(b"+OK")
+			assert tf.readline().startswith(b"+OK"), "login"
+			msgs = dovecot.seeded["alice"]
+			for i, m in enumerate(msgs, 1):
+				t.sendall(b"RETR %d\r\n" % i)
+				assert tf.readline().startswith(b"+OK")
+				got, lines = 0, []
+				for line in iter(tf.readline, b".\r\n"):
+					assert line, "connection closed inside message %d" % i
+					lines.append(line[1:] if line.startswith(b".") else line)
+					got += len(line)
+					if got > 256 * 1024:
+						time.sleep(0.05)	# a slow reader, every 256 KB
+						got = 0
+				assert b"".join(lines) == pop3_bytes(m), "message %d" % i
+			t.sendall(b"QUIT\r\n")
+			assert tf.readline().startswith(b"+OK")
+	finally:
+		pg.stop()
+
+
 @pytest.mark.parametrize("security", ["tls", "starttls"])
 def test_upstream_tls_with_a_wrong_ca_is_sys_temp_and_logged(dovecot, tmp_path, security):
 	port = dovecot.imaps_port if security == "tls" else dovecot.imap_port
