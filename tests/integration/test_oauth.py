@@ -21,6 +21,7 @@ import urllib.parse
 import pytest
 
 from fakeimap import FakeImap
+from leaks import find_in_memory
 from pop3client import Pop3Raw, unstuff
 from popgate import start_popgate
 
@@ -244,6 +245,8 @@ def test_good_token_retr(oauth_dovecot, gate, mech, initial):
 			status, lines = c.cmd_multi("RETR %d" % i)
 			assert status.startswith(b"+OK"), status
 			assert unstuff(lines) == msg
+		# A token is a password: once used, the gateway's memory no longer holds it.
+		assert find_in_memory(pg.proc.pid, [GOOD, ENCODERS[mech]("alice", GOOD)]) == []
 		assert c.quit().startswith(b"+OK")
 	# Dovecot really saw the mechanism (not a password login), and alice is the user.
 	logins = dovecot_logins(d, mech)
