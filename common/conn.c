@@ -85,6 +85,7 @@ conn_handshake(struct conn *c)
 	r = SSL_do_handshake(c->ssl);
 	if (r == 1) {
 		c->handshaking = false;
+		c->tls_news = true;
 		c->rd_needs_write = c->wr_needs_read = false;
 		return CONN_OK;
 	}
@@ -269,6 +270,15 @@ bool
 conn_tls_active(const struct conn *c)
 {
 	return c->ssl != NULL && !c->handshaking;
+}
+
+bool
+conn_tls_established(struct conn *c)
+{
+	bool news = c->tls_news;
+
+	c->tls_news = false;
+	return news;
 }
 
 bool

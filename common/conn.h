@@ -26,6 +26,8 @@ struct conn {
 	struct buf in;		/* bytes read, not yet consumed */
 	struct buf out;		/* bytes to write */
 	bool handshaking;	/* TLS handshake not finished */
+	bool tls_news;		/* the handshake finished, and conn_tls_established() has not
+				 * said so yet */
 	bool rd_needs_write;	/* last SSL read wanted POLLOUT */
 	bool wr_needs_read;	/* last SSL write wanted POLLIN */
 	bool read_paused;	/* the owner stopped reading (backpressure) */
@@ -66,6 +68,9 @@ conn_queued(const struct conn *c)
 
 /* TLS in use and the handshake done. */
 bool conn_tls_active(const struct conn *c);
+/* True once after the TLS handshake finishes, whichever read or write finished it: the
+ * owner acts on it (a greeting, the first command) where it asks, not where it happened. */
+bool conn_tls_established(struct conn *c);
 /* Decrypted bytes OpenSSL holds for us (a record that did not fit the input buffer): the
  * socket will not signal them again, so whoever waits for readability must read them itself. */
 bool conn_tls_pending(const struct conn *c);

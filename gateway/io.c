@@ -68,10 +68,12 @@ gw_io_update(struct gw_io *io)
 			ev_io_start(io->loop, &io->w);
 		}
 	}
-	/* A TLS record that did not fit the input buffer waits decrypted inside OpenSSL; epoll
-	 * will not report it, so the callback is called for it as if the socket were readable.
-	 * (ev_io_stop() drops a fed event, so a closed io is never called.) */
-	if ((ev & EV_READ) && conn_tls_pending(&io->c))
+	/* Two things epoll will not report, so the callback is called for them as if the socket
+	 * were readable: a TLS record that did not fit the input buffer, waiting decrypted inside
+	 * OpenSSL, and a handshake that some write finished (the owner acts on it in its
+	 * callback, through conn_tls_established()). ev_io_stop() drops a fed event, so a
+	 * closed io is never called. */
+	if (((ev & EV_READ) && conn_tls_pending(&io->c)) || io->c.tls_news)
 		ev_feed_event(io->loop, &io->w, EV_READ);
 }
 

@@ -218,7 +218,6 @@ probe_io_cb(struct ev_loop *loop, ev_io *io, int revents)
 	struct gw_worker *w = io->data;
 	struct gw_probe *pr = &w->probe;
 	struct imap_event ev;
-	bool was_handshaking;
 
 	(void)loop;
 	(void)revents;
@@ -234,12 +233,13 @@ probe_io_cb(struct ev_loop *loop, ev_io *io, int revents)
 			return;
 		probe_arm(w);
 	}
-	was_handshaking = pr->io.c.handshaking;
 	if (conn_flush(&pr->io.c) == CONN_ERROR || conn_read(&pr->io.c) == CONN_ERROR) {
 		probe_fail(w, "%s", pr->io.c.error);
 		return;
 	}
-	if (was_handshaking && !pr->io.c.handshaking) {
+	/* However the handshake finished (here, or in the flush below after STARTTLS's OK:
+	 * gw_io_update() then calls us again). */
+	if (conn_tls_established(&pr->io.c)) {
 		probe_arm(w);
 		if (pr->state == GW_PROBE_TLS)
 			probe_send(w, "p2 CAPABILITY\r\n", GW_PROBE_CAPABILITY);

@@ -342,7 +342,7 @@ client_tls_established(struct gw_session *s)
 {
 	struct conn *c = &s->client.c;
 
-	if (s->op != GW_OP_STLS || !conn_tls_active(c))
+	if (!conn_tls_established(c))
 		return false;
 	gw_log(LOG_LVL_DEBUG, s, "client TLS established (%s)", SSL_get_version(c->ssl));
 	s->idle.repeat = s->w->cfg->idle_timeout;

@@ -455,7 +455,6 @@ up_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct gw_session *s = w->data;
 	struct gw_upstream *up = &s->up;
 	enum conn_status st;
-	bool was_handshaking;
 	size_t before;
 
 	(void)loop;
@@ -465,7 +464,6 @@ up_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if (!gw_io_open(&up->io))
 			return;
 	}
-	was_handshaking = up->io.c.handshaking;
 	if (conn_flush(&up->io.c) == CONN_ERROR) {
 		gw_upstream_fail(s, "%s", up->io.c.error);
 		return;
@@ -479,19 +477,23 @@ up_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		if (up->io.c.bytes_in != before)
 			up->last_rx = ev_now(s->w->loop);
-		if (was_handshaking && !up->io.c.handshaking) {
-			gw_log(LOG_LVL_DEBUG, s, "upstream TLS established (%s)",
-			    SSL_get_version(up->io.c.ssl));
-			up_rearm(s);
-			if (up->state == GW_UP_STARTTLS)
-				gw_login_tls_done(s);
-			if (!gw_io_open(&up->io))
-				return;
-			if (conn_read(&up->io.c) == CONN_ERROR) {
-				gw_upstream_fail(s, "%s", up->io.c.error);
-				return;
-			}
+	}
+	/* However the handshake finished: in this read, or in a write elsewhere (gw_io_update()
+	 * then calls us again). Outside the test above, so that the news is always taken. */
+	if (conn_tls_established(&up->io.c)) {
+		gw_log(LOG_LVL_DEBUG, s, "upstream TLS established (%s)",
+		    SSL_get_version(up->io.c.ssl));
+		up_rearm(s);
+		if (up->state == GW_UP_STARTTLS)
+			gw_login_tls_done(s);
+		if (!gw_io_open(&up->io))
+			return;
+		if (conn_read(&up->io.c) == CONN_ERROR) {
+			gw_upstream_fail(s, "%s", up->io.c.error);
+			return;
 		}
+	}
+	if (!up->io.c.read_paused || up->io.c.handshaking) {
 		up_process(s);
 		if (!gw_io_open(&up->io) || s->closing)
 			goto out;
