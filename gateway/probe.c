@@ -243,12 +243,8 @@ probe_io_cb(struct ev_loop *loop, ev_io *io, int revents)
 		probe_arm(w);
 		if (pr->state == GW_PROBE_TLS)
 			probe_send(w, "p2 CAPABILITY\r\n", GW_PROBE_CAPABILITY);
-		/* TLS may hold decrypted bytes (an implicit-TLS greeting) the socket will not
-		 * signal again. */
-		if (conn_read(&pr->io.c) == CONN_ERROR) {
-			probe_fail(w, "%s", pr->io.c.error);
-			return;
-		}
+		/* An implicit-TLS greeting OpenSSL already decrypted comes through
+		 * gw_io_update(), as any held bytes do. */
 	}
 	for (;;) {
 		switch (imap_parse_next(&pr->parser, &pr->io.c.in, &ev)) {

@@ -12,8 +12,9 @@
  * scattered messages never makes a line the server refuses. A piece's UID EXPUNGE is sent
  * only once its STORE is answered: Dovecot 2.3.19, given both at once in a mailbox of a
  * few thousand messages, answered OK to the EXPUNGE yet left a whole piece in place
- * (tests/integration/test_update.py found it). What counts as removed is what the server reported with "* n EXPUNGE";
- * fewer than asked, or a piece that fails, stops the rest and the client hears -ERR. */
+ * (tests/integration/test_update.py found it). What counts as removed is what the server
+ * reported with "* n EXPUNGE"; fewer than asked, or a piece that fails, stops the rest and
+ * the client hears -ERR. */
 #include <stdlib.h>
 #include <string.h>
 

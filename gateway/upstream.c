@@ -140,15 +140,6 @@ gw_upstream_send_end(struct gw_session *s)
 	up_update(s);
 }
 
-/* The continuation buffer holds SASL responses (a password, a token): wiped, not just freed. */
-static void
-cont_wipe(struct gw_upstream *up)
-{
-	if (up->cont.data != NULL)
-		explicit_bzero(up->cont.data, up->cont.cap);
-	buf_free(&up->cont);
-}
-
 void
 gw_upstream_close(struct gw_session *s)
 {
@@ -159,7 +150,7 @@ gw_upstream_close(struct gw_session *s)
 	gw_io_close(&up->io);
 	imap_parser_free(&up->parser);
 	imap_queue_init(&up->queue);	/* no completion runs: the op was told once */
-	cont_wipe(up);
+	buf_free(&up->cont);	/* wipes: it may hold a SASL response */
 	up->sasl_err_ack = NULL;
 	free(up->search);
 	up->search = NULL;
@@ -348,7 +339,7 @@ up_line(struct gw_session *s, const uint8_t *line, size_t len)
 	case IMAP_RESP_CONTINUE:
 		if (buf_len(&up->cont) > 0) {
 			buf_append(&up->io.c.out, buf_data(&up->cont), buf_len(&up->cont));
-			cont_wipe(up);	/* a SASL response: do not keep it */
+			buf_free(&up->cont);	/* a SASL response: wiped, not kept */
 		} else if (up->sasl_err_ack != NULL) {
 			/* A refused OAuth token comes back as a "+" with an error (RFC 7628
 			 * §3.2.2, Google's XOAUTH2): answered once, then the tagged NO follows. */
@@ -417,15 +408,8 @@ gw_upstream_resume(struct gw_session *s)
 		return;
 	up->io.c.read_paused = false;
 	up->last_rx = ev_now(s->w->loop);	/* a slow client is not a stalled server */
-	up_process(s);
-	if (gw_io_open(&up->io) && !up->io.c.read_paused) {
-		/* TLS may hold decrypted bytes the socket will not signal again. */
-		if (conn_read(&up->io.c) == CONN_ERROR) {
-			gw_upstream_fail(s, "%s", up->io.c.error);
-			return;
-		}
-		up_process(s);
-	}
+	up_process(s);	/* what was read before the pause; the rest, even what TLS holds
+			 * decrypted, comes through up_io_cb (gw_io_update()) */
 	if (!s->closing)
 		gw_session_flush(s);
 	up_update(s);
@@ -488,10 +472,6 @@ up_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 			gw_login_tls_done(s);
 		if (!gw_io_open(&up->io))
 			return;
-		if (conn_read(&up->io.c) == CONN_ERROR) {
-			gw_upstream_fail(s, "%s", up->io.c.error);
-			return;
-		}
 	}
 	if (!up->io.c.read_paused || up->io.c.handshaking) {
 		up_process(s);
