@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "../common/log.h"
+#include "../imap/imap_resp.h"
 #include "../imap/imap_write.h"
 #include "../pop3/pop3_reply.h"
 #include "session.h"
@@ -135,37 +136,55 @@ gw_login_tls_done(struct gw_session *s)
 		login_next(s);
 }
 
+/* The login's pipelined answers may come in any order (a proxy may reorder them): each
+ * completion records its own, and this decides once LOGIN, SELECT and the listing are all
+ * answered. A refused LOGIN is decided by login_done() alone. */
 static void
-snapshot_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
+login_maybe_finish(struct gw_session *s)
 {
-	struct gw_session *s = ctx;
 	const struct gw_config *cfg = s->w->cfg;
+	struct gw_login_state *lg = &s->lg;
 	size_t count;
 	uint64_t octets;
+	char why[200];
 
-	(void)cmd;
-	if (!login_live(s, r) || !s->up.select_ok)
-		return;		/* select_done has answered */
-	/* Thunderbird forgets every UIDL on "+OK 0 0": an empty list only when the server
-	 * really said the mailbox is empty (DESIGN.md). */
-	if (r->status != IMAP_STATUS_OK && !(s->up.exists == 0 && s->snap.count == 0)) {
-		char why[200];
-
-		resp_text(why, sizeof(why), "listing messages failed", r);
-		login_fail_temp(s, why);
+	if (!lg->login_ok)
+		return;
+	if (lg->select_done && !lg->select_ok) {
+		login_fail_temp(s, lg->why);
 		return;
 	}
-	if (s->up.exists > 0 && s->snap.count == 0) {
-		login_fail_temp(s, "upstream listed no messages though EXISTS > 0");
+	if (!lg->select_done || !lg->listing_done)
+		return;
+	/* Thunderbird forgets every UIDL on "+OK 0 0": never a short or empty list by
+	 * accident (DESIGN.md). */
+	if (!lg->listing_ok) {
+		login_fail_temp(s, lg->why);
+		return;
+	}
+	if (lg->listing_bad) {
+		login_fail_temp(s, "upstream listing line without a readable UID or RFC822.SIZE");
+		return;
+	}
+	if (!lg->have_exists) {
+		login_fail_temp(s, "upstream SELECT said no EXISTS");
 		return;
 	}
 	if (!s->up.have_uidvalidity) {
 		login_fail_temp(s, "upstream sent no UIDVALIDITY");
 		return;
 	}
+	if (!lg->base_taken)
+		lg->base = lg->exists;
 	s->snap.uidvalidity = s->up.uidvalidity;
 	if (gw_snapshot_finish(&s->snap, s->w->cache, s->user, cfg->up_mailbox) < 0) {
 		login_fail_temp(s, "out of memory building the message list");
+		return;
+	}
+	if ((uint64_t)s->snap.count + lg->expunged < lg->base) {
+		snprintf(why, sizeof(why), "upstream listed %zu of its %u messages", s->snap.count,
+		    lg->base - lg->expunged);
+		login_fail_temp(s, why);
 		return;
 	}
 	if (cfg->in_use_check) {
@@ -187,22 +206,86 @@ snapshot_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
 	gw_session_op_done(s);
 }
 
+/* One line of the listing ("* 3 FETCH (UID 7 RFC822.SIZE 1200)"). A FETCH without
+ * RFC822.SIZE is another client's flag change, not a listing line: it adds nothing, and
+ * a message the listing then lacks is caught by the count. One that has it but no
+ * readable UID, or a size that is not a number, is a listing we cannot read. */
+static void
+listing_line(struct gw_session *s, const struct imap_resp *r)
+{
+	struct gw_login_state *lg = &s->lg;
+	struct imap_slice v;
+	uint64_t uid, size;
+	bool has_uid = imap_fetch_value(&r->text, "UID", &v);
+
+	if (lg->listing_done || lg->listing_bad)
+		return;
+	if (has_uid && (!imap_slice_to_u64(&v, &uid) || uid == 0 || uid > UINT32_MAX)) {
+		lg->listing_bad = true;
+		return;
+	}
+	if (!imap_fetch_value(&r->text, "RFC822.SIZE", &v))
+		return;
+	if (!has_uid || !imap_slice_to_u64(&v, &size)) {
+		lg->listing_bad = true;
+		return;
+	}
+	if (!lg->base_taken) {
+		lg->base = lg->exists;
+		lg->base_taken = true;
+	}
+	if (gw_snapshot_add(&s->snap, (uint32_t)uid, size) < 0)
+		gw_upstream_fail(s, "mailbox listing too large or out of memory");
+}
+
+void
+gw_login_untagged(struct gw_session *s, const struct imap_resp *r)
+{
+	struct gw_login_state *lg = &s->lg;
+
+	if (s->op != GW_OP_LOGIN)
+		return;
+	if (imap_slice_eq(&r->name, "EXISTS")) {
+		lg->have_exists = true;
+		lg->exists = r->num;
+	} else if (imap_slice_eq(&r->name, "EXPUNGE")) {
+		if (lg->exists > 0)
+			lg->exists--;
+		if (lg->base_taken)
+			lg->expunged++;
+	} else if (imap_slice_eq(&r->name, "FETCH")) {
+		listing_line(s, r);
+	}
+}
+
+static void
+snapshot_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
+{
+	struct gw_session *s = ctx;
+
+	(void)cmd;
+	if (!login_live(s, r))
+		return;
+	s->lg.listing_done = true;
+	s->lg.listing_ok = r->status == IMAP_STATUS_OK;
+	if (!s->lg.listing_ok)
+		resp_text(s->lg.why, sizeof(s->lg.why), "listing messages failed", r);
+	login_maybe_finish(s);
+}
+
 static void
 select_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
 {
 	struct gw_session *s = ctx;
 
 	(void)cmd;
-	if (!login_live(s, r) || s->up.state != GW_UP_READY)
+	if (!login_live(s, r))
 		return;
-	if (r->status != IMAP_STATUS_OK) {
-		char why[200];
-
-		resp_text(why, sizeof(why), "SELECT failed", r);
-		login_fail_temp(s, why);
-		return;
-	}
-	s->up.select_ok = true;
+	s->lg.select_done = true;
+	s->lg.select_ok = r->status == IMAP_STATUS_OK;
+	if (!s->lg.select_ok)
+		resp_text(s->lg.why, sizeof(s->lg.why), "SELECT failed", r);
+	login_maybe_finish(s);
 }
 
 static void
@@ -239,8 +322,11 @@ login_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
 	s->up.sasl_err_ack = NULL;
 	if (r->status == IMAP_STATUS_OK) {
 		s->up.state = GW_UP_READY;
+		s->lg.login_ok = true;
 		if (cmd->arg == 0)	/* SELECT was not pipelined */
 			send_select_and_list(s);
+		else
+			login_maybe_finish(s);
 		return;
 	}
 	resp_text(why, sizeof(why), "upstream login refused", r);
@@ -435,6 +521,7 @@ void
 gw_login_start(struct gw_session *s, const uint8_t *secret, size_t len)
 {
 	s->op = GW_OP_LOGIN;
+	memset(&s->lg, 0, sizeof(s->lg));
 	gw_snapshot_free(&s->snap);
 	gw_bad_cred_hash(s->w, s->login_mech == POP3_SASL_PLAIN ? "password" : "bearer", s->user,
 	    secret, len, s->cred_hash);

@@ -58,6 +58,7 @@ enum gw_upcmd {
 	GW_UPCMD_CAPABILITY, GW_UPCMD_STARTTLS, GW_UPCMD_ID, GW_UPCMD_LOGIN, GW_UPCMD_SELECT,
 	GW_UPCMD_SNAPSHOT, GW_UPCMD_FETCH_BODY, GW_UPCMD_FETCH_HEADER, GW_UPCMD_FETCH_TEXT,
 	GW_UPCMD_STORE, GW_UPCMD_EXPUNGE, GW_UPCMD_SEARCH, GW_UPCMD_NOOP, GW_UPCMD_LOGOUT,
+	GW_UPCMD_VERIFY,
 };
 
 /* Upstream capabilities popgate uses. */
@@ -70,6 +71,7 @@ enum gw_upcmd {
 #define GW_CAP_ID		0x040	/* RFC 2971 */
 #define GW_CAP_XOAUTH2		0x080
 #define GW_CAP_OAUTHBEARER	0x100
+#define GW_CAP_IMAP4REV2	0x200	/* RFC 9051: includes UID EXPUNGE (UIDPLUS's) */
 
 struct gw_upstream {
 	struct gw_io io;
@@ -82,16 +84,11 @@ struct gw_upstream {
 	bool caps_known;
 	bool in_literal;		/* between LITERAL and LITERAL_END */
 	bool bye;			/* the server said BYE */
-	uint32_t exists;
 	uint32_t uidvalidity;
 	bool have_uidvalidity;
 	bool uidvalidity_changed;	/* during TRANSACTION: UIDs no longer name our messages */
 	bool read_only;
-	bool select_ok, fetch_ok;
 	char last_error[256];		/* the last upstream problem, for the log */
-	uint32_t expunges;		/* "* n EXPUNGE" seen since update.c last zeroed it */
-	uint32_t *search;		/* UID SEARCH DELETED results (no-UIDPLUS QUIT) */
-	size_t nsearch, search_cap;
 	struct buf cont;		/* bytes to send on the next "+" continuation */
 	const char *sasl_err_ack;	/* bearer AUTHENTICATE pending: the answer to the
 					   server's error challenge ("\r\n" or "AQ==\r\n") */
@@ -154,6 +151,17 @@ struct gw_session {
 	struct gw_snapshot snap;
 
 	/* op state */
+	struct gw_login_state {		/* GW_OP_LOGIN (login.c): the pipelined answers, any order */
+		bool login_ok;		/* LOGIN/AUTHENTICATE answered OK */
+		bool select_done, select_ok, listing_done, listing_ok;
+		char why[200];		/* what SELECT or the listing answered when not OK */
+		bool have_exists;	/* SELECT said "* n EXISTS" */
+		uint32_t exists;	/* messages now, by EXISTS and EXPUNGE */
+		bool base_taken;	/* the listing began: base is fixed */
+		uint32_t base;		/* messages when it began (later arrivals are not owed) */
+		uint32_t expunged;	/* "* n EXPUNGE" since then */
+		bool listing_bad;	/* a listing line that could not be read */
+	} lg;
 	struct { size_t next; bool uidl; } list;
 	struct gw_xfer xfer;
 	uint32_t xfer_gen;		/* names the current RETR/TOP in its upstream commands */
@@ -161,7 +169,16 @@ struct gw_session {
 	struct {			/* GW_OP_QUIT (update.c): sent in pieces */
 		size_t ndel;		/* messages to delete */
 		size_t pos;		/* marked messages handled so far in this phase */
-		uint32_t removed;	/* confirmed expunged */
+		size_t piece;		/* how many the current piece covers (from pos) */
+		uint32_t piece_lo, piece_hi;	/* its first and last UID */
+		size_t removed;		/* ours no longer upstream, by UID (update.c) */
+		size_t left;		/* ours still there, or unknown: QUIT says -ERR */
+		char search_tag[IMAP_TAG_MAX];	/* the SEARCH running: ESEARCH names it */
+		bool verifying;		/* it is UID SEARCH UID <piece>, not DELETED */
+		bool search_seen;	/* an answer to it came */
+		bool search_bad;	/* ... that did not parse, or named what it may not */
+		size_t search_walk;	/* snapshot entries looked at for it (a bound) */
+		size_t search_found;	/* UID SEARCH DELETED: how many of ours it named */
 	} upd;
 
 	/* for the session's log line */
@@ -205,6 +222,8 @@ void gw_login_on_greeting(struct gw_session *s, const struct imap_resp *r);
 void gw_login_tls_done(struct gw_session *s);
 /* The upstream is lost/failed during login: answer the client. */
 void gw_login_failed(struct gw_session *s, const char *code, const char *why);
+/* Untagged EXISTS / EXPUNGE / FETCH while the login's SELECT or listing runs. */
+void gw_login_untagged(struct gw_session *s, const struct imap_resp *r);
 
 /* retr.c: RETR and TOP */
 void gw_retr_start(struct gw_session *s, size_t idx);
@@ -215,12 +234,16 @@ void gw_xfer_literal_end(struct gw_session *s);
 
 /* update.c: QUIT in TRANSACTION */
 void gw_update_start(struct gw_session *s);
+/* An untagged SEARCH or ESEARCH response while a SEARCH of UPDATE runs. */
+void gw_update_search_data(struct gw_session *s, const struct imap_resp *r);
 
 /* upstream.c */
 int gw_upstream_connect(struct gw_session *s);
 /* Starts a tagged command: pushes it on the queue and writes "TAG " to the output; the
  * caller appends the rest and calls gw_upstream_send_end(). NULL if the queue is full. */
 struct buf *gw_upstream_cmd(struct gw_session *s, int kind, imap_done_fn *done, uint32_t arg);
+/* The tag of the command gw_upstream_cmd() queued last ("" if none). */
+const char *gw_upstream_last_tag(const struct gw_session *s);
 void gw_upstream_send_end(struct gw_session *s);
 /* Sends LOGOUT (best effort) and closes the upstream. */
 void gw_upstream_logout(struct gw_session *s);

@@ -18,6 +18,7 @@
 
 #define GW_MSG_DELETED 0x01	/* DELE'd in this session */
 #define GW_MSG_RETRIEVED 0x02	/* RETR'd (for \Seen at QUIT) */
+#define GW_MSG_REMAINS 0x04	/* UPDATE: the last UID SEARCH UID named it, still upstream */
 
 #define GW_SNAPSHOT_MAX 1000000	/* messages per mailbox we accept to list */
 

@@ -1,27 +1,52 @@
 /* gateway/update.c: QUIT in TRANSACTION, the UPDATE state (RFC 1939 §6).
  *
- * Messages marked with DELE are removed upstream now and only now:
- *   UID STORE <ours> +FLAGS.SILENT (\Deleted)      (+ \Seen for retrieved, if configured)
- *   UID EXPUNGE <ours>                             (RFC 4315 UIDPLUS: only ours go)
- * Without UIDPLUS a plain EXPUNGE would also remove what other clients flagged \Deleted,
- * so it is sent only when UID SEARCH DELETED shows nothing but ours; otherwise our flags
- * stay, a warning is logged and the client hears -ERR. If UIDVALIDITY changed during the
- * session, the UIDs no longer name the client's messages: nothing is touched.
+ * Messages marked with DELE are removed upstream now and only now. With UID EXPUNGE
+ * (RFC 4315 UIDPLUS, or IMAP4rev2, RFC 9051, which includes it), for each piece of ours:
+ *   UID STORE <piece> +FLAGS.SILENT (\Deleted)
+ *   UID EXPUNGE <piece>                  only ours go, whatever else is \Deleted
+ *   UID SEARCH UID <piece>               which of them are still there
+ * Without it a plain EXPUNGE would also remove what other clients flagged \Deleted, so:
+ *   UID STORE <piece> ... (every piece)
+ *   UID SEARCH DELETED                   EXPUNGE only if an answer to this SEARCH came and
+ *                                        names nothing but ours (SEARCH or ESEARCH form)
+ *   EXPUNGE, then UID SEARCH UID <piece> per piece
+ * and otherwise our flags stay, a warning is logged and QUIT answers -ERR [SYS/TEMP]. The
+ * window between that SEARCH and the EXPUNGE (another client may flag a message in it) is
+ * inherent to IMAP without UIDPLUS.
+ *
+ * What was removed is decided from UIDs, never by counting "* n EXPUNGE" lines (those
+ * include other sessions' expunges and miss ours that someone else removed first): a
+ * message of ours the last SEARCH does not name is gone (the client wanted it gone, whoever
+ * removed it); one it names, or one whose answer was missing or unreadable, was not
+ * removed. A piece that falls short does not stop the others; QUIT's +OK or -ERR and the
+ * log's dele= follow from the count. If UIDVALIDITY changed during the session, the UIDs
+ * no longer name the client's messages: nothing is touched.
  *
  * A UID set goes in pieces of at most UID_SET_MAX octets, so deleting thousands of
  * scattered messages never makes a line the server refuses. A piece's UID EXPUNGE is sent
  * only once its STORE is answered: Dovecot 2.3.19, given both at once in a mailbox of a
  * few thousand messages, answered OK to the EXPUNGE yet left a whole piece in place
- * (tests/integration/test_update.py found it). What counts as removed is what the server
- * reported with "* n EXPUNGE"; fewer than asked, or a piece that fails, stops the rest and
- * the client hears -ERR. */
+ * (tests/integration/test_update.py found it). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "../common/log.h"
+#include "../imap/imap_search.h"
 #include "../imap/imap_write.h"
 #include "../pop3/pop3_reply.h"
 #include "session.h"
+
+/* Well under RFC 7162 §4's 8192-octet command line, with room for the verb and tag. */
+#define UID_SET_MAX 7000
+
+static void delete_next(struct gw_session *s);
+static void verify_next(struct gw_session *s);
+
+static bool
+has_uid_expunge(const struct gw_session *s)
+{
+	return (s->up.caps & (GW_CAP_UIDPLUS | GW_CAP_IMAP4REV2)) != 0;
+}
 
 static void
 update_reply_and_close(struct gw_session *s, bool ok, const char *why)
@@ -35,6 +60,21 @@ update_reply_and_close(struct gw_session *s, bool ok, const char *why)
 	gw_upstream_logout(s);
 	gw_session_flush(s);
 	gw_session_close(s, ok ? "ok" : "update failed");
+}
+
+/* Every piece is decided: the client hears how it went. */
+static void
+update_finish(struct gw_session *s)
+{
+	s->n_dele = s->upd.removed;
+	if (s->upd.left == 0) {
+		update_reply_and_close(s, true, NULL);
+		return;
+	}
+	gw_log(LOG_LVL_WARN, s, "%zu of %zu deleted messages are still upstream", s->upd.left,
+	    s->upd.ndel);
+	/* RFC 1939 §6's words. */
+	update_reply_and_close(s, false, "some deleted messages not removed");
 }
 
 /* Our marked UIDs (ascending: the snapshot is sorted). Caller frees. */
@@ -53,12 +93,9 @@ marked_uids(const struct gw_session *s, uint8_t flag, size_t *n_r)
 	return uids;
 }
 
-/* Well under RFC 7162 §4's 8192-octet command line, with room for the verb and tag. */
-#define UID_SET_MAX 7000
-
 /* Sends `verb` <set> `tail` for the next piece of our messages marked `flag`, from the
- * s->upd.pos-th on; the command's arg is how many it covers. Returns that count, 0 when
- * none are left, or -1. */
+ * s->upd.pos-th on, and records the piece (its size and UID bounds) in s->upd. Returns
+ * how many it covers, 0 when none are left, or -1. */
 static int
 send_uid_piece(struct gw_session *s, int kind, imap_done_fn *done, const char *verb,
     uint8_t flag, const char *tail)
@@ -76,85 +113,211 @@ send_uid_piece(struct gw_session *s, int kind, imap_done_fn *done, const char *v
 		return 0;
 	}
 	k = imap_write_uid_set(&set, uids + s->upd.pos, n - s->upd.pos, UID_SET_MAX);
-	free(uids);
 	if (k > 0 && (out = gw_upstream_cmd(s, kind, done, (uint32_t)k)) != NULL) {
 		buf_append_str(out, verb);
 		buf_append(out, buf_data(&set), buf_len(&set));
 		buf_append_str(out, tail);
+		s->upd.piece = k;
+		s->upd.piece_lo = uids[s->upd.pos];
+		s->upd.piece_hi = uids[s->upd.pos + k - 1];
 		r = out->failed ? -1 : (int)k;	/* k <= UID_SET_MAX / 2 */
 	}
+	free(uids);
 	buf_free(&set);
 	return r;
 }
 
-static bool
-search_only_ours(struct gw_session *s)
+/* The first snapshot index whose UID is >= uid. */
+static size_t
+snap_lower_bound(const struct gw_snapshot *snap, uint32_t uid)
 {
-	for (size_t i = 0; i < s->up.nsearch; i++) {
-		size_t lo = 0, hi = s->snap.count;
-		bool ours = false;
+	size_t lo = 0, hi = snap->count;
 
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
 
-			if (s->snap.uid[mid] == s->up.search[i]) {
-				ours = (s->snap.flags[mid] & GW_MSG_DELETED) != 0;
-				break;
-			}
-			if (s->snap.uid[mid] < s->up.search[i])
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (!ours)
+		if (snap->uid[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Looking at more snapshot entries than this for one answer means its ranges overlap
+ * beyond reason: the answer is not read (a bound on a hostile server's cost). */
+static bool
+search_walk(struct gw_session *s)
+{
+	return ++s->upd.search_walk <= 2 * s->snap.count + 16;
+}
+
+/* UID SEARCH DELETED, no UIDPLUS: every UID named must be one of ours marked deleted;
+ * one that is not (or a number that is in no snapshot entry) makes a plain EXPUNGE
+ * unsafe. */
+static bool
+deleted_range(void *ctx, uint32_t lo, uint32_t hi)
+{
+	struct gw_session *s = ctx;
+	size_t i = snap_lower_bound(&s->snap, lo), n = 0;
+
+	for (; i < s->snap.count && s->snap.uid[i] <= hi; i++, n++) {
+		if (!search_walk(s) || !(s->snap.flags[i] & GW_MSG_DELETED))
 			return false;
+	}
+	s->upd.search_found += n;
+	return n == (size_t)(hi - lo) + 1;
+}
+
+/* UID SEARCH UID <piece>: the named ones of the piece are still there. A UID of our
+ * snapshot outside the piece was not asked: the answer is not to our question. */
+static bool
+remains_range(void *ctx, uint32_t lo, uint32_t hi)
+{
+	struct gw_session *s = ctx;
+
+	for (size_t i = snap_lower_bound(&s->snap, lo); i < s->snap.count && s->snap.uid[i] <= hi;
+	    i++) {
+		if (!search_walk(s) || !(s->snap.flags[i] & GW_MSG_DELETED) ||
+		    s->snap.uid[i] < s->upd.piece_lo || s->snap.uid[i] > s->upd.piece_hi)
+			return false;
+		s->snap.flags[i] |= GW_MSG_REMAINS;
 	}
 	return true;
 }
 
-static void delete_next(struct gw_session *s);
-
-/* A piece failed or could not be sent: what went before stays done, the rest is not
- * attempted, and the client hears which of the two it is. */
-static void
-update_failed(struct gw_session *s)
+static bool
+any_range(void *ctx, uint32_t lo, uint32_t hi)
 {
-	s->n_dele = s->upd.removed;
-	update_reply_and_close(s, false, s->upd.removed > 0 ?
-	    "Some deleted messages were not removed." : "Deleted messages could not be removed.");
+	(void)ctx;
+	(void)lo;
+	(void)hi;
+	return true;
+}
+
+void
+gw_update_search_data(struct gw_session *s, const struct imap_resp *r)
+{
+	struct imap_search_info info;
+
+	if (s->op != GW_OP_QUIT)
+		return;
+	/* Whose answer is it? An ESEARCH names its command's tag (RFC 4731 §3.1): one that
+	 * names another is not ours, one that names none (or cannot be read) might be. A
+	 * SEARCH names nothing: it is ours because ours is the one SEARCH running. Read once
+	 * to know, then again to take the numbers. */
+	if (!imap_search_parse(r, &info, any_range, NULL)) {
+		s->upd.search_bad = true;
+		return;
+	}
+	if (info.esearch && !imap_search_tag_is(&info, s->upd.search_tag)) {
+		if (info.tag.len == 0)
+			s->upd.search_bad = true;
+		return;
+	}
+	s->upd.search_seen = true;
+	s->upd.search_walk = 0;
+	if (!imap_search_parse(r, &info, s->upd.verifying ? remains_range : deleted_range, s))
+		s->upd.search_bad = true;
+}
+
+/* Starts a SEARCH of ours (just queued): its answer is matched by gw_update_search_data(). */
+static void
+search_begin(struct gw_session *s, bool verifying)
+{
+	const char *tag = gw_upstream_last_tag(s);
+
+	strncpy(s->upd.search_tag, tag, sizeof(s->upd.search_tag) - 1);
+	s->upd.search_tag[sizeof(s->upd.search_tag) - 1] = '\0';
+	s->upd.verifying = verifying;
+	s->upd.search_seen = s->upd.search_bad = false;
+	s->upd.search_found = 0;
+}
+
+/* The piece is decided: count it, clear the marks, go on. */
+static void
+piece_decided(struct gw_session *s, bool known)
+{
+	for (size_t i = snap_lower_bound(&s->snap, s->upd.piece_lo);
+	    i < s->snap.count && s->snap.uid[i] <= s->upd.piece_hi; i++) {
+		if (!(s->snap.flags[i] & GW_MSG_DELETED))
+			continue;
+		if (!known || (s->snap.flags[i] & GW_MSG_REMAINS))
+			s->upd.left++;
+		else
+			s->upd.removed++;
+		s->snap.flags[i] &= (uint8_t)~GW_MSG_REMAINS;
+	}
+	s->upd.pos += s->upd.piece;
+	s->upd.piece = 0;
+}
+
+static void
+verify_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
+{
+	struct gw_session *s = ctx;
+	bool known;
+
+	(void)cmd;
+	if (r == NULL || s->op != GW_OP_QUIT)
+		return;
+	known = r->status == IMAP_STATUS_OK && s->upd.search_seen && !s->upd.search_bad;
+	if (!known)
+		gw_log(LOG_LVL_WARN, s, "no readable answer to which deleted messages remain "
+		    "(UID %u:%u): counted as not removed", s->upd.piece_lo, s->upd.piece_hi);
+	piece_decided(s, known);
+	if (has_uid_expunge(s))
+		delete_next(s);
+	else
+		verify_next(s);
+}
+
+/* UID SEARCH UID <piece>: which of the piece are still upstream. */
+static void
+send_verify(struct gw_session *s)
+{
+	int k = send_uid_piece(s, GW_UPCMD_VERIFY, verify_done, "UID SEARCH UID ",
+	    GW_MSG_DELETED, "\r\n");
+
+	if (k < 0) {
+		/* Nothing more can be asked: what is not decided counts as not removed. */
+		s->upd.left += s->upd.ndel - s->upd.pos;
+		update_finish(s);
+		return;
+	}
+	if (k == 0) {
+		update_finish(s);
+		return;
+	}
+	search_begin(s, true);
+	gw_upstream_send_end(s);
+}
+
+/* No UIDPLUS, after the EXPUNGE: every piece is asked in turn. */
+static void
+verify_next(struct gw_session *s)
+{
+	send_verify(s);
 }
 
 static void
 expunge_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
 {
 	struct gw_session *s = ctx;
-	uint32_t confirmed;
 
+	(void)cmd;
 	if (r == NULL || s->op != GW_OP_QUIT)
 		return;
-	if (r->status != IMAP_STATUS_OK) {
-		update_failed(s);
+	if (r->status != IMAP_STATUS_OK)
+		gw_log(LOG_LVL_WARN, s, "EXPUNGE refused: %.*s", (int)(r->text.len > 100 ? 100 :
+		    r->text.len), (const char *)r->text.p);
+	/* Whatever it answered, the UIDs tell what is gone. */
+	if (has_uid_expunge(s)) {
+		send_verify(s);		/* the same piece: s->upd.pos has not moved */
 		return;
 	}
-	/* Pending expunges of other sessions may be reported here too (RFC 3501 §7.4.1):
-	 * more than asked is fine, fewer means some of ours stayed. */
-	confirmed = s->up.expunges < cmd->arg ? s->up.expunges : cmd->arg;
-	s->upd.removed += confirmed;
-	if (confirmed < cmd->arg) {
-		gw_log(LOG_LVL_WARN, s, "upstream expunged %u of the %u messages asked",
-		    confirmed, cmd->arg);
-		update_failed(s);
-		return;
-	}
-	if (s->up.caps & GW_CAP_UIDPLUS) {
-		s->upd.pos += cmd->arg;
-		if (s->upd.pos < s->upd.ndel) {
-			delete_next(s);
-			return;
-		}
-	}
-	s->n_dele = s->upd.removed;
-	update_reply_and_close(s, true, NULL);
+	s->upd.pos = 0;
+	verify_next(s);
 }
 
 static void
@@ -162,26 +325,39 @@ search_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
 {
 	struct gw_session *s = ctx;
 	struct buf *out;
+	const char *why = NULL;
 
+	(void)cmd;
 	if (r == NULL || s->op != GW_OP_QUIT)
 		return;
-	if (r->status != IMAP_STATUS_OK) {
-		update_failed(s);
+	if (r->status != IMAP_STATUS_OK)
+		why = "UID SEARCH DELETED failed";
+	else if (!s->upd.search_seen)
+		why = "no answer to UID SEARCH DELETED";
+	else if (s->upd.search_bad)
+		why = "UID SEARCH DELETED names messages that are not ours, or could not be read";
+	if (why != NULL) {
+		/* A plain EXPUNGE might remove another client's \Deleted messages: ours stay
+		 * flagged, for the next expunge from anyone. */
+		gw_log(LOG_LVL_WARN, s, "upstream has no UIDPLUS and %s: leaving %zu messages "
+		    "flagged \\Deleted, not expunged", why, s->upd.ndel);
+		s->upd.left = s->upd.ndel;
+		update_finish(s);
 		return;
 	}
-	if (!search_only_ours(s)) {
-		/* Another client's \Deleted messages would go too: leave ours flagged. */
-		gw_log(LOG_LVL_WARN, s, "upstream has no UIDPLUS and other \\Deleted messages: "
-		    "leaving %u messages flagged, not expunged", cmd->arg);
-		update_reply_and_close(s, false, "Messages marked deleted, removal postponed.");
+	s->upd.pos = 0;
+	if (s->upd.search_found == 0) {
+		/* None of ours is \Deleted any more (someone expunged them, or the STORE did not
+		 * take): an EXPUNGE could only remove what was flagged since. */
+		verify_next(s);
 		return;
 	}
-	if ((out = gw_upstream_cmd(s, GW_UPCMD_EXPUNGE, expunge_done, cmd->arg)) == NULL) {
-		update_failed(s);
+	if ((out = gw_upstream_cmd(s, GW_UPCMD_EXPUNGE, expunge_done, 0)) == NULL) {
+		s->upd.left = s->upd.ndel;
+		update_finish(s);
 		return;
 	}
 	buf_append_str(out, "EXPUNGE\r\n");
-	s->up.expunges = 0;
 	gw_upstream_send_end(s);
 }
 
@@ -190,30 +366,34 @@ store_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
 {
 	struct gw_session *s = ctx;
 
+	(void)cmd;
 	if (r == NULL || s->op != GW_OP_QUIT)
 		return;
+	if (r->status != IMAP_STATUS_OK)
+		gw_log(LOG_LVL_WARN, s, "STORE \\Deleted refused for UID %u:%u: %.*s",
+		    s->upd.piece_lo, s->upd.piece_hi, (int)(r->text.len > 100 ? 100 : r->text.len),
+		    (const char *)r->text.p);
+	if (!has_uid_expunge(s)) {
+		s->upd.pos += s->upd.piece;
+		delete_next(s);
+		return;
+	}
 	if (r->status != IMAP_STATUS_OK) {
-		update_failed(s);
+		/* Not flagged: nothing to expunge, but some may be gone already. */
+		send_verify(s);
 		return;
 	}
-	if (s->up.caps & GW_CAP_UIDPLUS) {
-		/* The same piece (s->upd.pos has not moved): UID EXPUNGE of just those. */
-		s->up.expunges = 0;
-		if (send_uid_piece(s, GW_UPCMD_EXPUNGE, expunge_done, "UID EXPUNGE ",
-		    GW_MSG_DELETED, "\r\n") != (int)cmd->arg) {
-			update_failed(s);
-			return;
-		}
-		gw_upstream_send_end(s);
+	/* The same piece (s->upd.pos has not moved): UID EXPUNGE of just those. */
+	if (send_uid_piece(s, GW_UPCMD_EXPUNGE, expunge_done, "UID EXPUNGE ", GW_MSG_DELETED,
+	    "\r\n") <= 0) {
+		send_verify(s);
 		return;
 	}
-	s->upd.pos += cmd->arg;
-	delete_next(s);
+	gw_upstream_send_end(s);
 }
 
-/* The next piece: UID STORE \Deleted, then (store_done) with UIDPLUS its UID EXPUNGE.
- * Without UIDPLUS, once every piece is flagged: UID SEARCH DELETED, and EXPUNGE only if
- * it finds nothing but ours (search_done). */
+/* The next piece: UID STORE \Deleted, then (store_done) with UID EXPUNGE its UID EXPUNGE
+ * and its check. Without, once every piece is flagged: UID SEARCH DELETED (search_done). */
 static void
 delete_next(struct gw_session *s)
 {
@@ -222,19 +402,25 @@ delete_next(struct gw_session *s)
 
 	k = send_uid_piece(s, GW_UPCMD_STORE, store_done, "UID STORE ", GW_MSG_DELETED,
 	    " +FLAGS.SILENT (\\Deleted)\r\n");
-	if (k < 0)
-		goto fail;
+	if (k < 0) {
+		s->upd.left += s->upd.ndel - s->upd.pos;
+		update_finish(s);
+		return;
+	}
 	if (k == 0) {
-		s->up.nsearch = 0;
-		if ((out = gw_upstream_cmd(s, GW_UPCMD_SEARCH, search_done,
-		    (uint32_t)s->upd.ndel)) == NULL)
-			goto fail;
+		if (has_uid_expunge(s)) {
+			update_finish(s);
+			return;
+		}
+		if ((out = gw_upstream_cmd(s, GW_UPCMD_SEARCH, search_done, 0)) == NULL) {
+			s->upd.left = s->upd.ndel;
+			update_finish(s);
+			return;
+		}
 		buf_append_str(out, "UID SEARCH DELETED\r\n");
+		search_begin(s, false);
 	}
 	gw_upstream_send_end(s);
-	return;
-fail:
-	update_failed(s);
 }
 
 static void seen_next(struct gw_session *s);
@@ -260,7 +446,8 @@ seen_next(struct gw_session *s)
 	    " +FLAGS.SILENT (\\Seen)\r\n");
 
 	if (k < 0) {
-		update_failed(s);
+		s->upd.left = s->upd.ndel;
+		update_finish(s);
 		return;
 	}
 	if (k > 0) {
@@ -269,7 +456,7 @@ seen_next(struct gw_session *s)
 	}
 	s->upd.pos = 0;
 	if (s->upd.ndel == 0)
-		update_reply_and_close(s, true, NULL);
+		update_finish(s);
 	else
 		delete_next(s);
 }

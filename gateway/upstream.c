@@ -19,6 +19,7 @@
 
 #include "../common/log.h"
 #include "../imap/imap_resp.h"
+#include "../imap/imap_search.h"
 #include "session.h"
 
 #define UP_IN_MAX (64 * 1024)		/* raw bytes read ahead of the parser */
@@ -31,7 +32,7 @@ static const char *const upcmd_names[] = {
 	[GW_UPCMD_FETCH_HEADER] = "fetching a header", [GW_UPCMD_FETCH_TEXT] = "fetching a body part",
 	[GW_UPCMD_STORE] = "flagging messages", [GW_UPCMD_EXPUNGE] = "expunging",
 	[GW_UPCMD_SEARCH] = "searching deleted messages", [GW_UPCMD_NOOP] = "NOOP",
-	[GW_UPCMD_LOGOUT] = "LOGOUT",
+	[GW_UPCMD_LOGOUT] = "LOGOUT", [GW_UPCMD_VERIFY] = "checking which deleted messages remain",
 };
 
 const char *
@@ -131,6 +132,16 @@ gw_upstream_cmd(struct gw_session *s, int kind, imap_done_fn *done, uint32_t arg
 	return &up->io.c.out;
 }
 
+const char *
+gw_upstream_last_tag(const struct gw_session *s)
+{
+	const struct imap_queue *q = &s->up.queue;
+
+	if (q->count == 0)
+		return "";
+	return q->cmd[(q->head + q->count - 1) % IMAP_QUEUE_MAX].tag;
+}
+
 void
 gw_upstream_send_end(struct gw_session *s)
 {
@@ -152,9 +163,6 @@ gw_upstream_close(struct gw_session *s)
 	imap_queue_init(&up->queue);	/* no completion runs: the op was told once */
 	buf_free(&up->cont);	/* wipes: it may hold a SASL response */
 	up->sasl_err_ack = NULL;
-	free(up->search);
-	up->search = NULL;
-	up->nsearch = up->search_cap = 0;
 	up->state = GW_UP_NONE;
 	up->in_literal = false;
 }
@@ -206,6 +214,7 @@ gw_upstream_parse_caps(const struct imap_slice *caps)
 		{ "AUTH=PLAIN", GW_CAP_AUTH_PLAIN }, { "STARTTLS", GW_CAP_STARTTLS },
 		{ "LOGINDISABLED", GW_CAP_LOGINDISABLED }, { "ID", GW_CAP_ID },
 		{ "AUTH=XOAUTH2", GW_CAP_XOAUTH2 }, { "AUTH=OAUTHBEARER", GW_CAP_OAUTHBEARER },
+		{ "IMAP4rev2", GW_CAP_IMAP4REV2 },
 	};
 	unsigned bits = 0;
 
@@ -278,51 +287,15 @@ up_untagged(struct gw_session *s, const struct imap_resp *r)
 	}
 	if (imap_slice_eq(&r->name, "CAPABILITY")) {
 		up_parse_caps(up, &r->text);
-	} else if (r->has_num && imap_slice_eq(&r->name, "EXISTS")) {
-		up->exists = r->num;
-	} else if (r->has_num && imap_slice_eq(&r->name, "EXPUNGE")) {
-		up->expunges++;		/* QUIT checks what its EXPUNGE really removed */
-	} else if (r->has_num && imap_slice_eq(&r->name, "FETCH") &&
-	    up_pending(up, GW_UPCMD_SNAPSHOT)) {
-		uint64_t uid, size;
-
-		/* Unsolicited FETCH (flag changes) carry no size: not a listing line. */
-		if (!imap_fetch_number(&r->text, "UID", &uid) || uid == 0 || uid > UINT32_MAX ||
-		    !imap_fetch_number(&r->text, "RFC822.SIZE", &size))
-			return;
-		if (gw_snapshot_add(&s->snap, (uint32_t)uid, size) < 0)
-			gw_upstream_fail(s, "mailbox listing too large or out of memory");
-	} else if (imap_slice_eq(&r->name, "SEARCH") && up_pending(up, GW_UPCMD_SEARCH)) {
-		struct imap_slice t = r->text;
-
-		while (t.len > 0) {
-			struct imap_slice word = { t.p, 0 };
-			uint64_t v;
-
-			while (word.len < t.len && t.p[word.len] != ' ')
-				word.len++;
-			if (word.len > 0 && imap_slice_to_u64(&word, &v) && v <= UINT32_MAX) {
-				if (up->nsearch == up->search_cap) {
-					size_t ncap = up->search_cap ? up->search_cap * 2 : 64;
-					uint32_t *n = realloc(up->search, ncap * sizeof(*n));
-
-					if (n == NULL) {
-						gw_upstream_fail(s, "out of memory");
-						return;
-					}
-					up->search = n;
-					up->search_cap = ncap;
-				}
-				up->search[up->nsearch++] = (uint32_t)v;
-			}
-			t.p += word.len;
-			t.len -= word.len;
-			while (t.len > 0 && t.p[0] == ' ')
-				t.p++, t.len--;
-		}
+	} else if (r->has_num && (up_pending(up, GW_UPCMD_SELECT) ||
+	    up_pending(up, GW_UPCMD_SNAPSHOT))) {
+		gw_login_untagged(s, r);	/* EXISTS, EXPUNGE, the listing's FETCH lines */
+	} else if (imap_search_is(r) && (up_pending(up, GW_UPCMD_SEARCH) ||
+	    up_pending(up, GW_UPCMD_VERIFY))) {
+		gw_update_search_data(s, r);
 	}
-	/* EXPUNGE (beyond the count), RECENT, FLAGS: the snapshot is fixed, UIDs name
-	 * messages. */
+	/* EXPUNGE, RECENT, FLAGS: the snapshot is fixed and UIDs name messages; what QUIT
+	 * removed is asked by UID (update.c), never counted from EXPUNGE lines. */
 }
 
 static void

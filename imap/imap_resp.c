@@ -213,7 +213,7 @@ skip_value(const uint8_t *p, size_t len, size_t i)
 }
 
 bool
-imap_fetch_number(const struct imap_slice *text, const char *item, uint64_t *v_r)
+imap_fetch_value(const struct imap_slice *text, const char *item, struct imap_slice *val_r)
 {
 	const uint8_t *p = text->p;
 	size_t len = text->len, i = 0;
@@ -224,18 +224,27 @@ imap_fetch_number(const struct imap_slice *text, const char *item, uint64_t *v_r
 	/* Items alternate: name value name value ... */
 	while (i < len && p[i] != ')') {
 		size_t name_end = skip_value(p, len, i), val_end;
-		struct imap_slice name = { p + i, name_end - i }, val;
+		struct imap_slice name = { p + i, name_end - i };
 
 		if (name_end >= len || p[name_end] != ' ')
 			return false;
 		val_end = skip_value(p, len, name_end + 1);
-		val.p = p + name_end + 1;
-		val.len = val_end - name_end - 1;
-		if (imap_slice_eq(&name, item))
-			return imap_slice_to_u64(&val, v_r);
+		if (imap_slice_eq(&name, item)) {
+			val_r->p = p + name_end + 1;
+			val_r->len = val_end - name_end - 1;
+			return true;
+		}
 		i = val_end;
 		while (i < len && p[i] == ' ')
 			i++;
 	}
 	return false;
+}
+
+bool
+imap_fetch_number(const struct imap_slice *text, const char *item, uint64_t *v_r)
+{
+	struct imap_slice val;
+
+	return imap_fetch_value(text, item, &val) && imap_slice_to_u64(&val, v_r);
 }

@@ -5,8 +5,8 @@
  * Two set-ups (default limits; a 32-byte line and 64-byte literal limit that make errors
  * common) each run the stream whole, in the two pieces and (short inputs) byte by byte,
  * as the gateway does: append, pull events until MORE, stop at ERROR. Every LINE goes
- * through imap_resp_parse(), imap_fetch_number(text, "UID"), imap_caps_has() and
- * imap_code_is(). Aborts when the runs' renderings (events, DATA pieces merged) differ,
+ * through imap_resp_parse(), imap_fetch_number(text, "UID"), imap_caps_has(),
+ * imap_code_is() and, for SEARCH/ESEARCH answers, imap_search_parse(). Aborts when the runs' renderings (events, DATA pieces merged) differ,
  * or when a result breaks the contract: a line over the limit or holding LF, DATA not
  * inside the input buffer, a literal whose DATA does not add up to its size, a slice
  * outside its line. */
@@ -17,6 +17,7 @@
 #include "tests/fuzz/fuzz_common.h"
 #include "imap/imap_parse.h"
 #include "imap/imap_resp.h"
+#include "imap/imap_search.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -73,6 +74,16 @@ check_slice(const struct imap_slice *s, const uint8_t *line, size_t len)
 		abort();
 }
 
+/* A SEARCH range must be ordered and name no zero; summed so the runs can be compared. */
+static bool
+search_range(void *ctx, uint32_t lo, uint32_t hi)
+{
+	if (lo == 0 || lo > hi)
+		abort();
+	*(uint64_t *)ctx += (uint64_t)hi - lo + 1;
+	return true;
+}
+
 /* The line reader on one complete line: whatever it says must stay inside the line. */
 static void
 check_line(const uint8_t *line, size_t len, struct record *rec)
@@ -105,6 +116,16 @@ check_line(const uint8_t *line, size_t len, struct record *rec)
 		}
 		if (imap_code_is(&r, "UIDVALIDITY", &arg) && imap_slice_to_u64(&arg, &v))
 			flags |= 32;
+		if (imap_search_is(&r)) {
+			struct imap_search_info info;
+			uint64_t total = 0;
+
+			if (imap_search_parse(&r, &info, search_range, &total)) {
+				flags |= 64;
+				check_slice(&info.tag, line, len);
+				v += total;
+			}
+		}
 	}
 	buf_append(&rec->b, &flags, 1);
 	buf_append(&rec->b, &v, sizeof(v));

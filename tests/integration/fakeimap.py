@@ -7,8 +7,11 @@ It speaks just enough IMAP4rev1 for popgate's login and RETR/TOP/QUIT: the greet
 CAPABILITY, AUTHENTICATE PLAIN, XOAUTH2 and OAUTHBEARER (with or without an initial response;
 the bearer ones only when `caps` lists them), LOGIN, ID, SELECT/EXAMINE, `UID FETCH 1:* (UID
 RFC822.SIZE)`, `UID FETCH uid BODY.PEEK[]`, `BODY.PEEK[HEADER]`, `BODY.PEEK[TEXT]<off.len>`,
-UID STORE (\\Deleted is remembered in `deleted`), UID SEARCH DELETED, UID EXPUNGE and EXPUNGE
-(they report and record in `expunged` what they remove), NOOP, LOGOUT. Any user and password
+UID STORE (\\Deleted is remembered in `deleted`), UID SEARCH DELETED and UID SEARCH UID set
+(as "* SEARCH", or as RFC 4731's "* ESEARCH (TAG ...) UID ALL ..." when `esearch` is set, the
+only form an IMAP4rev2 server has), UID EXPUNGE and EXPUNGE (they report and record in
+`expunged` what they remove), NOOP, LOGOUT. UIDs in `gone` were expunged by another client:
+a SEARCH no longer names them and an EXPUNGE does not report them. Any user and password
 log in; every user sees the same mailbox (`messages`, UIDs 1..n, UIDVALIDITY 1234), whose
 messages stay whatever is expunged.
 
@@ -30,6 +33,12 @@ name itself when it is a scenario name), else "ok". Scenarios (RETR means `BODY.
   garbage_nul        RETR: a line "\\x00\\xff garbage" instead of the FETCH response
   garbage_long       RETR: a 150 KB response line instead of the FETCH response
   oversized_literal  RETR: a literal announced 100 times RFC822.SIZE + 1 MB
+  expunge_keeps      (UID) EXPUNGE removes nothing, yet reports "* n EXPUNGE" for as many
+                     messages as asked (other sessions' expunges, as RFC 3501 §7.4.1 allows)
+  search_silent      UID SEARCH answers OK without any SEARCH/ESEARCH response
+  search_other_tag   UID SEARCH answers with an ESEARCH that names another command's tag
+  search_garbage     UID SEARCH answers "* SEARCH 1 two 3"
+  store_no_first     the first UID STORE +FLAGS.SILENT (\\Deleted) of a connection answers NO
 
 A bearer token logs in when it is in `tokens` ({token: user}); any other gets the error
 challenge of RFC 7628 §3.2.2 ("+ <base64 JSON>"), whose answer is recorded, then NO
@@ -53,7 +62,8 @@ UIDVALIDITY = 1234
 
 SCENARIOS = ("ok", "no_greeting", "select_no", "snapshot_bad", "fetch_bad", "close_mid_literal",
 	"bye_mid_literal", "stall_literal", "garbage_nul", "garbage_long", "oversized_literal",
-	"bye_idle", "expunge_short")
+	"bye_idle", "expunge_short",
+	"expunge_keeps", "search_silent", "search_other_tag", "search_garbage", "store_no_first")
 
 
 def uid_set(text):
@@ -95,6 +105,7 @@ class _Conn:
 		self.user = None
 		self.buf = b""
 		self.peer_closed = False
+		self.refused_store = False
 		self.done = threading.Event()
 
 	# --- I/O ---
@@ -255,24 +266,31 @@ class _Conn:
 		elif verb == b"UID STORE":
 			uids, _, flags = rest.partition(b" ")
 			if b"\\Deleted" in flags:
+				if self.scenario == "store_no_first" and not self.refused_store:
+					self.refused_store = True
+					self.send(tag + b" NO [SERVERBUG] Cannot store flags (fake).\r\n")
+					return
 				with self.server._lock:
 					self.server.deleted |= set(uid_set(uids))
 			self.send(ok)
-		elif verb == b"UID SEARCH" and rest.strip().upper() == b"DELETED":
-			with self.server._lock:
-				found = sorted(self.server.deleted)
-			self.send(b"* SEARCH" + b"".join(b" %d" % u for u in found) + b"\r\n" + ok)
+		elif verb == b"UID SEARCH":
+			self.search(tag, rest.strip())
 		elif verb in (b"UID EXPUNGE", b"EXPUNGE"):
 			# As a server that removes what is \Deleted (in the set, for UID EXPUNGE); the
-			# messages themselves stay for the next session. expunge_short: reports none.
+			# messages themselves stay for the next session. expunge_short: reports none;
+			# expunge_keeps: removes none and reports as many as asked.
 			with self.server._lock:
 				gone = set(self.server.deleted) if verb == b"EXPUNGE" else \
 					self.server.deleted & set(uid_set(rest.strip()))
+				if self.scenario == "expunge_keeps":
+					gone, reported = set(), len(uid_set(rest.strip())) or 1
+				else:
+					reported = len(gone - self.server.gone)
 				self.server.deleted -= gone
 				self.server.expunged |= gone
 			if self.scenario == "expunge_short":
-				gone = ()
-			self.send(b"* 1 EXPUNGE\r\n" * len(gone) + ok)
+				reported = 0
+			self.send(b"* 1 EXPUNGE\r\n" * reported + ok)
 		elif verb in (b"NOOP", b"CHECK"):
 			self.send(ok)
 		elif verb == b"LOGOUT":
@@ -280,6 +298,34 @@ class _Conn:
 			raise _Closed()
 		else:
 			self.send(tag + b" BAD Unknown command.\r\n")
+
+	def search(self, tag, criteria):
+		"""UID SEARCH DELETED or UID SEARCH UID <set>, over the messages still there."""
+		crit = criteria.upper()
+		with self.server._lock:
+			there = set(range(1, len(self.server.messages) + 1)) - self.server.expunged - \
+				self.server.gone
+			if crit == b"DELETED":
+				found = sorted(self.server.deleted & there)
+			elif crit.startswith(b"UID "):
+				found = sorted(set(uid_set(criteria[4:])) & there)
+			else:
+				self.send(tag + b" BAD Unsupported search (fake).\r\n")
+				return
+		sc = self.scenario
+		if sc == "search_silent":
+			out = b""
+		elif sc == "search_garbage":
+			out = b"* SEARCH 1 two 3\r\n"
+		elif self.server.esearch or sc == "search_other_tag":
+			ctag = b"X999" if sc == "search_other_tag" else tag
+			out = b'* ESEARCH (TAG "%s") UID' % ctag
+			if found:
+				out += b" ALL " + b",".join(b"%d" % u for u in found)
+			out += b"\r\n"
+		else:
+			out = b"* SEARCH" + b"".join(b" %d" % u for u in found) + b"\r\n"
+		self.send(out + tag + b" OK Search completed.\r\n")
 
 	def bearer(self, tag, mech, ir):
 		form = "ir" if ir else "continuation"
@@ -383,6 +429,8 @@ class FakeImap:
 		self.caps = CAPS
 		self.deleted = set()	# UIDs flagged \Deleted (by any connection)
 		self.expunged = set()	# UIDs an EXPUNGE removed (reported; messages stay)
+		self.gone = set()	# UIDs another client expunged (not reported, not searched)
+		self.esearch = False	# SEARCH answered in the ESEARCH form (IMAP4rev2)
 		self.tokens = {}	# bearer token -> user
 		self.sasl = []		# [(conn id, mech, "ir"|"continuation", response, error answer)]
 		self.next_scenarios = []
