@@ -39,6 +39,13 @@ name itself when it is a scenario name), else "ok". Scenarios (RETR means `BODY.
   search_other_tag   UID SEARCH answers with an ESEARCH that names another command's tag
   search_garbage     UID SEARCH answers "* SEARCH 1 two 3"
   store_no_first     the first UID STORE +FLAGS.SILENT (\\Deleted) of a connection answers NO
+  listing_short      UID FETCH 1:* leaves out the last message (EXISTS says all of them)
+  listing_no_uid     UID FETCH 1:* sends one line with RFC822.SIZE but no UID
+  listing_flags      UID FETCH 1:* interleaves an unsolicited "* 2 FETCH (FLAGS (\\Seen))"
+  select_no_exists   SELECT sends no "* n EXISTS" and the listing lists nothing
+  empty_listing_no   SELECT says "* 0 EXISTS" and UID FETCH 1:* answers NO
+  reorder_login      the tagged answers of the login, SELECT and listing come in reverse order,
+                     after the listing's data (a reordering proxy)
 
 A bearer token logs in when it is in `tokens` ({token: user}); any other gets the error
 challenge of RFC 7628 §3.2.2 ("+ <base64 JSON>"), whose answer is recorded, then NO
@@ -63,7 +70,9 @@ UIDVALIDITY = 1234
 SCENARIOS = ("ok", "no_greeting", "select_no", "snapshot_bad", "fetch_bad", "close_mid_literal",
 	"bye_mid_literal", "stall_literal", "garbage_nul", "garbage_long", "oversized_literal",
 	"bye_idle", "expunge_short",
-	"expunge_keeps", "search_silent", "search_other_tag", "search_garbage", "store_no_first")
+	"expunge_keeps", "search_silent", "search_other_tag", "search_garbage", "store_no_first",
+	"listing_short", "listing_no_uid", "listing_flags", "select_no_exists", "empty_listing_no",
+	"reorder_login")
 
 
 def uid_set(text):
@@ -106,6 +115,7 @@ class _Conn:
 		self.buf = b""
 		self.peer_closed = False
 		self.refused_store = False
+		self.held = []		# reorder_login: tagged answers not sent yet
 		self.done = threading.Event()
 
 	# --- I/O ---
@@ -238,7 +248,7 @@ class _Conn:
 				self.send(tag + b" BAD Invalid PLAIN response.\r\n")
 				return
 			self.logged_in(user.decode("utf-8", "replace"))
-			self.send(tag + b" OK [CAPABILITY " + caps + b"] Logged in.\r\n")
+			self.answer(tag + b" OK [CAPABILITY " + caps + b"] Logged in.\r\n")
 		elif verb == b"LOGIN":
 			m = re.match(rb'(?:"((?:[^"\\]|\\.)*)"|\{\d+\+?\}\r\n|(\S+))', rest)
 			user = rest
@@ -249,7 +259,7 @@ class _Conn:
 			elif m:	# a literal: its bytes follow the marker up to the next space
 				user = rest[m.end():].split(b" ", 1)[0]
 			self.logged_in(user.decode("utf-8", "replace"))
-			self.send(tag + b" OK [CAPABILITY " + caps + b"] Logged in.\r\n")
+			self.answer(tag + b" OK [CAPABILITY " + caps + b"] Logged in.\r\n")
 		elif verb == b"ID":
 			self.send(b"* ID NIL\r\n" + ok)
 		elif verb in (b"SELECT", b"EXAMINE"):
@@ -257,10 +267,13 @@ class _Conn:
 				self.send(tag + b" NO [SERVERBUG] Internal error occurred (fake).\r\n")
 				return
 			n = len(self.server.messages)
-			self.send(b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"
-				b"* %d EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY %d] UIDs valid\r\n"
-				b"* OK [UIDNEXT %d] Predicted next UID\r\n%s OK [READ-WRITE] Select completed.\r\n"
-				% (n, UIDVALIDITY, n + 1, tag))
+			exists = b"* %d EXISTS\r\n" % (0 if self.scenario == "empty_listing_no" else n)
+			if self.scenario == "select_no_exists":
+				exists = b""
+			self.send(b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n" + exists +
+				b"* 0 RECENT\r\n* OK [UIDVALIDITY %d] UIDs valid\r\n"
+				b"* OK [UIDNEXT %d] Predicted next UID\r\n" % (UIDVALIDITY, n + 1))
+			self.answer(tag + b" OK [READ-WRITE] Select completed.\r\n")
 		elif verb == b"UID FETCH":
 			self.fetch(tag, rest)
 		elif verb == b"UID STORE":
@@ -298,6 +311,13 @@ class _Conn:
 			raise _Closed()
 		else:
 			self.send(tag + b" BAD Unknown command.\r\n")
+
+	def answer(self, line):
+		"""A login-phase tagged answer: sent now, or held for reorder_login."""
+		if self.scenario == "reorder_login":
+			self.held.append(line)
+		else:
+			self.send(line)
 
 	def search(self, tag, criteria):
 		"""UID SEARCH DELETED or UID SEARCH UID <set>, over the messages still there."""
@@ -355,12 +375,27 @@ class _Conn:
 		msgs = self.server.messages
 		uidset, _, items = rest.partition(b" ")
 		if uidset == b"1:*":
-			if self.scenario == "snapshot_bad":
+			sc = self.scenario
+			if sc == "snapshot_bad":
 				self.send(tag + b" BAD Error in IMAP command UID FETCH: (fake).\r\n")
 				return
-			out = b"".join(b"* %d FETCH (UID %d RFC822.SIZE %d)\r\n" % (i, i, len(m))
-				for i, m in enumerate(msgs, 1))
-			self.send(out + tag + b" OK Fetch completed.\r\n")
+			if sc == "empty_listing_no":
+				self.send(tag + b" NO [SERVERBUG] Internal error (fake).\r\n")
+				return
+			lines = [b"* %d FETCH (UID %d RFC822.SIZE %d)\r\n" % (i, i, len(m))
+				for i, m in enumerate(msgs, 1)]
+			if sc == "listing_short":
+				lines = lines[:-1]
+			elif sc == "listing_no_uid":
+				lines[1] = b"* 2 FETCH (RFC822.SIZE %d)\r\n" % len(msgs[1])
+			elif sc == "listing_flags":
+				lines.insert(1, b"* 2 FETCH (FLAGS (\\Seen))\r\n")
+			elif sc == "select_no_exists":
+				lines = []
+			self.send(b"".join(lines) + tag + b" OK Fetch completed.\r\n")
+			if sc == "reorder_login":
+				self.send(b"".join(reversed(self.held)))
+				self.held = []
 			if self.scenario == "bye_idle":
 				time.sleep(0.1)
 				self.close_after(b"* BYE Idle shutdown (fake).\r\n")

@@ -427,6 +427,46 @@ def test_a_refused_piece_does_not_abandon_the_others(fgate, fake):
 	g.finish()
 
 
+@pytest.mark.parametrize("scenario", ["listing_short", "listing_no_uid", "select_no_exists",
+	"empty_listing_no"])
+def test_never_a_short_or_empty_listing_by_accident(fgate, scenario):
+	# Thunderbird forgets every UIDL on "+OK 0 0": a listing the server did not complete,
+	# could not be read, or that SELECT's EXISTS does not vouch for is [SYS/TEMP].
+	g = fgate()
+	g.begin()
+	c = g.raw(timeout=10)
+	assert_ok(c.cmd("USER %s" % scenario))
+	r = c.cmd("PASS pw")
+	assert r.startswith(b"-ERR [SYS/TEMP]"), "%s: %r" % (scenario, r)
+	assert_ok(c.cmd("QUIT"))
+	c.close()
+	g.finish()
+
+
+def test_an_unsolicited_flags_fetch_during_the_listing_lists_nothing(fgate, fake):
+	g = fgate()
+	c = g.login("listing_flags", "pw", timeout=10)
+	assert c.cmd("STAT") == b"+OK 3 %d\r\n" % sum(map(len, fake.messages))
+	assert_ok(c.quit())
+	g.finish()
+
+
+def test_login_answers_in_reverse_order_still_log_in(fgate, fake):
+	# A proxy that answers the pipelined login, SELECT and listing out of order: popgate
+	# used to wait for ever (its idle timeout) with the client at "PASS".
+	g = fgate()
+	c = g.raw(timeout=10)
+	assert_ok(c.cmd("USER reorder_login"))
+	r = c.cmd("PASS pw")
+	assert r.startswith(b"+OK"), r
+	assert c.cmd("STAT") == b"+OK 3 %d\r\n" % sum(map(len, fake.messages))
+	status, lines = c.cmd_multi("RETR 1")
+	assert_ok(status)
+	assert unstuff(lines) == pop3_bytes(fake.messages[0])
+	assert_ok(c.quit())
+	g.finish()
+
+
 def test_stalled_upstream_mid_literal_ends_within_the_upstream_timeout(fgate):
 	# upstream_timeout = 2: "+OK" went out with the literal's start, so the client must see
 	# the connection cut (no ".") about 2 s after the last upstream byte, not much later.

@@ -79,3 +79,86 @@ def test_quit_deleting_3000_scattered_messages_goes_in_pieces(small_lines, tmp_p
 	# POP3 message k is the k-th in UID order: the even-numbered ones are left.
 	assert ids_in_mailbox_order(d, user, password) == ids[1::2]
 	assert "update failed" not in log
+
+
+# --- a real Dovecot that does not offer UIDPLUS (imap_capability without it) ---
+
+NO_UIDPLUS_CAPS = "IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE IDLE"
+
+
+@pytest.fixture(scope="module")
+def no_uidplus(make_dovecot):
+	return make_dovecot(ssl=False, extra="imap_capability = %s\n" % NO_UIDPLUS_CAPS)
+
+
+def upstream_state(d, user, password):
+	"""[(Message-ID, is \\Deleted)] of user's INBOX, in UID order."""
+	m = d.imap(user, password)
+	typ, data = m.select("INBOX", readonly=True)
+	assert typ == "OK"
+	out = []
+	if int(data[0]) > 0:
+		typ, data = m.fetch("1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+		for item in data:
+			if isinstance(item, tuple):
+				mid = item[1].split(b":", 1)[1].strip().decode()
+				out.append((mid, b"\\Deleted" in item[0]))
+	m.logout()
+	return out
+
+
+def pop3_dele_quit(port, user, password, nums):
+	with Pop3Raw("127.0.0.1", port, timeout=30) as c:
+		c.login(user, password)
+		for n in nums:
+			assert c.cmd("DELE %d" % n).startswith(b"+OK")
+		return c.cmd("QUIT")
+
+
+def test_dovecot_without_uidplus_caps_are_what_popgate_sees(no_uidplus):
+	d = no_uidplus
+	user, password, _ = d.fresh_user(include_big=False)
+	m = d.imap(user, password)
+	typ, data = m.capability()
+	m.logout()
+	caps = data[0].decode().upper().split()
+	assert "UIDPLUS" not in caps and "IMAP4REV2" not in caps, caps
+
+
+def test_without_uidplus_another_clients_deleted_message_survives_our_quit(no_uidplus, tmp_path):
+	d = no_uidplus
+	user, password, msgs = d.fresh_user(include_big=False)
+	before = upstream_state(d, user, password)
+	# Another IMAP client has flagged message 2 \Deleted and not expunged it yet.
+	m = d.imap(user, password)
+	m.select("INBOX")
+	typ, _ = m.store("2", "+FLAGS.SILENT", "(\\Deleted)")
+	assert typ == "OK"
+	m.logout()
+	pg = start_popgate(tmp_path / "pg", d.imap_port)
+	try:
+		r = pop3_dele_quit(pg.port, user, password, [1])
+		log = pg.log()
+	finally:
+		pg.stop()
+	assert r == b"-ERR [SYS/TEMP] some deleted messages not removed\r\n", r
+	after = upstream_state(d, user, password)
+	assert [mid for mid, _ in after] == [mid for mid, _ in before], "a message was expunged"
+	assert after[0][1] and after[1][1], "ours stays flagged, theirs too: %r" % after[:2]
+	assert not any(deleted for _, deleted in after[2:])
+	assert "leaving 1 messages flagged" in log
+
+
+def test_without_uidplus_quit_expunges_when_only_ours_are_deleted(no_uidplus, tmp_path):
+	d = no_uidplus
+	user, password, msgs = d.fresh_user(include_big=False)
+	before = upstream_state(d, user, password)
+	pg = start_popgate(tmp_path / "pg", d.imap_port)
+	try:
+		r = pop3_dele_quit(pg.port, user, password, [1, 3])
+	finally:
+		pg.stop()
+	assert r.startswith(b"+OK") and b"2 messages deleted" in r, r
+	after = upstream_state(d, user, password)
+	assert [mid for mid, _ in after] == [before[1][0]] + [mid for mid, _ in before[3:]]
+	assert not any(deleted for _, deleted in after)
