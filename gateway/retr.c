@@ -5,9 +5,15 @@
  * TOP n m -> UID FETCH uid BODY.PEEK[HEADER], then BODY.PEEK[TEXT]<off.len> in growing
  *            windows until m lines are out or the body ends, so TOP n 0 of a 100 MB message
  *            moves a few kilobytes.
- * "+OK" is written when the literal starts: a message expunged by another client gives
- * no literal and an ordinary -ERR. Once "+OK" is out, a failure can only cut the
- * connection: a false terminating "." would make the client store a truncated message.
+ * Data is ours only by UID and item (imap/imap_fetch.c), never by arrival order: a FETCH
+ * for another UID, an unsolicited FETCH (another client's flag change), a window of an
+ * earlier command (another origin) are skipped. A literal whose UID comes after it is
+ * taken, and its FETCH line's end decides: another UID then means a cut if bytes went out,
+ * a skip if none did. An item answered on the line as a quoted string is served as a
+ * literal would be; NIL is -ERR [SYS/TEMP] (a window's NIL or "" ends the body).
+ * "+OK" is written when our data starts: a message expunged by another client gives no
+ * data and an ordinary -ERR. Once "+OK" is out, a failure can only cut the connection: a
+ * false terminating "." would make the client store a truncated message.
  * BODY.PEEK never sets \Seen; QUIT does when configured. */
 #include <stdio.h>
 #include <string.h>
