@@ -66,10 +66,6 @@ UIDVALIDITY = 1234
 SCENARIOS = ("ok", "no_greeting", "select_no", "snapshot_bad", "fetch_bad", "close_mid_literal",
 	"bye_mid_literal", "stall_literal", "garbage_nul", "garbage_long", "oversized_literal",
 	"bye_idle", "expunge_short")
-# FETCH data for another message or item (test_fetch_match.py).
-MATCH_SCENARIOS = ("other_uid_first", "uid_after_literal", "other_uid_after_literal",
-	"quoted_body", "nil_body", "stale_window")
-SCENARIOS += MATCH_SCENARIOS
 
 
 def uid_set(text):
@@ -96,6 +92,12 @@ def default_messages():
 		msg(2, b"dots", b"first\r\n.\r\n..two\r\nlast\r\n"),
 		msg(3, b"large", big),
 	]
+
+
+# FETCH data for another message or item (test_fetch_match.py).
+MATCH_SCENARIOS = ("other_uid_first", "uid_after_literal", "other_uid_after_literal",
+	"quoted_body", "nil_body", "stale_window")
+SCENARIOS += MATCH_SCENARIOS
 
 
 class _Closed(Exception):
