@@ -5,15 +5,21 @@
  * TOP n m -> UID FETCH uid BODY.PEEK[HEADER], then BODY.PEEK[TEXT]<off.len> in growing
  *            windows until m lines are out or the body ends, so TOP n 0 of a 100 MB message
  *            moves a few kilobytes.
- * "+OK" is written when the literal starts: a message expunged by another client gives
- * no literal and an ordinary -ERR. Once "+OK" is out, a failure can only cut the
- * connection: a false terminating "." would make the client store a truncated message.
+ * Data is ours only by UID and item (imap/imap_fetch.c), never by arrival order: a FETCH
+ * for another UID, an unsolicited FETCH (another client's flag change), a window of an
+ * earlier command (another origin) are skipped. A literal whose UID comes after it is
+ * taken, and its FETCH line's end decides: another UID then means a cut if bytes went out,
+ * a skip if none did. An item answered on the line as a quoted string is served as a
+ * literal would be; NIL is -ERR [SYS/TEMP] (a window's NIL or "" ends the body).
+ * "+OK" is written when our data starts: a message expunged by another client gives no
+ * data and an ordinary -ERR. Once "+OK" is out, a failure can only cut the connection: a
+ * false terminating "." would make the client store a truncated message.
  * BODY.PEEK never sets \Seen; QUIT does when configured. */
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "../common/log.h"
+#include "../imap/imap_fetch.h"
 #include "../imap/imap_resp.h"
 #include "../pop3/pop3_reply.h"
 #include "session.h"
@@ -63,14 +69,18 @@ xfer_finish(struct gw_session *s)
 static void
 xfer_no_message(struct gw_session *s, const struct imap_resp *r)
 {
-	bool expunged = r->status == IMAP_STATUS_OK || imap_code_is(r, "EXPUNGEISSUED", NULL);
+	const struct gw_xfer *x = &s->xfer;
+	/* NIL or an unreadable FETCH for the message is not "no such message". */
+	bool expunged = (r->status == IMAP_STATUS_OK && !x->got_nil && !x->unreadable) ||
+	    imap_code_is(r, "EXPUNGEISSUED", NULL);
 
 	if (s->xfer.reply_started) {
 		gw_session_close(s, "upstream failed mid-message");
 		return;
 	}
 	gw_log(expunged ? LOG_LVL_INFO : LOG_LVL_WARN, s, "message uid=%u not available upstream "
-	    "(%s)", s->snap.uid[s->xfer.idx], expunged ? "expunged" : "FETCH refused");
+	    "(%s)", s->snap.uid[s->xfer.idx], expunged ? "expunged" : x->got_nil ? "FETCH gave NIL" :
+	    x->unreadable ? "unreadable FETCH" : "FETCH refused");
 	if (expunged)
 		pop3_reply_err(gw_client_out(s), NULL, "Message %zu no longer exists.", s->xfer.idx + 1);
 	else
@@ -218,84 +228,122 @@ gw_top_start(struct gw_session *s, size_t idx, uint32_t lines)
 		gw_upstream_fail(s, "cannot send FETCH");
 }
 
-/* The FETCH item a literal belongs to: the word before its "{n}" marker. */
-static struct imap_slice
-literal_item(const struct imap_event *ev)
+/* Which of our items a FETCH attribute would be, or IMAP_SECTION_OTHER. Matched by item
+ * and, for a TOP body window, by the current window's origin: a window of an earlier
+ * command has another origin. The body comes after the header (Dovecot answers
+ * pipelined FETCHes in order). */
+static enum imap_section_part
+xfer_wanted(const struct gw_session *s, const struct imap_section *sec)
 {
-	size_t end = ev->line_len, start;
+	const struct gw_xfer *x = &s->xfer;
 
-	while (end > 0 && ev->line[end - 1] != '{')
-		end--;
-	if (end > 0)
-		end--;
-	if (end > 0 && ev->line[end - 1] == '~')	/* RFC 3516 literal8 */
-		end--;
-	while (end > 0 && ev->line[end - 1] == ' ')
-		end--;
-	start = end;
-	while (start > 0 && ev->line[start - 1] != ' ' && ev->line[start - 1] != '(')
-		start--;
-	return (struct imap_slice){ ev->line + start, end - start };
+	if (sec->binary)
+		return IMAP_SECTION_OTHER;	/* we ask BODY.PEEK, never BINARY.PEEK */
+	if (!x->is_top)
+		return sec->part == IMAP_SECTION_ALL && !sec->has_origin && !x->got_literal ?
+		    IMAP_SECTION_ALL : IMAP_SECTION_OTHER;
+	if (sec->part == IMAP_SECTION_HEADER && !sec->has_origin && !x->got_literal)
+		return IMAP_SECTION_HEADER;
+	if (sec->part == IMAP_SECTION_TEXT && sec->has_origin && sec->origin == x->window_off &&
+	    x->got_literal && !x->window_seen && x->top_lines > 0)
+		return IMAP_SECTION_TEXT;
+	return IMAP_SECTION_OTHER;
 }
 
-static bool
-item_is(const struct imap_slice *item, const char *prefix)
+static void
+xfer_start_reply(struct gw_session *s)
 {
-	size_t n = strlen(prefix);
+	struct gw_xfer *x = &s->xfer;
 
-	return item->len >= n && strncasecmp((const char *)item->p, prefix, n) == 0;
+	if (x->reply_started)
+		return;
+	if (x->is_top)
+		pop3_reply_ok(gw_client_out(s), "Top of message %zu follows.", x->idx + 1);
+	else
+		pop3_reply_ok(gw_client_out(s), "%llu octets", (unsigned long long)s->snap.size[x->idx]);
+	x->reply_started = true;
 }
 
-/* Which of our pending FETCHes a literal answers is read from its item, not from the
- * queue: Dovecot runs pipelined FETCHes together and may send a later command's data
- * before an earlier command's tagged OK. */
+/* Our data for `part` begins: `size` bytes will follow. */
+static void
+xfer_take(struct gw_session *s, enum imap_section_part part, uint64_t size)
+{
+	struct gw_xfer *x = &s->xfer;
+
+	x->pending_window = part == IMAP_SECTION_TEXT;
+	x->pending_body_phase = x->body_phase;
+	if (part == IMAP_SECTION_TEXT) {
+		x->window_seen = true;
+		x->body_phase = true;
+	}
+	x->got_literal = true;
+	x->literal_size = size;
+}
+
+/* A literal taken before its UID was known turned out not to be ours, and nothing of it
+ * reached the client: as if it had been skipped. */
+static void
+xfer_untake(struct gw_session *s)
+{
+	struct gw_xfer *x = &s->xfer;
+
+	if (x->pending_window) {
+		x->window_seen = false;
+		x->body_phase = x->pending_body_phase;
+	} else {
+		x->got_literal = false;
+	}
+	x->literal_size = 0;
+}
+
+static void
+xfer_feed(struct gw_session *s, const uint8_t *p, size_t n)
+{
+	struct gw_xfer *x = &s->xfer;
+
+	if (x->is_top && x->body_phase)
+		n = pop3_top_take(&x->top, p, n);
+	s->bytes_retr += n;
+	pop3_dotstuff(&x->dot, p, n, gw_client_out(s));
+}
+
+/* Which FETCH a literal answers is read from its UID and item, never from the order of
+ * arrival: Dovecot runs pipelined FETCHes together and may send a later command's data
+ * before an earlier command's tagged OK, other clients' flag changes arrive as unsolicited
+ * FETCHes, and a proxy may answer for another message. */
 void
 gw_xfer_literal(struct gw_session *s, const struct imap_event *ev)
 {
 	struct gw_xfer *x = &s->xfer;
-	struct imap_slice item = literal_item(ev);
-	uint64_t off;
+	struct imap_fetch_head h;
+	enum imap_fetch_head_result res;
+	enum imap_section_part part;
 
 	x->skipping = true;
 	if (s->op != GW_OP_RETR && s->op != GW_OP_TOP)
 		return;
-	if (!x->is_top) {
-		if (!item_is(&item, "BODY[]") || x->got_literal)
-			return;
-	} else if (item_is(&item, "BODY[HEADER]")) {
-		if (x->got_literal)
-			return;
-	} else if (item_is(&item, "BODY[TEXT]<")) {
-		struct imap_slice o = { item.p + 11, item.len - 11 };
-
-		if (o.len < 2 || o.p[o.len - 1] != '>' || !x->got_literal || x->window_seen)
-			return;
-		o.len--;
-		if (!imap_slice_to_u64(&o, &off) || off != x->window_off)
-			return;
-	} else {
+	res = imap_fetch_head(ev->line, ev->line_len, &h);
+	if (res == IMAP_FETCH_HEAD_INVALID)
+		x->unreadable = true;		/* if no data of ours comes: [SYS/TEMP] */
+	if (res != IMAP_FETCH_HEAD_ITEM)
 		return;
-	}
+	if (h.has_uid && h.uid != s->snap.uid[x->idx])
+		return;				/* another message's data */
+	if ((part = xfer_wanted(s, &h.section)) == IMAP_SECTION_OTHER)
+		return;
 	if (!literal_size_sane(ev->literal_size, s->snap.size[x->idx])) {
 		gw_upstream_fail(s, "literal of %llu bytes for a message of %llu",
 		    (unsigned long long)ev->literal_size, (unsigned long long)s->snap.size[x->idx]);
 		return;
 	}
 	x->skipping = false;
-	if (x->got_literal) {			/* a TOP body window */
-		x->window_seen = true;
-		x->body_phase = true;
-	}
-	x->got_literal = true;
-	x->literal_size = ev->literal_size;
-	if (!x->reply_started) {
-		if (x->is_top)
-			pop3_reply_ok(gw_client_out(s), "Top of message %zu follows.", x->idx + 1);
-		else
-			pop3_reply_ok(gw_client_out(s), "%llu octets",
-			    (unsigned long long)s->snap.size[x->idx]);
-		x->reply_started = true;
-	}
+	/* UID after the literal ("* 1 FETCH (BODY[] {5}\r\n... UID 7)"): taken, but "+OK" waits
+	 * for its first byte, and the line's end decides (gw_xfer_fetch_line()). */
+	x->uid_pending = !h.has_uid;
+	x->pending_streamed = false;
+	xfer_take(s, part, ev->literal_size);
+	if (!x->uid_pending)
+		xfer_start_reply(s);
 }
 
 void
@@ -305,14 +353,86 @@ gw_xfer_data(struct gw_session *s, const uint8_t *p, size_t n)
 
 	if (x->skipping || (s->op != GW_OP_RETR && s->op != GW_OP_TOP))
 		return;
-	if (x->is_top && x->body_phase)
-		n = pop3_top_take(&x->top, p, n);
-	s->bytes_retr += n;
-	pop3_dotstuff(&x->dot, p, n, gw_client_out(s));
+	if (x->uid_pending) {
+		x->pending_streamed = true;
+		xfer_start_reply(s);
+	}
+	xfer_feed(s, p, n);
 }
 
 void
 gw_xfer_literal_end(struct gw_session *s)
 {
 	s->xfer.skipping = false;
+}
+
+/* `part` answered on the FETCH line itself: a quoted string is served exactly as a literal
+ * would be; NIL means the server has no such data for a message it lists. */
+static void
+xfer_line_value(struct gw_session *s, const struct imap_slice *text, enum imap_section_part part)
+{
+	struct gw_xfer *x = &s->xfer;
+	struct imap_section want = { part, false, part == IMAP_SECTION_TEXT, x->window_off };
+	struct imap_fetch_att att;
+	struct imap_slice rest, piece;
+	uint64_t size = 0;
+
+	if (!imap_fetch_find_section(text, &want, &att))
+		return;
+	if (att.kind == IMAP_VALUE_NIL) {
+		if (part != IMAP_SECTION_TEXT)
+			x->got_nil = true;
+		/* A window: NIL or "" past the end, the body is over (top_maybe_finish()). */
+		return;
+	}
+	if (att.kind != IMAP_VALUE_QUOTED)
+		return;			/* a literal: taken (or not) when it came */
+	rest = att.value;
+	while (imap_quoted_next(&rest, &piece))
+		size += piece.len;
+	xfer_take(s, part, size);
+	xfer_start_reply(s);
+	rest = att.value;
+	while (imap_quoted_next(&rest, &piece))
+		xfer_feed(s, piece.p, piece.len);
+}
+
+/* A complete untagged FETCH while a RETR/TOP runs (upstream.c). It settles a literal whose
+ * UID came after it, and serves items answered on the line (quoted string, NIL). */
+void
+gw_xfer_fetch_line(struct gw_session *s, const struct imap_resp *r)
+{
+	struct gw_xfer *x = &s->xfer;
+	uint32_t uid;
+	bool ours;
+
+	if (s->op != GW_OP_RETR && s->op != GW_OP_TOP)
+		return;
+	ours = imap_fetch_uid(&r->text, &uid) && uid == s->snap.uid[x->idx];
+	if (x->uid_pending) {
+		x->uid_pending = false;
+		if (!ours && x->pending_streamed) {
+			/* Another message's bytes went out as ours: only a cut is honest now,
+			 * never a terminating ".". */
+			gw_upstream_fail(s, "FETCH data streamed for uid %u belonged to %s",
+			    s->snap.uid[x->idx], imap_fetch_uid(&r->text, &uid) ? "another UID" :
+			    "no UID");
+			return;
+		}
+		if (!ours)
+			xfer_untake(s);
+		else
+			xfer_start_reply(s);	/* a literal of 0 bytes */
+	}
+	if (!ours)
+		return;
+	if (!x->is_top) {
+		if (!x->got_literal)
+			xfer_line_value(s, &r->text, IMAP_SECTION_ALL);
+		return;
+	}
+	if (!x->got_literal)
+		xfer_line_value(s, &r->text, IMAP_SECTION_HEADER);
+	if (x->got_literal && !x->window_seen && x->top_lines > 0)
+		xfer_line_value(s, &r->text, IMAP_SECTION_TEXT);
 }

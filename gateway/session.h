@@ -104,6 +104,13 @@ struct gw_xfer {
 	bool is_top;
 	bool body_phase;		/* TOP: past the header */
 	bool skipping;			/* literal bytes we do not forward */
+	bool uid_pending;		/* the literal streaming now named no UID before it: it
+					   is ours only if its FETCH line ends naming our UID */
+	bool pending_streamed;		/* bytes of that literal went to the client */
+	bool pending_window;		/* that literal is a TOP body window, not the first one */
+	bool pending_body_phase;	/* body_phase before it was taken */
+	bool got_nil;			/* our FETCH answered the item with NIL */
+	bool unreadable;		/* a FETCH whose attributes could not be read came */
 	uint32_t top_lines;
 	uint64_t window_off;		/* TOP: body offset of the next window */
 	uint64_t window_len;		/* TOP: size asked for in the pending window */
@@ -231,6 +238,7 @@ void gw_top_start(struct gw_session *s, size_t idx, uint32_t lines);
 void gw_xfer_literal(struct gw_session *s, const struct imap_event *ev);
 void gw_xfer_data(struct gw_session *s, const uint8_t *p, size_t n);
 void gw_xfer_literal_end(struct gw_session *s);
+void gw_xfer_fetch_line(struct gw_session *s, const struct imap_resp *r);
 
 /* update.c: QUIT in TRANSACTION */
 void gw_update_start(struct gw_session *s);

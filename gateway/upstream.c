@@ -285,6 +285,11 @@ up_untagged(struct gw_session *s, const struct imap_resp *r)
 			gw_login_on_greeting(s, r);
 		return;
 	}
+	if (r->has_num && imap_slice_eq(&r->name, "FETCH")) {
+		gw_xfer_fetch_line(s, r);	/* RETR/TOP: UID after a literal, quoted or NIL data */
+		if (!gw_io_open(&up->io))
+			return;			/* it failed the upstream: r's line is gone */
+	}
 	if (imap_slice_eq(&r->name, "CAPABILITY")) {
 		up_parse_caps(up, &r->text);
 	} else if (r->has_num && (up_pending(up, GW_UPCMD_SELECT) ||

@@ -47,6 +47,18 @@ name itself when it is a scenario name), else "ok". Scenarios (RETR means `BODY.
   reorder_login      the tagged answers of the login, SELECT and listing come in reverse order,
                      after the listing's data (a reordering proxy)
 
+Data that is not the answer asked for (a FETCH is matched by UID and item, never by order;
+"another" UID is the next one, wrapping):
+  other_uid_first    RETR: another UID's "BODY[] {n}" (UID before the literal) before ours
+  uid_after_literal  RETR: another UID's "BODY[] {0}" with its UID after the literal, an
+                     unsolicited "* n FETCH (FLAGS (\\Seen))", then ours with the UID last
+  other_uid_after_literal  RETR: another UID's whole "BODY[] {n}" with its UID after the
+                     literal (nothing tells it apart until the line ends), then ours
+  quoted_body        RETR of a message without CR/LF: BODY[] as a quoted string
+  nil_body           RETR and TOP of UID 2: BODY[] / BODY[HEADER] NIL (other UIDs as ok)
+  stale_window       TOP body window: another UID's window at our origin, then ours at a
+                     stale origin (off + 4096), then the real one
+
 A bearer token logs in when it is in `tokens` ({token: user}); any other gets the error
 challenge of RFC 7628 §3.2.2 ("+ <base64 JSON>"), whose answer is recorded, then NO
 [AUTHENTICATIONFAILED]. `sasl` records each bearer exchange: (conn id, mechanism, "ir" or
@@ -99,6 +111,12 @@ def default_messages():
 		msg(2, b"dots", b"first\r\n.\r\n..two\r\nlast\r\n"),
 		msg(3, b"large", big),
 	]
+
+
+# FETCH data for another message or item (test_fetch_match.py).
+MATCH_SCENARIOS = ("other_uid_first", "uid_after_literal", "other_uid_after_literal",
+	"quoted_body", "nil_body", "stale_window")
+SCENARIOS += MATCH_SCENARIOS
 
 
 class _Closed(Exception):
@@ -412,6 +430,8 @@ class _Conn:
 		msg = msgs[uid - 1]
 		head_end = msg.find(b"\r\n\r\n") + 4
 		items_u = items.upper()
+		if self.scenario in MATCH_SCENARIOS and self.fetch_match(tag, uid, items_u, msg):
+			return
 		if items_u == b"BODY.PEEK[]":
 			self.retr(tag, uid, msg)
 			return
@@ -427,6 +447,49 @@ class _Conn:
 			name, data = b"BODY[TEXT]<%d>" % off, body[off:off + length]
 		self.send(b"* %d FETCH (UID %d %s {%d}\r\n" % (uid, uid, name, len(data)) + data +
 			b")\r\n" + tag + b" OK Fetch completed.\r\n")
+
+	def fetch_match(self, tag, uid, items_u, msg):
+		"""The MATCH_SCENARIOS: True if the FETCH was answered here."""
+		sc, msgs = self.scenario, self.server.messages
+		other = uid % len(msgs) + 1
+		omsg = msgs[other - 1]
+		done = tag + b" OK Fetch completed.\r\n"
+		ours = b"* %d FETCH (UID %d BODY[] {%d}\r\n" % (uid, uid, len(msg)) + msg + b")\r\n"
+		if items_u == b"BODY.PEEK[]":
+			if sc == "other_uid_first":
+				self.send(b"* %d FETCH (UID %d BODY[] {%d}\r\n" % (other, other, len(omsg)) +
+					omsg + b")\r\n" + ours + done)
+			elif sc == "uid_after_literal":
+				self.send(b"* %d FETCH (BODY[] {0}\r\n UID %d)\r\n" % (other, other) +
+					b"* %d FETCH (FLAGS (\\Seen))\r\n" % uid +
+					b"* %d FETCH (BODY[] {%d}\r\n" % (uid, len(msg)) + msg +
+					b" UID %d)\r\n" % uid + done)
+			elif sc == "other_uid_after_literal":
+				self.send(b"* %d FETCH (BODY[] {%d}\r\n" % (other, len(omsg)) + omsg +
+					b" UID %d)\r\n" % other + ours + done)
+			elif sc == "quoted_body" and b"\r" not in msg and b"\n" not in msg:
+				q = msg.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
+				self.send(b'* %d FETCH (UID %d BODY[] "%s")\r\n' % (uid, uid, q) + done)
+			elif sc == "nil_body" and uid == 2:
+				self.send(b"* 2 FETCH (UID 2 BODY[] NIL)\r\n" + done)
+			else:
+				return False
+			return True
+		if items_u == b"BODY.PEEK[HEADER]" and sc == "nil_body" and uid == 2:
+			self.send(b"* 2 FETCH (UID 2 BODY[HEADER] NIL)\r\n" + done)
+			return True
+		m = re.match(rb"BODY\.PEEK\[TEXT\]<(\d+)\.(\d+)>$", items_u)
+		if m and sc == "stale_window":
+			off, length = int(m.group(1)), int(m.group(2))
+
+			def window(u, o, data):
+				body = data[data.find(b"\r\n\r\n") + 4:][o:o + length]
+				return b"* %d FETCH (UID %d BODY[TEXT]<%d> {%d}\r\n" % (u, u, o, len(body)) + \
+					body + b")\r\n"
+			stale = window(uid, off, msg).replace(b"<%d>" % off, b"<%d>" % (off + 4096), 1)
+			self.send(window(other, off, omsg) + stale + window(uid, off, msg) + done)
+			return True
+		return False
 
 	def retr(self, tag, uid, msg):
 		sc = self.scenario
