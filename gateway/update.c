@@ -54,7 +54,10 @@ update_reply_and_close(struct gw_session *s, bool ok, const char *why)
 	if (ok) {
 		pop3_reply_ok(gw_client_out(s), "Logging out, %zu messages deleted.", s->n_dele);
 	} else {
-		gw_log(LOG_LVL_WARN, s, "QUIT of user=%s: %s", s->user, why);
+		char user[GW_LOG_USER_SIZE];
+
+		gw_log(LOG_LVL_WARN, s, "QUIT of user=%s: %s", gw_log_user(s, user, sizeof(user)),
+		    why);
 		pop3_reply_err(gw_client_out(s), POP3_CODE_SYS_TEMP, "%s", why);
 	}
 	gw_upstream_logout(s);
