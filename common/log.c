@@ -71,8 +71,8 @@ log_msg(enum log_level lvl, const char *fmt, ...)
 	    (int)getpid(), level_names[lvl], line);
 }
 
-char *
-log_escape(char *dst, size_t dstsize, const uint8_t *src, size_t len, size_t max)
+static char *
+escape(char *dst, size_t dstsize, const uint8_t *src, size_t len, size_t max, bool word)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t o = 0, i;
@@ -82,10 +82,14 @@ log_escape(char *dst, size_t dstsize, const uint8_t *src, size_t len, size_t max
 	for (i = 0; i < len && i < max; i++) {
 		uint8_t c = src[i];
 
-		if (c >= 0x20 && c < 0x7f && c != '\\') {
+		if (c > 0x20 && c < 0x7f && c != '\\' && c != '"') {
 			if (o + 2 > dstsize)
 				break;
 			dst[o++] = (char)c;
+		} else if (c == ' ' && !word) {
+			if (o + 2 > dstsize)
+				break;
+			dst[o++] = ' ';
 		} else {
 			if (o + 5 > dstsize)
 				break;
@@ -101,4 +105,16 @@ log_escape(char *dst, size_t dstsize, const uint8_t *src, size_t len, size_t max
 	}
 	dst[o] = '\0';
 	return dst;
+}
+
+char *
+log_escape(char *dst, size_t dstsize, const uint8_t *src, size_t len, size_t max)
+{
+	return escape(dst, dstsize, src, len, max, false);
+}
+
+char *
+log_escape_word(char *dst, size_t dstsize, const uint8_t *src, size_t len, size_t max)
+{
+	return escape(dst, dstsize, src, len, max, true);
 }

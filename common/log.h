@@ -20,8 +20,15 @@ void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(pri
 #define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)
 #define log_debug(...) do { if (log_get_level() >= LOG_LVL_DEBUG) log_msg(LOG_LVL_DEBUG, __VA_ARGS__); } while (0)
 
-/* Writes at most `max` bytes of untrusted text into dst (size dstsize, NUL-terminated),
- * with non-printable bytes as \xNN and a trailing "..." when cut. Returns dst. */
+/* Untrusted text (a user name, a server's words) for a log line, so that it can neither
+ * end the line nor add key=value fields to it. Writes at most `max` bytes of src into dst
+ * (size dstsize, NUL-terminated), a trailing "..." when cut, and returns dst.
+ * log_escape(): for text inside double quotes (key="..."): control bytes, 8-bit bytes,
+ * '\\' and '"' become \xNN; spaces stay.
+ * log_escape_word(): for a bare value (key=...): the same, and spaces become \x20 too.
+ * LOG_ESCAPE_SIZE(max) is a dstsize that never cuts before `max` input bytes. */
+#define LOG_ESCAPE_SIZE(max) (4 * (max) + 4)
 char *log_escape(char *dst, size_t dstsize, const uint8_t *src, size_t len, size_t max);
+char *log_escape_word(char *dst, size_t dstsize, const uint8_t *src, size_t len, size_t max);
 
 #endif

@@ -20,7 +20,7 @@
 #include "../common/log.h"
 #include "config.h"
 
-enum key_type { K_STR, K_BOOL, K_UINT, K_LISTEN, K_LISTEN_TLS, K_SECURITY, K_LEVEL };
+enum key_type { K_STR, K_BOOL, K_UINT, K_LISTEN, K_LISTEN_TLS, K_SECURITY, K_LEVEL, K_USERNAME };
 
 struct key {
 	const char *section, *name;
@@ -51,6 +51,7 @@ static const struct key keys[] = {
 	{ "upstream", "mailbox", K_STR, F(up_mailbox), "INBOX", 0, 0 },
 	{ "upstream", "send_client_id", K_BOOL, F(up_send_client_id), "no", 0, 0 },
 	{ "cache", "path", K_STR, F(cache_path), "/var/lib/popgate/uidl.sqlite", 0, 0 },
+	{ "cache", "username", K_USERNAME, F(username_lower), "lower", 0, 0 },
 	{ "pop3", "allow_plaintext_auth", K_BOOL, F(allow_plaintext_auth), "no", 0, 0 },
 	{ "pop3", "allow_plaintext_loopback", K_BOOL, F(allow_plaintext_loopback), "no", 0, 0 },
 	{ "pop3", "idle_timeout", K_UINT, F(idle_timeout), "600", 1, 86400 },
@@ -232,6 +233,14 @@ set_value(struct load_ctx *lc, const struct key *k, const char *value)
 		}
 		return 0;
 	}
+	case K_USERNAME:
+		if (strcasecmp(value, "lower") == 0 || strcasecmp(value, "keep") == 0) {
+			*(bool *)(base + k->off) = strcasecmp(value, "lower") == 0;
+			return 0;
+		}
+		snprintf(lc->error, sizeof(lc->error), "[%s] %s: \"%.64s\" is not lower or keep",
+		    k->section, k->name, value);
+		return -1;
 	case K_LEVEL:
 		if ((lvl = log_level_parse(value)) < 0) {
 			snprintf(lc->error, sizeof(lc->error), "[%s] %s: \"%.64s\" is not error, warn, "

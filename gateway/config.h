@@ -41,6 +41,8 @@ struct gw_config {
 	socklen_t up_addrlen;
 	/* [cache] */
 	char *cache_path;
+	bool username_lower;			/* username = lower: ASCII-lowercased user names
+						   for the cache, [IN-USE] and the delays */
 	/* [pop3] */
 	bool allow_plaintext_auth;
 	bool allow_plaintext_loopback;

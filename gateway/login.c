@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "../common/log.h"
+#include "../imap/imap_refusal.h"
 #include "../imap/imap_resp.h"
 #include "../imap/imap_write.h"
 #include "../pop3/pop3_reply.h"
@@ -39,19 +40,48 @@ auth_delay_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	gw_session_flush(s);
 }
 
+const char *
+gw_log_user(const struct gw_session *s, char *buf, size_t size)
+{
+	if (s->user[0] == '\0')
+		return "-";
+	return log_escape_word(buf, size, (const uint8_t *)s->user, strlen(s->user),
+	    GW_LOG_USER_MAX);
+}
+
+const char *
+gw_log_text(const char *text, char *buf, size_t size)
+{
+	return log_escape(buf, size, (const uint8_t *)text, strlen(text), GW_LOG_TEXT_MAX);
+}
+
+/* Answers a login that failed. code: POP3_CODE_AUTH for refused credentials (the growing
+ * delay, then -ERR [AUTH]); POP3_CODE_IN_USE for a locked mailbox; anything else is the
+ * upstream's trouble (-ERR [SYS/TEMP] at once, no delay: the user did nothing wrong). why
+ * goes to the log only, never to the client: it may hold the server's words. */
 void
 gw_login_failed(struct gw_session *s, const char *code, const char *why)
 {
+	char user[GW_LOG_USER_SIZE], text[GW_LOG_TEXT_SIZE];
 	unsigned delay;
 
 	gw_session_wipe_credentials(s);
 	gw_upstream_logout(s);
 	gw_snapshot_free(&s->snap);
 	s->have_user = false;
+	gw_log_user(s, user, sizeof(user));
+	gw_log_text(why, text, sizeof(text));
+	if (code != NULL && strcmp(code, POP3_CODE_IN_USE) == 0) {
+		gw_log(LOG_LVL_INFO, s, "login of user=%s failed: \"%s\"", user, text);
+		pop3_reply_err(gw_client_out(s), code, "Mailbox is in use by another session, "
+		    "try again later.");
+		gw_session_op_done(s);
+		return;
+	}
 	if (code == NULL || strcmp(code, POP3_CODE_AUTH) != 0) {
-		gw_log(LOG_LVL_WARN, s, "login of user=%s failed: %s", s->user, why);
-		pop3_reply_err(gw_client_out(s), code, "%s", code && strcmp(code, POP3_CODE_IN_USE) == 0 ?
-		    why : "Temporary failure of the mail server, try again later.");
+		gw_log(LOG_LVL_WARN, s, "login of user=%s failed: \"%s\"", user, text);
+		pop3_reply_err(gw_client_out(s), POP3_CODE_SYS_TEMP,
+		    "Temporary failure of the mail server, try again later.");
 		gw_session_op_done(s);
 		return;
 	}
@@ -59,8 +89,9 @@ gw_login_failed(struct gw_session *s, const char *code, const char *why)
 	 * guesser gets few tries and the upstream's own guard never blocks the gateway. */
 	s->auth_failures++;
 	delay = gw_auth_fail_delay_ms(s->w, &s->addr);
-	gw_auth_fail_record(s->w, &s->addr);
-	gw_log(LOG_LVL_INFO, s, "login of user=%s failed: %s (delay %u ms)", s->user, why, delay);
+	gw_auth_fail_record(s->w, &s->addr, s->user_key);
+	gw_log(LOG_LVL_INFO, s, "login of user=%s failed: \"%s\" (delay %u ms)", user, text,
+	    delay);
 	s->op = GW_OP_AUTH_DELAY;
 	ev_timer_init(&s->delay, auth_delay_cb, delay / 1000.0, 0.);
 	s->delay.data = s;
@@ -144,6 +175,7 @@ login_maybe_finish(struct gw_session *s)
 {
 	const struct gw_config *cfg = s->w->cfg;
 	struct gw_login_state *lg = &s->lg;
+	char user[GW_LOG_USER_SIZE];
 	size_t count;
 	uint64_t octets;
 	char why[200];
@@ -177,7 +209,7 @@ login_maybe_finish(struct gw_session *s)
 	if (!lg->base_taken)
 		lg->base = lg->exists;
 	s->snap.uidvalidity = s->up.uidvalidity;
-	if (gw_snapshot_finish(&s->snap, s->w->cache, s->user, cfg->up_mailbox) < 0) {
+	if (gw_snapshot_finish(&s->snap, s->w->cache, s->user_key, cfg->up_mailbox) < 0) {
 		login_fail_temp(s, "out of memory building the message list");
 		return;
 	}
@@ -190,17 +222,17 @@ login_maybe_finish(struct gw_session *s)
 	if (cfg->in_use_check) {
 		for (struct gw_session *o = s->w->sessions; o != NULL; o = o->next) {
 			if (o != s && o->state >= GW_S_TRANSACTION && o->state != GW_S_CLOSED &&
-			    strcmp(o->user, s->user) == 0) {
+			    strcmp(o->user_key, s->user_key) == 0) {
 				gw_login_failed(s, POP3_CODE_IN_USE, "Mailbox is locked by another POP3 session.");
 				return;
 			}
 		}
 	}
-	gw_auth_fail_clear(s->w, &s->addr);
+	gw_auth_fail_clear(s->w, &s->addr, s->user_key);
 	gw_session_enter(s, GW_S_TRANSACTION);
 	gw_snapshot_stat(&s->snap, &count, &octets);
-	gw_log(LOG_LVL_INFO, s, "login user=%s client=%s messages=%zu octets=%llu", s->user,
-	    s->addr_text, count, (unsigned long long)octets);
+	gw_log(LOG_LVL_INFO, s, "login user=%s client=%s messages=%zu octets=%llu",
+	    gw_log_user(s, user, sizeof(user)), s->addr_text, count, (unsigned long long)octets);
 	pop3_reply_ok(gw_client_out(s), "Logged in, %zu messages (%llu octets).", count,
 	    (unsigned long long)octets);
 	gw_session_op_done(s);
@@ -314,7 +346,6 @@ static void
 login_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
 {
 	struct gw_session *s = ctx;
-	struct imap_slice arg;
 	char why[200];
 
 	if (!login_live(s, r))
@@ -330,14 +361,20 @@ login_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
 		return;
 	}
 	resp_text(why, sizeof(why), "upstream login refused", r);
-	/* RFC 5530: only these codes mean the credentials are wrong; no code at all is
-	 * what older servers send for a wrong password. */
-	if (r->code.len == 0 || imap_code_is(r, "AUTHENTICATIONFAILED", &arg) ||
-	    imap_code_is(r, "AUTHORIZATIONFAILED", &arg) || imap_code_is(r, "EXPIRED", &arg)) {
+	/* RFC 5530 (imap/imap_refusal.c): only a refusal of the credentials is remembered and
+	 * delayed; a busy or broken server is [SYS/TEMP], a locked mailbox [IN-USE]. */
+	switch (imap_login_refusal(r)) {
+	case IMAP_REFUSAL_CREDENTIALS:
 		gw_bad_cred_remember(s->w, s->cred_hash);
 		gw_login_failed(s, POP3_CODE_AUTH, why);
-	} else
+		break;
+	case IMAP_REFUSAL_IN_USE:
+		gw_login_failed(s, POP3_CODE_IN_USE, why);
+		break;
+	case IMAP_REFUSAL_TEMPORARY:
 		login_fail_temp(s, why);
+		break;
+	}
 }
 
 static void
@@ -523,8 +560,9 @@ gw_login_start(struct gw_session *s, const uint8_t *secret, size_t len)
 	s->op = GW_OP_LOGIN;
 	memset(&s->lg, 0, sizeof(s->lg));
 	gw_snapshot_free(&s->snap);
-	gw_bad_cred_hash(s->w, s->login_mech == POP3_SASL_PLAIN ? "password" : "bearer", s->user,
-	    secret, len, s->cred_hash);
+	gw_user_key(s->w->cfg, s->user, s->user_key, sizeof(s->user_key));
+	gw_bad_cred_hash(s->w, s->login_mech == POP3_SASL_PLAIN ? "password" : "bearer",
+	    s->user_key, secret, len, s->cred_hash);
 	if (gw_bad_cred_known(s->w, s->cred_hash)) {
 		/* The same wrong password again (a client's retry round): the upstream has
 		 * answered it already. */

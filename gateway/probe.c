@@ -91,7 +91,7 @@ static void __attribute__((format(printf, 2, 3)))
 probe_fail(struct gw_worker *w, const char *fmt, ...)
 {
 	struct gw_probe *pr = &w->probe;
-	char why[200];
+	char why[200], text[LOG_ESCAPE_SIZE(200)];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -99,8 +99,10 @@ probe_fail(struct gw_worker *w, const char *fmt, ...)
 	va_end(ap);
 	if (pr->backoff < PROBE_BACKOFF_MIN)
 		pr->backoff = PROBE_BACKOFF_MIN;
-	log_warn("upstream %s:%u: learning its capabilities failed: %s (retried on a CAPA after "
-	    "%.0f s)", w->cfg->up_host, w->cfg->up_port, why, pr->backoff);
+	log_warn("upstream %s:%u: learning its capabilities failed: \"%s\" (retried on a CAPA "
+	    "after %.0f s)", w->cfg->up_host, w->cfg->up_port,
+	    log_escape(text, sizeof(text), (const uint8_t *)why, strlen(why), sizeof(why)),
+	    pr->backoff);
 	gw_probe_stop(w);
 	pr->retry_at = ev_now(w->loop) + pr->backoff;
 	pr->backoff = pr->backoff * 2 > PROBE_BACKOFF_MAX ? PROBE_BACKOFF_MAX : pr->backoff * 2;

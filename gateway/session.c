@@ -146,19 +146,22 @@ gw_session_new(struct gw_worker *w, int fd, const struct sockaddr_storage *addr,
 	gw_session_flush(s);
 }
 
+/* The session's one line (DESIGN.md "Operating it"): key=value, the user name and the
+ * server's words escaped so that neither can add a field or a line. */
 static void
 session_log_line(struct gw_session *s)
 {
 	size_t listed = s->snap.count;
+	char user[GW_LOG_USER_SIZE], uperr[GW_LOG_TEXT_SIZE];
 
+	gw_log_text(s->up.last_error, uperr, sizeof(uperr));
 	log_info("session=%08x user=%s client=%s tls=%s listed=%zu retr=%zu dele=%zu "
 	    "bytes_out=%zu duration_ms=%lld result=%s%s%s%s", s->id,
-	    s->state != GW_S_AUTHORIZATION || s->user[0] ? (s->user[0] ? s->user : "-") : "-",
+	    gw_log_user(s, user, sizeof(user)),
 	    s->addr_text, conn_tls_active(&s->client.c) ? "yes" : "no", listed, s->n_retr,
 	    s->n_dele, s->client.c.bytes_out,
 	    (long long)((ev_now(s->w->loop) - s->started) * 1000), s->result,
-	    s->up.last_error[0] ? " upstream_error=\"" : "",
-	    s->up.last_error[0] ? s->up.last_error : "", s->up.last_error[0] ? "\"" : "");
+	    uperr[0] ? " upstream_error=\"" : "", uperr, uperr[0] ? "\"" : "");
 }
 
 void

@@ -18,6 +18,7 @@
 
 #include <ev.h>
 
+#include "../common/log.h"
 #include "../imap/imap_parse.h"
 #include "../imap/imap_queue.h"
 #include "../pop3/pop3_dotstuff.h"
@@ -142,6 +143,8 @@ struct gw_session {
 
 	/* AUTHORIZATION */
 	char user[POP3_SASL_FIELD_MAX];
+	char user_key[POP3_SASL_FIELD_MAX];	/* gw_user_key() of user, set when a login
+						   starts: [IN-USE], delays, cache */
 	bool have_user;
 	char pass[POP3_SASL_FIELD_MAX];	/* until the login is written; then wiped */
 	size_t pass_len;
@@ -266,6 +269,17 @@ const char *gw_upcmd_name(int kind);
 /* "IMAP4rev1 SASL-IR AUTH=PLAIN ..." -> the GW_CAP_* bits popgate uses. */
 unsigned gw_upstream_parse_caps(const struct imap_slice *caps);
 int gw_upstream_start_tls(struct gw_session *s);
+
+/* Untrusted text for a log line (common/log.h), so that it can neither end the line nor
+ * add fields to it: gw_log_user() is s->user as a bare value (user=%s; "-" when none),
+ * gw_log_text() any text (a server's words) to be put between double quotes. Both return
+ * buf, which should have GW_LOG_USER_SIZE / GW_LOG_TEXT_SIZE bytes. */
+#define GW_LOG_USER_MAX 128
+#define GW_LOG_USER_SIZE LOG_ESCAPE_SIZE(GW_LOG_USER_MAX)
+#define GW_LOG_TEXT_MAX 256
+#define GW_LOG_TEXT_SIZE LOG_ESCAPE_SIZE(GW_LOG_TEXT_MAX)
+const char *gw_log_user(const struct gw_session *s, char *buf, size_t size);
+const char *gw_log_text(const char *text, char *buf, size_t size);
 
 /* A session-tagged log line: "session=%08x ..." */
 #define gw_log(lvl, s, fmt, ...) log_msg(lvl, "session=%08x " fmt, (s)->id, ##__VA_ARGS__)

@@ -54,7 +54,10 @@ update_reply_and_close(struct gw_session *s, bool ok, const char *why)
 	if (ok) {
 		pop3_reply_ok(gw_client_out(s), "Logging out, %zu messages deleted.", s->n_dele);
 	} else {
-		gw_log(LOG_LVL_WARN, s, "QUIT of user=%s: %s", s->user, why);
+		char user[GW_LOG_USER_SIZE];
+
+		gw_log(LOG_LVL_WARN, s, "QUIT of user=%s: %s", gw_log_user(s, user, sizeof(user)),
+		    why);
 		pop3_reply_err(gw_client_out(s), POP3_CODE_SYS_TEMP, "%s", why);
 	}
 	gw_upstream_logout(s);
@@ -308,9 +311,12 @@ expunge_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
 	(void)cmd;
 	if (r == NULL || s->op != GW_OP_QUIT)
 		return;
-	if (r->status != IMAP_STATUS_OK)
-		gw_log(LOG_LVL_WARN, s, "EXPUNGE refused: %.*s", (int)(r->text.len > 100 ? 100 :
-		    r->text.len), (const char *)r->text.p);
+	if (r->status != IMAP_STATUS_OK) {
+		char text[LOG_ESCAPE_SIZE(100)];
+
+		gw_log(LOG_LVL_WARN, s, "EXPUNGE refused: \"%s\"", log_escape(text, sizeof(text),
+		    r->text.p, r->text.len, 100));
+	}
 	/* Whatever it answered, the UIDs tell what is gone. */
 	if (has_uid_expunge(s)) {
 		send_verify(s);		/* the same piece: s->upd.pos has not moved */
@@ -369,10 +375,13 @@ store_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
 	(void)cmd;
 	if (r == NULL || s->op != GW_OP_QUIT)
 		return;
-	if (r->status != IMAP_STATUS_OK)
-		gw_log(LOG_LVL_WARN, s, "STORE \\Deleted refused for UID %u:%u: %.*s",
-		    s->upd.piece_lo, s->upd.piece_hi, (int)(r->text.len > 100 ? 100 : r->text.len),
-		    (const char *)r->text.p);
+	if (r->status != IMAP_STATUS_OK) {
+		char text[LOG_ESCAPE_SIZE(100)];
+
+		gw_log(LOG_LVL_WARN, s, "STORE \\Deleted refused for UID %u:%u: \"%s\"",
+		    s->upd.piece_lo, s->upd.piece_hi, log_escape(text, sizeof(text), r->text.p,
+		    r->text.len, 100));
+	}
 	if (!has_uid_expunge(s)) {
 		s->upd.pos += s->upd.piece;
 		delete_next(s);

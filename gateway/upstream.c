@@ -188,7 +188,7 @@ gw_upstream_fail(struct gw_session *s, const char *fmt, ...)
 {
 	struct gw_upstream *up = &s->up;
 	struct imap_cmd *head = imap_queue_head(&up->queue);
-	char what[160];
+	char what[160], text[GW_LOG_TEXT_SIZE];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -199,8 +199,8 @@ gw_upstream_fail(struct gw_session *s, const char *fmt, ...)
 		    gw_upcmd_name(head->kind));
 	else
 		snprintf(up->last_error, sizeof(up->last_error), "%s", what);
-	gw_log(LOG_LVL_WARN, s, "upstream %s:%u: %s", s->w->cfg->up_host, s->w->cfg->up_port,
-	    up->last_error);
+	gw_log(LOG_LVL_WARN, s, "upstream %s:%u: \"%s\"", s->w->cfg->up_host, s->w->cfg->up_port,
+	    gw_log_text(up->last_error, text, sizeof(text)));
 	gw_upstream_close(s);
 	gw_session_upstream_lost(s);
 }

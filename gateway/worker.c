@@ -62,6 +62,8 @@ gw_worker_init(struct gw_worker *w, const struct gw_config *cfg, const char **er
 		*error_r = "no random bytes for the credential cache";
 		return -1;
 	}
+	if (auth_fail_init(&w->auth_fail, error_r) < 0)
+		return -1;
 	if ((w->loop = ev_default_loop(EVFLAG_AUTO)) == NULL) {
 		*error_r = "cannot create the event loop";
 		return -1;
@@ -146,45 +148,11 @@ gw_addr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b
 	return false;
 }
 
-static size_t
-addr_slot(const struct sockaddr_storage *a)
-{
-	const uint8_t *p;
-	size_t len, h = 2166136261u;
-
-	if (a->ss_family == AF_INET) {
-		p = (const uint8_t *)&((const struct sockaddr_in *)a)->sin_addr;
-		len = 4;
-	} else if (a->ss_family == AF_INET6) {
-		p = (const uint8_t *)&((const struct sockaddr_in6 *)a)->sin6_addr;
-		len = 16;
-	} else {
-		return 0;
-	}
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 16777619u;
-	return h % GW_AUTH_FAIL_SLOTS;
-}
-
-/* Failures are forgotten after this long without a new one. */
-#define AUTH_FAIL_FORGET 600.0
-
-static struct gw_auth_fail *
-auth_fail_find(struct gw_worker *w, const struct sockaddr_storage *addr)
-{
-	struct gw_auth_fail *f = &w->auth_fail[addr_slot(addr)];
-
-	if (!gw_addr_equal(&f->addr, addr) || ev_now(w->loop) - f->last > AUTH_FAIL_FORGET)
-		return NULL;
-	return f;
-}
-
 unsigned
 gw_auth_fail_delay_ms(struct gw_worker *w, const struct sockaddr_storage *addr)
 {
 	const struct gw_config *cfg = w->cfg;
-	struct gw_auth_fail *f = auth_fail_find(w, addr);
-	unsigned count = f ? f->count : 0;
+	unsigned count = auth_fail_count(&w->auth_fail, addr, ev_now(w->loop));
 	unsigned long long d = cfg->auth_fail_delay_ms;
 
 	/* base, 2 x base, 4 x base, ... up to the cap */
@@ -194,27 +162,33 @@ gw_auth_fail_delay_ms(struct gw_worker *w, const struct sockaddr_storage *addr)
 }
 
 void
-gw_auth_fail_record(struct gw_worker *w, const struct sockaddr_storage *addr)
+gw_auth_fail_record(struct gw_worker *w, const struct sockaddr_storage *addr,
+    const char *user_key)
 {
-	struct gw_auth_fail *f = auth_fail_find(w, addr);
-
-	if (f == NULL) {
-		/* A slot shared by two addresses goes to the newest: a bounded table. */
-		f = &w->auth_fail[addr_slot(addr)];
-		memset(f, 0, sizeof(*f));
-		f->addr = *addr;
-	}
-	f->count++;
-	f->last = ev_now(w->loop);
+	auth_fail_record(&w->auth_fail, addr, user_key, ev_now(w->loop));
 }
 
 void
-gw_auth_fail_clear(struct gw_worker *w, const struct sockaddr_storage *addr)
+gw_auth_fail_clear(struct gw_worker *w, const struct sockaddr_storage *addr,
+    const char *user_key)
 {
-	struct gw_auth_fail *f = auth_fail_find(w, addr);
+	auth_fail_success(&w->auth_fail, addr, user_key, ev_now(w->loop));
+}
 
-	if (f != NULL)
-		memset(f, 0, sizeof(*f));
+void
+gw_user_key(const struct gw_config *cfg, const char *user, char *key_r, size_t size)
+{
+	size_t i;
+
+	if (size == 0)
+		return;
+	for (i = 0; user[i] != '\0' && i + 1 < size; i++) {
+		char c = user[i];
+
+		/* ASCII only: no locale, and UTF-8 bytes stay as they are (Dovecot's %L). */
+		key_r[i] = cfg->username_lower && c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+	}
+	key_r[i] = '\0';
 }
 
 /* --- recently refused credentials --- */

@@ -10,6 +10,7 @@
 #include <ev.h>
 #include <openssl/ssl.h>
 
+#include "../common/auth_fail.h"
 #include "../imap/imap_parse.h"
 #include "config.h"
 #include "io.h"
@@ -25,15 +26,6 @@ struct gw_listener {
 	const struct gw_listen *conf;
 };
 
-/* Failed logins of one client address, for the growing delay (RFC 2449 LOGIN-DELAY's
- * spirit, and the upstream's own brute-force guard never seeing us as the attacker). */
-struct gw_auth_fail {
-	struct sockaddr_storage addr;
-	unsigned count;
-	ev_tstamp last;
-};
-
-#define GW_AUTH_FAIL_SLOTS 256
 #define GW_BAD_CRED_SLOTS 64
 
 /* A user+password pair the upstream just refused, as a salted hash (never the password):
@@ -83,7 +75,7 @@ struct gw_worker {
 	ev_prepare reaper;
 	ev_signal sigterm, sigint;
 	bool stopping;
-	struct gw_auth_fail auth_fail[GW_AUTH_FAIL_SLOTS];
+	struct auth_fail_table auth_fail;	/* the failed-login delay (common/auth_fail.h) */
 	struct gw_bad_cred bad_cred[GW_BAD_CRED_SLOTS];
 	size_t bad_cred_next;
 	uint8_t bad_cred_salt[16];
@@ -107,10 +99,22 @@ void gw_listeners_pause(struct gw_worker *w, bool pause);
 /* Same IP address (the port is not compared). */
 bool gw_addr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
 
-/* Growing delay before answering a failed login from this address (ms), and recording. */
+/* The growing delay before a failed login from this address is answered (ms): it grows
+ * with the address's failures (IPv6: its /64), whichever users they were for. */
 unsigned gw_auth_fail_delay_ms(struct gw_worker *w, const struct sockaddr_storage *addr);
-void gw_auth_fail_record(struct gw_worker *w, const struct sockaddr_storage *addr);
-void gw_auth_fail_clear(struct gw_worker *w, const struct sockaddr_storage *addr);
+/* A failed login of user_key (gw_user_key()) from addr. */
+void gw_auth_fail_record(struct gw_worker *w, const struct sockaddr_storage *addr,
+    const char *user_key);
+/* user_key logged in from addr: its own failures from there no longer count; those of the
+ * other users tried from that address still do. */
+void gw_auth_fail_clear(struct gw_worker *w, const struct sockaddr_storage *addr,
+    const char *user_key);
+
+/* The one form of a user name that the [IN-USE] check, the refused-credential memory, the
+ * failure delay and the UIDL cache use: ASCII-lowercased with [cache] username = lower
+ * (the default, like Dovecot's auth_username_format %Lu), as typed with keep. Writes at
+ * most size - 1 bytes and a NUL. */
+void gw_user_key(const struct gw_config *cfg, const char *user, char *key_r, size_t size);
 
 /* Recently refused credentials, by salted hash: remember after an upstream NO, ask
  * before a login. kind keeps secrets of different sorts apart ("password" for USER/PASS

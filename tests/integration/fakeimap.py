@@ -59,6 +59,21 @@ Data that is not the answer asked for (a FETCH is matched by UID and item, never
   stale_window       TOP body window: another UID's window at our origin, then ours at a
                      stale origin (off + 4096), then the real one
 
+Login refusals (issue 12 point 5): LOGIN or AUTHENTICATE PLAIN is answered with what the name
+says instead of OK (the refusal is decided by the login user, so name the user after the
+scenario or map it with `scenario_of_user`):
+
+  login_authfailed   NO [AUTHENTICATIONFAILED] Authentication failed. (fake)
+  login_no_code      NO Server busy (fake)              (an old server: no response code)
+  login_unavailable  NO [UNAVAILABLE] Authentication service unavailable (fake)
+  login_serverbug    NO [SERVERBUG] Internal error (fake)
+  login_limit        NO [LIMIT] Too many connections (fake)
+  login_overquota    NO [OVERQUOTA] Quota exceeded (fake)
+  login_inuse        NO [INUSE] Mailbox is locked (fake)
+  login_bad          BAD Error in IMAP command (fake)
+  login_bye          "* BYE Going down" result=ok bytes_out=0 x=" (fake)" (quotes and
+                     key=value in the server's words, for the log tests), then closes
+
 A bearer token logs in when it is in `tokens` ({token: user}); any other gets the error
 challenge of RFC 7628 §3.2.2 ("+ <base64 JSON>"), whose answer is recorded, then NO
 [AUTHENTICATIONFAILED]. `sasl` records each bearer exchange: (conn id, mechanism, "ir" or
@@ -85,6 +100,22 @@ SCENARIOS = ("ok", "no_greeting", "select_no", "snapshot_bad", "fetch_bad", "clo
 	"expunge_keeps", "search_silent", "search_other_tag", "search_garbage", "store_no_first",
 	"listing_short", "listing_no_uid", "listing_flags", "select_no_exists", "empty_listing_no",
 	"reorder_login")
+
+# Login refusals: scenario -> the tagged answer to LOGIN/AUTHENTICATE ("%s" is the tag), or
+# None for login_bye. Added to SCENARIOS below.
+LOGIN_REFUSALS = {
+	"login_authfailed": b"%s NO [AUTHENTICATIONFAILED] Authentication failed. (fake)\r\n",
+	"login_no_code": b"%s NO Server busy (fake)\r\n",
+	"login_unavailable": b"%s NO [UNAVAILABLE] Authentication service unavailable (fake)\r\n",
+	"login_serverbug": b"%s NO [SERVERBUG] Internal error (fake)\r\n",
+	"login_limit": b"%s NO [LIMIT] Too many connections (fake)\r\n",
+	"login_overquota": b"%s NO [OVERQUOTA] Quota exceeded (fake)\r\n",
+	"login_inuse": b"%s NO [INUSE] Mailbox is locked (fake)\r\n",
+	"login_bad": b"%s BAD Error in IMAP command (fake)\r\n",
+	"login_bye": None,
+}
+LOGIN_BYE = b'* BYE Going down" result=ok bytes_out=0 x=" (fake)\r\n'
+SCENARIOS += tuple(LOGIN_REFUSALS)
 
 
 def uid_set(text):
@@ -232,6 +263,17 @@ class _Conn:
 		if self.scenario is None:
 			self.scenario = self.server.scenario_for(user)
 
+	def login_refused(self, tag):
+		"""True (having answered) when the scenario refuses the login."""
+		if self.scenario not in LOGIN_REFUSALS:
+			return False
+		answer = LOGIN_REFUSALS[self.scenario]
+		if answer is None:
+			self.close_after(LOGIN_BYE)
+			raise _Closed()
+		self.send(answer % tag)
+		return True
+
 	def command(self, line):
 		parts = line.split(b" ", 2)
 		tag = parts[0]
@@ -266,6 +308,8 @@ class _Conn:
 				self.send(tag + b" BAD Invalid PLAIN response.\r\n")
 				return
 			self.logged_in(user.decode("utf-8", "replace"))
+			if self.login_refused(tag):
+				return
 			self.answer(tag + b" OK [CAPABILITY " + caps + b"] Logged in.\r\n")
 		elif verb == b"LOGIN":
 			m = re.match(rb'(?:"((?:[^"\\]|\\.)*)"|\{\d+\+?\}\r\n|(\S+))', rest)
@@ -277,6 +321,8 @@ class _Conn:
 			elif m:	# a literal: its bytes follow the marker up to the next space
 				user = rest[m.end():].split(b" ", 1)[0]
 			self.logged_in(user.decode("utf-8", "replace"))
+			if self.login_refused(tag):
+				return
 			self.answer(tag + b" OK [CAPABILITY " + caps + b"] Logged in.\r\n")
 		elif verb == b"ID":
 			self.send(b"* ID NIL\r\n" + ok)

@@ -222,7 +222,7 @@ def test_probe_fails_upstream_down(gate, tmp_path):
 	import dovecot
 	port = dovecot.free_ports(1)[0]
 	pg = gate(port, wait_probe=False)
-	wait_log(pg, "learning its capabilities failed: connect failed")
+	wait_log(pg, "learning its capabilities failed: \"connect failed")
 	with Pop3Raw("127.0.0.1", pg.port) as c:
 		assert sasl_line(c) == ["SASL PLAIN"]
 		r = c.cmd("AUTH XOAUTH2 " + xoauth2("alice", GOOD))
@@ -267,7 +267,7 @@ def test_bad_token_then_password(oauth_dovecot, gate, tokens, mech):
 		assert c.quit().startswith(b"+OK")
 	assert tokens.count(bad) == 1
 	# The upstream's NO [AUTHENTICATIONFAILED] counts as a refused credential (delay, -ERR [AUTH]).
-	assert "failed: upstream login refused: NO Authentication failed." in pg.log()
+	assert "failed: \"upstream login refused: NO Authentication failed.\"" in pg.log()
 
 
 def test_wrong_user_for_token(oauth_dovecot, gate):
