@@ -11,7 +11,14 @@
  *    freed memory.
  *  - Writes go to the client's buffer; the flush at the end of each callback sends them,
  *    and its drain below the low watermark resumes whatever was waiting (LIST output,
- *    a paused upstream, pipelined commands). */
+ *    a paused upstream, pipelined commands).
+ *  - The client's EOF (FIN, close_notify, a TCP close under TLS) ends nothing by itself:
+ *    the commands already read run in order, QUIT and its UPDATE included, then the
+ *    session ends "disconnected" (gw_session_process()). Nothing is read after EOF.
+ *  - An ended session first writes what is queued for its client (linger_start()): the
+ *    last reply is never thrown away because the client's socket buffer was full.
+ *  - The inactivity timer counts only while popgate waits for the client
+ *    (waits_for_client()); the upstream timers bound popgate's own waits. */
 #include <sys/socket.h>
 #include <netdb.h>
 #include <netinet/in.h>
