@@ -51,6 +51,11 @@ conn_start_tls(struct conn *c, SSL_CTX *ctx, bool server, const char *sni, bool 
 	}
 	SSL_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* A TCP close without close_notify is an EOF (SSL_ERROR_ZERO_RETURN), not a fatal
+	 * error that sends an alert and forbids writing: a half-closed POP3 client still
+	 * reads the replies to what it sent. Truncation cannot pass unseen: POP3 commands
+	 * are whole lines and IMAP literals carry their size, both checked above us. */
+	SSL_set_options(c->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	if (server) {
 		SSL_set_accept_state(c->ssl);
 	} else {
@@ -149,7 +154,8 @@ conn_read_tls(struct conn *c)
 			return CONN_EOF;
 		}
 		if (e == SSL_ERROR_SYSCALL && errno == 0) {
-			/* The peer closed TCP without close_notify: treat as EOF. */
+			/* The peer closed TCP without close_notify: treat as EOF (OpenSSL 3
+			 * only says so with SSL_OP_IGNORE_UNEXPECTED_EOF, see conn_start_tls()). */
 			c->eof = true;
 			return CONN_EOF;
 		}

@@ -11,7 +11,14 @@
  *    freed memory.
  *  - Writes go to the client's buffer; the flush at the end of each callback sends them,
  *    and its drain below the low watermark resumes whatever was waiting (LIST output,
- *    a paused upstream, pipelined commands). */
+ *    a paused upstream, pipelined commands).
+ *  - The client's EOF (FIN, close_notify, a TCP close under TLS) ends nothing by itself:
+ *    the commands already read run in order, QUIT and its UPDATE included, then the
+ *    session ends "disconnected" (gw_session_process()). Nothing is read after EOF.
+ *  - An ended session first writes what is queued for its client (linger_start()): the
+ *    last reply is never thrown away because the client's socket buffer was full.
+ *  - The inactivity timer counts only while popgate waits for the client
+ *    (waits_for_client()); the upstream timers bound popgate's own waits. */
 #include <sys/socket.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -20,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
 
 #include "../common/log.h"
 #include "../pop3/pop3_reply.h"
@@ -177,23 +186,45 @@ gw_session_wipe_credentials(struct gw_session *s)
 	s->sasl_resp_len = 0;
 }
 
-void
-gw_session_close(struct gw_session *s, const char *result)
+/* A session that ends drains what is queued for its client first: QUIT's "+OK" after an
+ * UPDATE, the rest of a RETR, "Too many bad commands" all reach a client whose socket buffer
+ * was full when they were written. Nothing is run meanwhile and input is read and dropped
+ * (closing with unread input would reset the connection and lose what is in flight). The
+ * conn closes once the queue is written, or when the socket took no byte for LINGER_IDLE
+ * seconds, or LINGER_MAX seconds after the end, whichever comes first: a client that does
+ * not read costs a few seconds of an fd, never a worker's stop. */
+#define LINGER_IDLE 5.0
+#define LINGER_MAX 30.0
+
+static bool
+linger_wanted(const struct gw_session *s)
+{
+	const struct conn *c = &s->client.c;
+
+	return gw_io_open(&s->client) && !s->client_gone && conn_queued(c) > 0 &&
+	    !c->out.failed && !c->handshaking && c->error[0] == '\0';
+}
+
+/* The end of a session, once its output is written or given up: log line, close, reaper. */
+static void
+session_end(struct gw_session *s)
 {
 	struct gw_worker *w = s->w;
+	struct conn *c = &s->client.c;
 
-	if (s->closing)
-		return;
-	s->closing = true;
-	if (result != NULL)
-		s->result = result;
-	session_log_line(s);
-	gw_session_enter(s, GW_S_CLOSED);
 	ev_timer_stop(w->loop, &s->idle);
-	ev_timer_stop(w->loop, &s->delay);
-	gw_upstream_logout(s);
+	if (s->lingering && conn_queued(c) > 0)
+		gw_log(LOG_LVL_DEBUG, s, "client took no more bytes: %zu left unsent", conn_queued(c));
+	s->lingering = false;
+	if (gw_io_open(&s->client) && conn_tls_active(c) && conn_queued(c) == 0 &&
+	    c->error[0] == '\0') {
+		/* Best effort close_notify (RFC 8446 §6.1): the client sees a clean end. */
+		ERR_clear_error();
+		(void)SSL_shutdown(c->ssl);
+		ERR_clear_error();
+	}
+	session_log_line(s);
 	gw_io_close(&s->client);
-	gw_session_wipe_credentials(s);
 	/* Off the live list now; freed by the reaper once the stack has unwound. */
 	if (s->prev != NULL)
 		s->prev->next = s->next;
@@ -205,6 +236,95 @@ gw_session_close(struct gw_session *s, const char *result)
 	w->nsessions--;
 	s->next_doomed = w->doomed;
 	w->doomed = s;
+}
+
+/* Starts draining an ended session's output. It stays on the worker's live list (it still
+ * holds an fd, and the worker's stop waits for it, at most LINGER_MAX), in state CLOSED. */
+static void
+linger_start(struct gw_session *s)
+{
+	struct conn *c = &s->client.c;
+
+	s->lingering = true;
+	s->linger_started = s->last_activity = ev_now(s->w->loop);
+	buf_reset(&c->in);
+	c->read_paused = false;
+	s->idle.repeat = LINGER_IDLE;
+	ev_timer_again(s->w->loop, &s->idle);
+	gw_log(LOG_LVL_DEBUG, s, "ended: writing the %zu bytes still queued for the client",
+	    conn_queued(c));
+	gw_io_update(&s->client);
+}
+
+/* The client's socket is ready while lingering: drop what it sent, write what is queued. */
+static void
+linger_io(struct gw_session *s)
+{
+	struct conn *c = &s->client.c;
+	size_t out_before = c->bytes_out;
+	enum conn_status st = CONN_OK;
+
+	if (conn_want_read(c))
+		st = conn_read(c);	/* never after EOF: conn_want_read() says no */
+	buf_reset(&c->in);
+	if (st != CONN_ERROR)
+		st = conn_flush(c);
+	if (c->bytes_out != out_before)
+		s->last_activity = ev_now(s->w->loop);
+	if (st == CONN_ERROR) {
+		gw_log(LOG_LVL_DEBUG, s, "client gone while its last bytes were written: %s", c->error);
+		session_end(s);
+		return;
+	}
+	if (conn_queued(c) == 0) {
+		session_end(s);
+		return;
+	}
+	gw_io_update(&s->client);
+}
+
+static void
+linger_timer(struct gw_session *s)
+{
+	ev_tstamp now = ev_now(s->w->loop);
+	double idle_left = LINGER_IDLE - (now - s->last_activity);
+	double total_left = LINGER_MAX - (now - s->linger_started);
+
+	if (idle_left <= 0 || total_left <= 0) {
+		session_end(s);
+		return;
+	}
+	s->idle.repeat = idle_left < total_left ? idle_left : total_left;
+	ev_timer_again(s->w->loop, &s->idle);
+}
+
+void
+gw_session_close(struct gw_session *s, const char *result)
+{
+	struct gw_worker *w = s->w;
+
+	if (s->closing)
+		return;
+	s->closing = true;
+	if (result != NULL)
+		s->result = result;
+	gw_session_enter(s, GW_S_CLOSED);
+	ev_timer_stop(w->loop, &s->idle);
+	ev_timer_stop(w->loop, &s->delay);
+	gw_upstream_logout(s);
+	gw_session_wipe_credentials(s);
+	if (linger_wanted(s))
+		linger_start(s);	/* session_end() when written, or given up */
+	else
+		session_end(s);
+}
+
+void
+gw_session_close_now(struct gw_session *s, const char *result)
+{
+	gw_session_close(s, result);
+	if (s->lingering)
+		session_end(s);
 }
 
 void
@@ -273,15 +393,26 @@ bad_command(struct gw_session *s, const char *reply)
 	}
 }
 
+/* popgate waits for the client's next line (a command, or a SASL continuation): only then
+ * does the client's silence count as inactivity (RFC 1939 §3). While a command is carried
+ * out (a login, RETR/TOP/LIST streaming, UPDATE) the upstream timeouts bound the waits, and
+ * the client is idle only if its socket stops taking what is queued for it. */
+static bool
+waits_for_client(const struct gw_session *s)
+{
+	return (s->op == GW_OP_NONE || s->op == GW_OP_SASL) && s->state != GW_S_UPDATE;
+}
+
 void
 gw_session_process(struct gw_session *s)
 {
 	struct buf *in = &s->client.c.in;
+	bool starved = false;		/* no complete command line left in the input */
 
 	if (s->in_process)
 		return;
 	s->in_process = true;
-	while (!s->closing && (s->op == GW_OP_NONE || s->op == GW_OP_SASL) &&
+	while (!s->closing && waits_for_client(s) &&
 	    s->state != GW_S_UPDATE && !gw_session_client_full(s)) {
 		struct pop3_cmd cmd;
 		struct pop3_slice line;
@@ -295,14 +426,17 @@ gw_session_process(struct gw_session *s)
 			else if (r != POP3_PARSE_MORE)
 				gw_session_sasl_line(s, NULL);
 			buf_consume(in, consumed);	/* see the file comment */
-			if (r == POP3_PARSE_MORE)
+			if (r == POP3_PARSE_MORE) {
+				starved = true;
 				break;
+			}
 			continue;
 		}
 		r = pop3_parse(&s->parser, in, POP3_LINE_MAX, &cmd, &consumed);
 		s->long_line = r == POP3_PARSE_MORE && s->parser.skipping ? s->long_line + consumed : 0;
 		switch (r) {
 		case POP3_PARSE_MORE:
+			starved = true;
 			buf_consume(in, consumed);
 			if (s->long_line > CLIENT_FLOOD_MAX) {
 				/* Bytes without an end: a flood, not a command. */
@@ -333,6 +467,15 @@ gw_session_process(struct gw_session *s)
 	}
 out:
 	s->in_process = false;
+	if (!s->closing && starved && s->client.c.eof) {
+		/* The client closed its side (FIN, close_notify) and every complete command it
+		 * sent before has run; a partial last line is dropped. Without a QUIT among them
+		 * nothing changes upstream (DESIGN.md); their replies still drain (a half-closed
+		 * client reads them). */
+		gw_log(LOG_LVL_DEBUG, s, "client closed the connection");
+		gw_session_close(s, "disconnected");
+		return;
+	}
 	if (!s->closing)
 		gw_io_update(&s->client);
 }
@@ -383,15 +526,17 @@ gw_session_flush(struct gw_session *s)
 		gw_session_close(s, "client write failed");
 		return false;
 	}
-	if (c->bytes_out != out_before)
-		s->last_activity = ev_now(s->w->loop);	/* a slow reader is not idle */
+	if (c->bytes_out != out_before || (!waits_for_client(s) && conn_queued(c) == 0))
+		s->last_activity = ev_now(s->w->loop);	/* a slow reader is not idle, nor a
+							   client waiting for popgate's work */
 	if (conn_queued(c) <= s->w->cfg->out_lowat) {
 		if (s->op == GW_OP_LIST)
 			gw_session_list_continue(s);
 		if (!s->closing && s->up.io.c.read_paused)
 			gw_upstream_resume(s);	/* flushes again itself */
-		if (!s->closing && s->op == GW_OP_NONE && buf_len(&c->in) > 0 && !s->in_process)
-			gw_session_process(s);
+		if (!s->closing && s->op == GW_OP_NONE && (buf_len(&c->in) > 0 || c->eof) &&
+		    !s->in_process)
+			gw_session_process(s);	/* at EOF too: it ends the session */
 	}
 	if (!s->closing)
 		gw_io_update(&s->client);
@@ -406,21 +551,37 @@ client_cb(struct ev_loop *loop, ev_io *w, int revents)
 	size_t in_before = c->bytes_in, out_before = c->bytes_out;
 	enum conn_status st = CONN_OK;
 
-	(void)revents;
+	if (s->lingering) {
+		linger_io(s);
+		return;
+	}
 	if (s->closing)
 		return;
 	if (revents & EV_WRITE && !gw_session_flush(s))
 		return;
 	if (conn_want_read(c) || c->handshaking)
-		st = conn_read(c);
+		st = conn_read(c);	/* never again after EOF: conn_want_read() */
 	if (c->bytes_in != in_before || c->bytes_out != out_before)
 		s->last_activity = ev_now(loop);
-	if (st == CONN_ERROR || (st == CONN_EOF && s->op != GW_OP_QUIT)) {
+	if (st == CONN_ERROR) {
+		gw_log(LOG_LVL_DEBUG, s, "client %s", c->error);
+		if (s->op == GW_OP_QUIT) {
+			s->client_gone = true;	/* let UPDATE finish: the client asked for it */
+			buf_reset(&c->out);
+			gw_io_close(&s->client);
+			return;
+		}
 		/* A dropped connection changes nothing upstream (DESIGN.md). */
-		gw_log(LOG_LVL_DEBUG, s, "client %s", st == CONN_EOF ? "closed the connection" : c->error);
-		gw_session_close(s, st == CONN_EOF ? "disconnected" : "client error");
+		gw_session_close(s, "client error");
 		return;
 	}
+	/* CONN_EOF: the read may have brought commands with it (conn_read() returns EOF after
+	 * reading data in the same call), and a client that pipelined "DELE 1, QUIT" then
+	 * closed did issue QUIT. gw_session_process() runs every complete line first and ends
+	 * the session once none is left. */
+	if (st == CONN_EOF)
+		gw_log(LOG_LVL_DEBUG, s, "client closed its side, %zu bytes of commands unread",
+		    buf_len(&c->in));
 	client_tls_established(s);	/* a handshake this read finished */
 	gw_session_process(s);
 	gw_session_flush(s);
@@ -432,9 +593,20 @@ idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	struct gw_session *s = t->data;
 	double timeout = s->client.c.handshaking ? s->w->cfg->tls_handshake_timeout :
 	    s->w->cfg->idle_timeout;
-	double idle = ev_now(loop) - s->last_activity;
+	double idle;
 
 	(void)revents;
+	if (s->lingering) {
+		linger_timer(s);
+		return;
+	}
+	/* Working with nothing queued for the client is not inactivity (waits_for_client()),
+	 * and an UPDATE is never cut halfway. Otherwise, with output queued, the clock runs
+	 * from the last byte the client's socket took. */
+	if (!s->client.c.handshaking && (s->state == GW_S_UPDATE ||
+	    (!waits_for_client(s) && conn_queued(&s->client.c) == 0)))
+		s->last_activity = ev_now(loop);
+	idle = ev_now(loop) - s->last_activity;
 	if (idle < timeout) {
 		t->repeat = timeout - idle;
 		ev_timer_again(loop, t);

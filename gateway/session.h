@@ -6,7 +6,9 @@
  *   TRANSACTION    the snapshot is fixed; STAT/LIST/UIDL/DELE/RSET/NOOP local, RETR/TOP
  *                  streamed from upstream
  *   UPDATE         QUIT seen in TRANSACTION: deletions being applied upstream
- *   CLOSED         nothing more is read; freed at the next loop iteration
+ *   CLOSED         ended: the upstream is logged out and no command runs; what is still
+ *                  queued for the client drains first (`lingering`, a few seconds at most),
+ *                  then the session is freed at the next loop iteration
  * One command runs at a time (`op`); commands the client pipelined wait in its input
  * buffer and are answered in order, also while a multi-line reply is streaming. */
 #ifndef POPGATE_SESSION_H
@@ -130,6 +132,8 @@ struct gw_session {
 	bool closing;
 	bool in_process;		/* gw_session_process() is on the stack */
 	bool client_gone;		/* client hung up during UPDATE: finish, discard output */
+	bool lingering;			/* CLOSED, still writing its queued output (session.c) */
+	ev_tstamp linger_started;
 	struct gw_io client;
 	struct sockaddr_storage addr;
 	char addr_text[64];		/* "203.0.113.7" for logs and ID */
@@ -199,8 +203,12 @@ struct gw_session {
 
 /* Accepted connection: takes ownership of fd. */
 void gw_session_new(struct gw_worker *w, int fd, const struct sockaddr_storage *addr, bool tls);
-/* Ends the session: closes both conns now, frees later (safe inside callbacks). */
+/* Ends the session (safe inside callbacks): logs the upstream out now; the client conn
+ * closes once what is queued for it is written (bounded linger), and the session is freed
+ * after that. Further calls on an ended session do nothing. */
 void gw_session_close(struct gw_session *s, const char *result);
+/* The same, but without lingering: a lingering session is cut now (the worker's end). */
+void gw_session_close_now(struct gw_session *s, const char *result);
 /* Frees a closed session (the worker's reaper calls this). */
 void gw_session_free(struct gw_session **sp);
 

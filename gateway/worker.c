@@ -43,7 +43,8 @@ stop_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 	w->stopping = true;
 	gw_listeners_close(w);
 	gw_probe_stop(w);
-	/* A dropped session changes nothing upstream; UPDATEs already running finish. */
+	/* A dropped session changes nothing upstream; UPDATEs already running finish, and
+	 * ended sessions still writing their last replies (lingering, bounded) too. */
 	for (struct gw_session *s = w->sessions, *next; s != NULL; s = next) {
 		next = s->next;
 		if (s->state != GW_S_UPDATE)
@@ -111,7 +112,7 @@ gw_worker_free(struct gw_worker *w)
 	gw_probe_stop(w);
 	for (struct gw_session *s = w->sessions, *next; s != NULL; s = next) {
 		next = s->next;
-		gw_session_close(s, "shutdown");
+		gw_session_close_now(s, "shutdown");	/* a lingering one too */
 	}
 	while (w->doomed != NULL) {
 		struct gw_session *s = w->doomed;

@@ -83,6 +83,13 @@ Runs in threads on 127.0.0.1, port picked at bind (`port`). `received` logs ever
 (with the connection's id; AUTHENTICATE/LOGIN arguments hidden), `conns` each connection's
 scenario, user and whether the peer closed it. close_listener()/reopen_listener() make the port
 refuse connections for a while (an unreachable upstream). stop() closes everything.
+
+Slow answers (a server that is busy, not broken: each wait stays under popgate's
+upstream_timeout, all of them together do not), `slow_delay` seconds (default 1.5) each:
+
+  slow_login         LOGIN and AUTHENTICATE PLAIN answered after slow_delay
+  slow_literal       RETR: the literal in 4 pieces, slow_delay apart
+  slow_update        each UID STORE and (UID) EXPUNGE answered after slow_delay
 """
 
 import base64
@@ -116,6 +123,8 @@ LOGIN_REFUSALS = {
 }
 LOGIN_BYE = b'* BYE Going down" result=ok bytes_out=0 x=" (fake)\r\n'
 SCENARIOS += tuple(LOGIN_REFUSALS)
+SLOW_SCENARIOS = ("slow_login", "slow_literal", "slow_update")
+SCENARIOS += SLOW_SCENARIOS
 
 
 def uid_set(text):
@@ -310,6 +319,7 @@ class _Conn:
 			self.logged_in(user.decode("utf-8", "replace"))
 			if self.login_refused(tag):
 				return
+			self.slow("slow_login")
 			self.answer(tag + b" OK [CAPABILITY " + caps + b"] Logged in.\r\n")
 		elif verb == b"LOGIN":
 			m = re.match(rb'(?:"((?:[^"\\]|\\.)*)"|\{\d+\+?\}\r\n|(\S+))', rest)
@@ -323,6 +333,7 @@ class _Conn:
 			self.logged_in(user.decode("utf-8", "replace"))
 			if self.login_refused(tag):
 				return
+			self.slow("slow_login")
 			self.answer(tag + b" OK [CAPABILITY " + caps + b"] Logged in.\r\n")
 		elif verb == b"ID":
 			self.send(b"* ID NIL\r\n" + ok)
@@ -341,6 +352,7 @@ class _Conn:
 		elif verb == b"UID FETCH":
 			self.fetch(tag, rest)
 		elif verb == b"UID STORE":
+			self.slow("slow_update")
 			uids, _, flags = rest.partition(b" ")
 			if b"\\Deleted" in flags:
 				if self.scenario == "store_no_first" and not self.refused_store:
@@ -353,6 +365,7 @@ class _Conn:
 		elif verb == b"UID SEARCH":
 			self.search(tag, rest.strip())
 		elif verb in (b"UID EXPUNGE", b"EXPUNGE"):
+			self.slow("slow_update")
 			# As a server that removes what is \Deleted (in the set, for UID EXPUNGE); the
 			# messages themselves stay for the next session. expunge_short: reports none;
 			# expunge_keeps: removes none and reports as many as asked.
@@ -410,6 +423,11 @@ class _Conn:
 		else:
 			out = b"* SEARCH" + b"".join(b" %d" % u for u in found) + b"\r\n"
 		self.send(out + tag + b" OK Search completed.\r\n")
+
+	def slow(self, scenario):
+		"""Scenarios slow_*: waits slow_delay seconds before the answer (see the docstring)."""
+		if self.scenario == scenario:
+			time.sleep(self.server.slow_delay)
 
 	def bearer(self, tag, mech, ir):
 		form = "ir" if ir else "continuation"
@@ -557,6 +575,13 @@ class _Conn:
 			self.send(b"\x00\xff garbage\r\n")
 		elif sc == "garbage_long":
 			self.send(b"* " + b"x" * (150 * 1024) + b"\r\n")
+		elif sc == "slow_literal":
+			cut = [len(msg) * i // 4 for i in range(5)]
+			self.send(head)
+			for a, b in zip(cut, cut[1:]):
+				time.sleep(self.server.slow_delay)
+				self.send(msg[a:b])
+			self.send(b")\r\n" + tag + b" OK Fetch completed.\r\n")
 		elif sc == "oversized_literal":
 			size = len(msg) * 100 + (1 << 20)
 			self.send(b"* %d FETCH (UID %d BODY[] {%d}\r\n" % (uid, uid, size) + msg)
@@ -579,6 +604,7 @@ class FakeImap:
 		self.sasl = []		# [(conn id, mech, "ir"|"continuation", response, error answer)]
 		self.next_scenarios = []
 		self.scenario_of_user = {}
+		self.slow_delay = 1.5	# seconds, the slow_* scenarios
 		self.received = []	# [(conn id, line bytes)]
 		self.conns = []		# [_Conn]
 		self.stopping = False
