@@ -144,6 +144,13 @@ top_maybe_finish(struct gw_session *s)
 {
 	struct gw_xfer *x = &s->xfer;
 
+	if (x->top_lines > 0 && !x->window_seen && x->window_early) {
+		/* The window came before the header and was not taken: ask for it again. */
+		x->window_early = x->window_done = false;
+		if (top_send_window(s) < 0)
+			gw_upstream_fail(s, "cannot send FETCH");
+		return;
+	}
 	/* No window asked (TOP n 0), no literal (NIL or ""), a short window, or enough
 	 * lines: the body is done. */
 	if (x->top_lines == 0 || !x->window_seen || x->top.done ||
@@ -264,14 +271,19 @@ xfer_start_reply(struct gw_session *s)
 	x->reply_started = true;
 }
 
-/* Our data for `part` begins: `size` bytes will follow. */
+/* Our data for `part` begins: `size` bytes will follow. `pending`: its FETCH named no UID
+ * before it, so the line's end may still undo it (xfer_untake()). */
 static void
-xfer_take(struct gw_session *s, enum imap_section_part part, uint64_t size)
+xfer_take(struct gw_session *s, enum imap_section_part part, uint64_t size, bool pending)
 {
 	struct gw_xfer *x = &s->xfer;
 
-	x->pending_window = part == IMAP_SECTION_TEXT;
-	x->pending_body_phase = x->body_phase;
+	if (pending && part == IMAP_SECTION_TEXT && !x->pending_window) {
+		x->pending_window = true;
+		x->pending_body_phase = x->body_phase;
+	} else if (pending && part != IMAP_SECTION_TEXT) {
+		x->pending_header = true;
+	}
 	if (part == IMAP_SECTION_TEXT) {
 		x->window_seen = true;
 		x->body_phase = true;
@@ -280,8 +292,9 @@ xfer_take(struct gw_session *s, enum imap_section_part part, uint64_t size)
 	x->literal_size = size;
 }
 
-/* A literal taken before its UID was known turned out not to be ours, and nothing of it
- * reached the client: as if it had been skipped. */
+/* The items taken from a FETCH line before its UID was known turned out not to be ours,
+ * and nothing of them reached the client: as if they had been skipped. A line may have
+ * carried two (a header and a window): both are undone. */
 static void
 xfer_untake(struct gw_session *s)
 {
@@ -290,10 +303,18 @@ xfer_untake(struct gw_session *s)
 	if (x->pending_window) {
 		x->window_seen = false;
 		x->body_phase = x->pending_body_phase;
-	} else {
-		x->got_literal = false;
 	}
+	if (x->pending_header)
+		x->got_literal = false;
 	x->literal_size = 0;
+}
+
+/* The line that left the UID pending is settled, one way or the other. */
+static void
+xfer_settled(struct gw_xfer *x)
+{
+	x->uid_pending = x->pending_streamed = false;
+	x->pending_header = x->pending_window = false;
 }
 
 static void
@@ -329,21 +350,33 @@ gw_xfer_literal(struct gw_session *s, const struct imap_event *ev)
 		return;
 	if (h.has_uid && h.uid != s->snap.uid[x->idx])
 		return;				/* another message's data */
-	if ((part = xfer_wanted(s, &h.section)) == IMAP_SECTION_OTHER)
+	if ((part = xfer_wanted(s, &h.section)) == IMAP_SECTION_OTHER) {
+		/* Our body window, answered before the header (a proxy that reorders): asked
+		 * again once the header is out (top_maybe_finish()), never taken as "no body". */
+		if (x->is_top && h.section.part == IMAP_SECTION_TEXT && h.section.has_origin &&
+		    h.section.origin == x->window_off && !x->got_literal && x->top_lines > 0)
+			x->window_early = true;
 		return;
+	}
 	if (!literal_size_sane(ev->literal_size, s->snap.size[x->idx])) {
 		gw_upstream_fail(s, "literal of %llu bytes for a message of %llu",
 		    (unsigned long long)ev->literal_size, (unsigned long long)s->snap.size[x->idx]);
 		return;
 	}
 	x->skipping = false;
-	/* UID after the literal ("* 1 FETCH (BODY[] {5}\r\n... UID 7)"): taken, but "+OK" waits
-	 * for its first byte, and the line's end decides (gw_xfer_fetch_line()). */
-	x->uid_pending = !h.has_uid;
-	x->pending_streamed = false;
-	xfer_take(s, part, ev->literal_size);
-	if (!x->uid_pending)
+	if (h.has_uid) {
+		/* Our UID: this item is ours, and so is one taken earlier on the same line. */
+		if (x->uid_pending)
+			xfer_settled(x);
+		xfer_take(s, part, ev->literal_size, false);
 		xfer_start_reply(s);
+		return;
+	}
+	/* UID after the literal ("* 1 FETCH (BODY[] {5}\r\n... UID 7)"): taken, but "+OK" waits
+	 * for its first byte, and the line's end decides (gw_xfer_fetch_line()). What was
+	 * streamed stays counted until then, across every item of the line. */
+	x->uid_pending = true;
+	xfer_take(s, part, ev->literal_size, true);
 }
 
 void
@@ -390,7 +423,7 @@ xfer_line_value(struct gw_session *s, const struct imap_slice *text, enum imap_s
 	rest = att.value;
 	while (imap_quoted_next(&rest, &piece))
 		size += piece.len;
-	xfer_take(s, part, size);
+	xfer_take(s, part, size, false);
 	xfer_start_reply(s);
 	rest = att.value;
 	while (imap_quoted_next(&rest, &piece))
@@ -410,8 +443,12 @@ gw_xfer_fetch_line(struct gw_session *s, const struct imap_resp *r)
 		return;
 	ours = imap_fetch_uid(&r->text, &uid) && uid == s->snap.uid[x->idx];
 	if (x->uid_pending) {
-		x->uid_pending = false;
-		if (!ours && x->pending_streamed) {
+		bool streamed = x->pending_streamed;
+
+		if (!ours && !streamed)
+			xfer_untake(s);
+		xfer_settled(x);
+		if (!ours && streamed) {
 			/* Another message's bytes went out as ours: only a cut is honest now,
 			 * never a terminating ".". */
 			gw_upstream_fail(s, "FETCH data streamed for uid %u belonged to %s",
@@ -419,9 +456,7 @@ gw_xfer_fetch_line(struct gw_session *s, const struct imap_resp *r)
 			    "no UID");
 			return;
 		}
-		if (!ours)
-			xfer_untake(s);
-		else
+		if (ours)
 			xfer_start_reply(s);	/* a literal of 0 bytes */
 	}
 	if (!ours)
@@ -433,6 +468,15 @@ gw_xfer_fetch_line(struct gw_session *s, const struct imap_resp *r)
 	}
 	if (!x->got_literal)
 		xfer_line_value(s, &r->text, IMAP_SECTION_HEADER);
-	if (x->got_literal && !x->window_seen && x->top_lines > 0)
-		xfer_line_value(s, &r->text, IMAP_SECTION_TEXT);
+	if (x->top_lines > 0 && !x->window_seen) {
+		if (x->got_literal) {
+			xfer_line_value(s, &r->text, IMAP_SECTION_TEXT);
+		} else {
+			struct imap_section want = { IMAP_SECTION_TEXT, false, true, x->window_off };
+			struct imap_fetch_att att;
+
+			if (imap_fetch_find_section(&r->text, &want, &att))
+				x->window_early = true;	/* before the header: asked again */
+		}
+	}
 }

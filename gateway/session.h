@@ -110,7 +110,9 @@ struct gw_xfer {
 	bool uid_pending;		/* the literal streaming now named no UID before it: it
 					   is ours only if its FETCH line ends naming our UID */
 	bool pending_streamed;		/* bytes of that literal went to the client */
-	bool pending_window;		/* that literal is a TOP body window, not the first one */
+	bool pending_header;		/* the line's pending items include the header / BODY[] */
+	bool pending_window;		/* ... and a TOP body window */
+	bool window_early;		/* TOP: our window came before the header: ask again */
 	bool pending_body_phase;	/* body_phase before it was taken */
 	bool got_nil;			/* our FETCH answered the item with NIL */
 	bool unreadable;		/* a FETCH whose attributes could not be read came */

@@ -33,6 +33,10 @@ name itself when it is a scenario name), else "ok". Scenarios (RETR means `BODY.
   garbage_nul        RETR: a line "\\x00\\xff garbage" instead of the FETCH response
   garbage_long       RETR: a 150 KB response line instead of the FETCH response
   oversized_literal  RETR: a literal announced 100 times RFC822.SIZE + 1 MB
+  two_items_uid_last TOP: before ours, another message's header and body window in one FETCH
+                     line with the UID last (empty literals for message 1, the other's header
+                     for message 2)
+  window_first       TOP: the body window's answer comes before the header's (a proxy)
   expunge_keeps      (UID) EXPUNGE removes nothing, yet reports "* n EXPUNGE" for as many
                      messages as asked (other sessions' expunges, as RFC 3501 §7.4.1 allows)
   search_silent      UID SEARCH answers OK without any SEARCH/ESEARCH response
@@ -155,7 +159,7 @@ def default_messages():
 
 # FETCH data for another message or item (test_fetch_match.py).
 MATCH_SCENARIOS = ("other_uid_first", "uid_after_literal", "other_uid_after_literal",
-	"quoted_body", "nil_body", "stale_window")
+	"quoted_body", "nil_body", "stale_window", "two_items_uid_last", "window_first")
 SCENARIOS += MATCH_SCENARIOS
 
 
@@ -538,6 +542,28 @@ class _Conn:
 				self.send(b"* 2 FETCH (UID 2 BODY[] NIL)\r\n" + done)
 			else:
 				return False
+			return True
+		head = msg[:msg.find(b"\r\n\r\n") + 4]
+		if items_u == b"BODY.PEEK[HEADER]" and sc == "two_items_uid_last":
+			# Another message's header and window in one line, its UID last: empty for
+			# TOP 1 (nothing streamed: both undone), the other's header for TOP 2.
+			ohead = omsg[:omsg.find(b"\r\n\r\n") + 4] if uid == 2 else b""
+			self.send(b"* %d FETCH (BODY[HEADER] {%d}\r\n" % (other, len(ohead)) + ohead +
+				b" BODY[TEXT]<0> {0}\r\n UID %d)\r\n" % other +
+				b"* %d FETCH (UID %d BODY[HEADER] {%d}\r\n" % (uid, uid, len(head)) + head +
+				b")\r\n" + done)
+			return True
+		if items_u == b"BODY.PEEK[HEADER]" and sc == "window_first" and not self.held:
+			self.held.append(b"* %d FETCH (UID %d BODY[HEADER] {%d}\r\n" % (uid, uid,
+				len(head)) + head + b")\r\n" + done)
+			return True
+		if items_u.startswith(b"BODY.PEEK[TEXT]") and sc == "window_first" and self.held:
+			# The window's answer first, then the header's (a reordering proxy).
+			m = re.match(rb"BODY\.PEEK\[TEXT\]<(\d+)\.(\d+)>$", items_u)
+			off, length = int(m.group(1)), int(m.group(2))
+			body = msg[len(head):][off:off + length]
+			self.send(b"* %d FETCH (UID %d BODY[TEXT]<%d> {%d}\r\n" % (uid, uid, off,
+				len(body)) + body + b")\r\n" + done + self.held.pop())
 			return True
 		if items_u == b"BODY.PEEK[HEADER]" and sc == "nil_body" and uid == 2:
 			self.send(b"* 2 FETCH (UID 2 BODY[HEADER] NIL)\r\n" + done)

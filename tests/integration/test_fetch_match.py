@@ -173,3 +173,32 @@ def test_top_skips_windows_of_another_uid_and_of_a_stale_origin(fake, gate):
 	assert top_wire(c, 3, 150) == stuff(top_bytes(msgs[2], 150)) + b".\r\n"
 	still_serving(pg, c, msgs)
 	assert c.quit().startswith(b"+OK")
+
+
+def test_top_items_of_another_uid_in_one_line_are_all_undone_or_cut(fake, gate):
+	# Two items taken before the UID at the end of their line said "another message":
+	# both are undone when nothing reached the client; once bytes did, only a cut is honest.
+	pg = gate(fake)
+	msgs = fake.messages
+	c = login(pg, "two_items_uid_last")
+	assert top_wire(c, 1, 2) == stuff(top_bytes(msgs[0], 2)) + b".\r\n"
+	c.send(b"TOP 2 2\r\n")
+	data, closed = read_until_eof(c.sock, 10)
+	c.close()
+	assert data.startswith(b"+OK") and closed, data[:200]
+	assert not data.endswith(b"\r\n.\r\n"), "a terminating '.' after another message's header"
+	c = login(pg, "ok-after")
+	still_serving(pg, c, msgs)
+	assert c.quit().startswith(b"+OK")
+
+
+def test_top_window_answered_before_the_header_is_asked_again(fake, gate):
+	# It used to be skipped, and TOP ended after the header with a "." as if the body were
+	# empty.
+	pg = gate(fake)
+	msgs = fake.messages
+	c = login(pg, "window_first")
+	assert top_wire(c, 1, 2) == stuff(top_bytes(msgs[0], 2)) + b".\r\n"
+	assert top_wire(c, 3, 5) == stuff(top_bytes(msgs[2], 5)) + b".\r\n"
+	still_serving(pg, c, msgs)
+	assert c.quit().startswith(b"+OK")
