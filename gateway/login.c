@@ -206,8 +206,11 @@ login_maybe_finish(struct gw_session *s)
 		login_fail_temp(s, "upstream sent no UIDVALIDITY");
 		return;
 	}
-	if (!lg->base_taken)
+	if (!lg->base_taken) {
+		/* No listing line, or all before SELECT's data: the count now, expunges in it. */
 		lg->base = lg->exists;
+		lg->expunged = 0;
+	}
 	s->snap.uidvalidity = s->up.uidvalidity;
 	if (gw_snapshot_finish(&s->snap, s->w->cache, s->user_key, cfg->up_mailbox) < 0) {
 		login_fail_temp(s, "out of memory building the message list");
@@ -262,7 +265,10 @@ listing_line(struct gw_session *s, const struct imap_resp *r)
 		lg->listing_bad = true;
 		return;
 	}
-	if (!lg->base_taken) {
+	/* The messages SELECT said are there: taken at the first listing line, once EXISTS is
+	 * known (a reordering proxy may send the listing before SELECT's data; then at the
+	 * end). */
+	if (!lg->base_taken && lg->have_exists) {
 		lg->base = lg->exists;
 		lg->base_taken = true;
 	}

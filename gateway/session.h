@@ -173,7 +173,7 @@ struct gw_session {
 		char why[200];		/* what SELECT or the listing answered when not OK */
 		bool have_exists;	/* SELECT said "* n EXISTS" */
 		uint32_t exists;	/* messages now, by EXISTS and EXPUNGE */
-		bool base_taken;	/* the listing began: base is fixed */
+		bool base_taken;	/* a listing line came with EXISTS known: base is fixed */
 		uint32_t base;		/* messages when it began (later arrivals are not owed) */
 		uint32_t expunged;	/* "* n EXPUNGE" since then */
 		bool listing_bad;	/* a listing line that could not be read */

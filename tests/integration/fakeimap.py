@@ -50,6 +50,8 @@ name itself when it is a scenario name), else "ok". Scenarios (RETR means `BODY.
   empty_listing_no   SELECT says "* 0 EXISTS" and UID FETCH 1:* answers NO
   reorder_login      the tagged answers of the login, SELECT and listing come in reverse order,
                      after the listing's data (a reordering proxy)
+  listing_before_select  the listing (short by its last message) and its OK come first, then
+                     all of SELECT's answer (EXISTS included), then the login's OK
 
 Data that is not the answer asked for (a FETCH is matched by UID and item, never by order;
 "another" UID is the next one, wrapping):
@@ -110,7 +112,7 @@ SCENARIOS = ("ok", "no_greeting", "select_no", "snapshot_bad", "fetch_bad", "clo
 	"bye_idle", "expunge_short",
 	"expunge_keeps", "search_silent", "search_other_tag", "search_garbage", "store_no_first",
 	"listing_short", "listing_no_uid", "listing_flags", "select_no_exists", "empty_listing_no",
-	"reorder_login")
+	"reorder_login", "listing_before_select")
 
 # Login refusals: scenario -> the tagged answer to LOGIN/AUTHENTICATE ("%s" is the tag), or
 # None for login_bye. Added to SCENARIOS below.
@@ -349,10 +351,15 @@ class _Conn:
 			exists = b"* %d EXISTS\r\n" % (0 if self.scenario == "empty_listing_no" else n)
 			if self.scenario == "select_no_exists":
 				exists = b""
-			self.send(b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n" + exists +
-				b"* 0 RECENT\r\n* OK [UIDVALIDITY %d] UIDs valid\r\n"
-				b"* OK [UIDNEXT %d] Predicted next UID\r\n" % (UIDVALIDITY, n + 1))
-			self.answer(tag + b" OK [READ-WRITE] Select completed.\r\n")
+			data = b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n" + exists + \
+				b"* 0 RECENT\r\n* OK [UIDVALIDITY %d] UIDs valid\r\n" \
+				b"* OK [UIDNEXT %d] Predicted next UID\r\n" % (UIDVALIDITY, n + 1)
+			done = tag + b" OK [READ-WRITE] Select completed.\r\n"
+			if self.scenario == "listing_before_select":
+				self.held.append(data + done)	# all of it after the listing
+			else:
+				self.send(data)
+				self.answer(done)
 		elif verb == b"UID FETCH":
 			self.fetch(tag, rest)
 		elif verb == b"UID STORE":
@@ -395,7 +402,7 @@ class _Conn:
 
 	def answer(self, line):
 		"""A login-phase tagged answer: sent now, or held for reorder_login."""
-		if self.scenario == "reorder_login":
+		if self.scenario in ("reorder_login", "listing_before_select"):
 			self.held.append(line)
 		else:
 			self.send(line)
@@ -470,7 +477,7 @@ class _Conn:
 				return
 			lines = [b"* %d FETCH (UID %d RFC822.SIZE %d)\r\n" % (i, i, len(m))
 				for i, m in enumerate(msgs, 1)]
-			if sc == "listing_short":
+			if sc in ("listing_short", "listing_before_select"):
 				lines = lines[:-1]
 			elif sc == "listing_no_uid":
 				lines[1] = b"* 2 FETCH (RFC822.SIZE %d)\r\n" % len(msgs[1])
@@ -479,7 +486,7 @@ class _Conn:
 			elif sc == "select_no_exists":
 				lines = []
 			self.send(b"".join(lines) + tag + b" OK Fetch completed.\r\n")
-			if sc == "reorder_login":
+			if sc in ("reorder_login", "listing_before_select"):
 				self.send(b"".join(reversed(self.held)))
 				self.held = []
 			if self.scenario == "bye_idle":

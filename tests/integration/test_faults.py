@@ -428,7 +428,7 @@ def test_a_refused_piece_does_not_abandon_the_others(fgate, fake):
 
 
 @pytest.mark.parametrize("scenario", ["listing_short", "listing_no_uid", "select_no_exists",
-	"empty_listing_no"])
+	"empty_listing_no", "listing_before_select"])
 def test_never_a_short_or_empty_listing_by_accident(fgate, scenario):
 	# Thunderbird forgets every UIDL on "+OK 0 0": a listing the server did not complete,
 	# could not be read, or that SELECT's EXISTS does not vouch for is [SYS/TEMP].
