@@ -80,6 +80,23 @@ update_finish(struct gw_session *s)
 	update_reply_and_close(s, false, "some deleted messages not removed");
 }
 
+/* An answer for UPDATE to act on: false when UPDATE is over (the upstream was lost: the
+ * session answered already) or must stop. A UIDVALIDITY change means our UIDs may now
+ * name other messages: not one more UID command goes out; what is not decided yet counts
+ * as not removed. */
+static bool
+update_answer(struct gw_session *s, const struct imap_resp *r)
+{
+	if (r == NULL || s->op != GW_OP_QUIT)
+		return false;
+	if (!s->up.uidvalidity_changed)
+		return true;
+	s->n_dele = s->upd.removed;
+	update_reply_and_close(s, false, "Mailbox changed during the session, some deleted "
+	    "messages not removed.");
+	return false;
+}
+
 /* Our marked UIDs (ascending: the snapshot is sorted). Caller frees. */
 static uint32_t *
 marked_uids(const struct gw_session *s, uint8_t flag, size_t *n_r)
@@ -219,6 +236,11 @@ gw_update_search_data(struct gw_session *s, const struct imap_resp *r)
 		return;
 	}
 	s->upd.search_seen = true;
+	if (info.esearch && !info.uid) {
+		/* Message numbers, not the UIDs we asked for (RFC 4731 §3.1): not comparable. */
+		s->upd.search_bad = true;
+		return;
+	}
 	s->upd.search_walk = 0;
 	if (!imap_search_parse(r, &info, s->upd.verifying ? remains_range : deleted_range, s))
 		s->upd.search_bad = true;
@@ -262,7 +284,7 @@ verify_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
 	bool known;
 
 	(void)cmd;
-	if (r == NULL || s->op != GW_OP_QUIT)
+	if (!update_answer(s, r))
 		return;
 	known = r->status == IMAP_STATUS_OK && s->upd.search_seen && !s->upd.search_bad;
 	if (!known)
@@ -309,7 +331,7 @@ expunge_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
 	struct gw_session *s = ctx;
 
 	(void)cmd;
-	if (r == NULL || s->op != GW_OP_QUIT)
+	if (!update_answer(s, r))
 		return;
 	if (r->status != IMAP_STATUS_OK) {
 		char text[LOG_ESCAPE_SIZE(100)];
@@ -334,7 +356,7 @@ search_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
 	const char *why = NULL;
 
 	(void)cmd;
-	if (r == NULL || s->op != GW_OP_QUIT)
+	if (!update_answer(s, r))
 		return;
 	if (r->status != IMAP_STATUS_OK)
 		why = "UID SEARCH DELETED failed";
@@ -373,7 +395,7 @@ store_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
 	struct gw_session *s = ctx;
 
 	(void)cmd;
-	if (r == NULL || s->op != GW_OP_QUIT)
+	if (!update_answer(s, r))
 		return;
 	if (r->status != IMAP_STATUS_OK) {
 		char text[LOG_ESCAPE_SIZE(100)];
@@ -439,7 +461,7 @@ seen_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
 {
 	struct gw_session *s = ctx;
 
-	if (r == NULL || s->op != GW_OP_QUIT)
+	if (!update_answer(s, r))
 		return;
 	if (r->status != IMAP_STATUS_OK)
 		gw_log(LOG_LVL_WARN, s, "could not set \\Seen on retrieved messages");

@@ -42,6 +42,10 @@ name itself when it is a scenario name), else "ok". Scenarios (RETR means `BODY.
   search_silent      UID SEARCH answers OK without any SEARCH/ESEARCH response
   search_other_tag   UID SEARCH answers with an ESEARCH that names another command's tag
   search_garbage     UID SEARCH answers "* SEARCH 1 two 3"
+  search_seqnums     UID SEARCH answers an ESEARCH with our tag but without "UID": message
+                     numbers, here just the lowest match's (in a real mailbox they differ
+                     from UIDs, so they cannot be compared)
+  uidvalidity_mid_update  the first UID STORE's answer carries "* OK [UIDVALIDITY 9999]"
   store_no_first     the first UID STORE +FLAGS.SILENT (\\Deleted) of a connection answers NO
   listing_short      UID FETCH 1:* leaves out the last message (EXISTS says all of them)
   listing_no_uid     UID FETCH 1:* sends one line with RFC822.SIZE but no UID
@@ -110,7 +114,8 @@ UIDVALIDITY = 1234
 SCENARIOS = ("ok", "no_greeting", "select_no", "snapshot_bad", "fetch_bad", "close_mid_literal",
 	"bye_mid_literal", "stall_literal", "garbage_nul", "garbage_long", "oversized_literal",
 	"bye_idle", "expunge_short",
-	"expunge_keeps", "search_silent", "search_other_tag", "search_garbage", "store_no_first",
+	"expunge_keeps", "search_silent", "search_other_tag", "search_garbage", "search_seqnums",
+	"uidvalidity_mid_update", "store_no_first",
 	"listing_short", "listing_no_uid", "listing_flags", "select_no_exists", "empty_listing_no",
 	"reorder_login", "listing_before_select")
 
@@ -372,6 +377,8 @@ class _Conn:
 					return
 				with self.server._lock:
 					self.server.deleted |= set(uid_set(uids))
+			if self.scenario == "uidvalidity_mid_update":
+				self.send(b"* OK [UIDVALIDITY 9999] Mailbox rebuilt (fake).\r\n")
 			self.send(ok)
 		elif verb == b"UID SEARCH":
 			self.search(tag, rest.strip())
@@ -425,10 +432,12 @@ class _Conn:
 			out = b""
 		elif sc == "search_garbage":
 			out = b"* SEARCH 1 two 3\r\n"
-		elif self.server.esearch or sc == "search_other_tag":
+		elif self.server.esearch or sc in ("search_other_tag", "search_seqnums"):
 			ctag = b"X999" if sc == "search_other_tag" else tag
-			out = b'* ESEARCH (TAG "%s") UID' % ctag
-			if found:
+			out = b'* ESEARCH (TAG "%s")' % ctag + (b"" if sc == "search_seqnums" else b" UID")
+			if found and sc == "search_seqnums":
+				out += b" ALL %d" % found[0]
+			elif found:
 				out += b" ALL " + b",".join(b"%d" % u for u in found)
 			out += b"\r\n"
 		else:

@@ -352,7 +352,8 @@ def test_without_uidplus_an_esearch_answer_naming_another_clients_message_blocks
 	g.finish()
 
 
-@pytest.mark.parametrize("scenario", ["search_silent", "search_other_tag", "search_garbage"])
+@pytest.mark.parametrize("scenario", ["search_silent", "search_other_tag", "search_garbage",
+	"search_seqnums"])
 def test_without_uidplus_no_readable_answer_to_our_search_means_no_expunge(fgate, fake, scenario):
 	# An empty or unparsed answer used to count as "nothing but ours".
 	fake.caps = "IMAP4rev1 LITERAL+ AUTH=PLAIN SASL-IR"
@@ -364,6 +365,16 @@ def test_without_uidplus_no_readable_answer_to_our_search_means_no_expunge(fgate
 	assert expunges_sent(fake) == [], fake.transcript()
 	assert fake.expunged == set() and fake.deleted == {1, 2}
 	assert " dele=0 " in g.last_session_line(scenario)
+	g.finish()
+
+
+def test_uidvalidity_change_during_update_sends_no_more_uid_commands(fgate, fake):
+	g = fgate()
+	g.begin()
+	r = quit_after_dele(g, "uidvalidity_mid_update", 1, 3)
+	assert r.startswith(b"-ERR [SYS/TEMP]"), r
+	assert expunges_sent(fake) == [], "UID EXPUNGE after the UIDs changed meaning"
+	assert fake.expunged == set()
 	g.finish()
 
 
