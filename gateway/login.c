@@ -359,6 +359,7 @@ login_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
 	s->up.sasl_err_ack = NULL;
 	if (r->status == IMAP_STATUS_OK) {
 		s->up.state = GW_UP_READY;
+		s->up.caps_after_login = imap_code_is(r, "CAPABILITY", NULL);
 		s->lg.login_ok = true;
 		if (cmd->arg == 0)	/* SELECT was not pipelined */
 			send_select_and_list(s);

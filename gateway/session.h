@@ -85,6 +85,8 @@ struct gw_upstream {
 	ev_tstamp last_rx;		/* last byte from upstream */
 	unsigned caps;
 	bool caps_known;
+	bool caps_after_login;		/* caps are what the server offers once logged in (its
+					   LOGIN OK's code, or a CAPABILITY asked since) */
 	bool in_literal;		/* between LITERAL and LITERAL_END */
 	bool bye;			/* the server said BYE */
 	uint32_t uidvalidity;
@@ -184,6 +186,7 @@ struct gw_session {
 	const char *pending_err;	/* GW_OP_AUTH_DELAY: the reply to send */
 	struct {			/* GW_OP_QUIT (update.c): sent in pieces */
 		size_t ndel;		/* messages to delete */
+		size_t nseen;		/* retrieved messages to flag \Seen */
 		size_t pos;		/* marked messages handled so far in this phase */
 		size_t piece;		/* how many the current piece covers (from pos) */
 		uint32_t piece_lo, piece_hi;	/* its first and last UID */

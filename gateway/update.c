@@ -492,6 +492,28 @@ seen_next(struct gw_session *s)
 		delete_next(s);
 }
 
+static void
+update_begin(struct gw_session *s)
+{
+	if (s->upd.nseen > 0)
+		seen_next(s);
+	else
+		delete_next(s);
+}
+
+/* The server's capabilities now (upstream.c read its "* CAPABILITY"); a refusal leaves
+ * what was known: at worst the careful way without UID EXPUNGE. */
+static void
+caps_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
+{
+	struct gw_session *s = ctx;
+
+	(void)cmd;
+	if (!update_answer(s, r))
+		return;
+	update_begin(s);
+}
+
 void
 gw_update_start(struct gw_session *s)
 {
@@ -524,8 +546,17 @@ gw_update_start(struct gw_session *s)
 	}
 	memset(&s->upd, 0, sizeof(s->upd));
 	s->upd.ndel = ndel;
-	if (nseen > 0)
-		seen_next(s);
-	else
-		delete_next(s);
+	s->upd.nseen = nseen;
+	if (ndel > 0 && !s->up.caps_after_login) {
+		/* Servers often list UIDPLUS only once logged in, and this one's LOGIN OK named
+		 * no capabilities: ask, rather than fall back to SEARCH DELETED + EXPUNGE. */
+		struct buf *out = gw_upstream_cmd(s, GW_UPCMD_CAPABILITY, caps_done, 0);
+
+		if (out != NULL) {
+			buf_append_str(out, "CAPABILITY\r\n");
+			gw_upstream_send_end(s);
+			return;
+		}
+	}
+	update_begin(s);
 }

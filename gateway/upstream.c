@@ -292,6 +292,8 @@ up_untagged(struct gw_session *s, const struct imap_resp *r)
 	}
 	if (imap_slice_eq(&r->name, "CAPABILITY")) {
 		up_parse_caps(up, &r->text);
+		if (up->state == GW_UP_READY)
+			up->caps_after_login = true;
 	} else if (r->has_num && (up_pending(up, GW_UPCMD_SELECT) ||
 	    up_pending(up, GW_UPCMD_SNAPSHOT))) {
 		gw_login_untagged(s, r);	/* EXISTS, EXPUNGE, the listing's FETCH lines */

@@ -11,7 +11,9 @@ UID STORE (\\Deleted is remembered in `deleted`), UID SEARCH DELETED and UID SEA
 (as "* SEARCH", or as RFC 4731's "* ESEARCH (TAG ...) UID ALL ..." when `esearch` is set, the
 only form an IMAP4rev2 server has), UID EXPUNGE and EXPUNGE (they report and record in
 `expunged` what they remove), NOOP, LOGOUT. UIDs in `gone` were expunged by another client:
-a SEARCH no longer names them and an EXPUNGE does not report them. Any user and password
+a SEARCH no longer names them and an EXPUNGE does not report them. `prelogin_caps` is the
+greeting's capability list when it differs from `caps` (many servers list UIDPLUS only after
+login); `login_caps_code = False` leaves the [CAPABILITY] code out of the login's OK. Any user and password
 log in; every user sees the same mailbox (`messages`, UIDs 1..n, UIDVALIDITY 1234), whose
 messages stay whatever is expunged.
 
@@ -262,7 +264,8 @@ class _Conn:
 			if self.scenario == "no_greeting":
 				self.wait_eof()
 				return
-			self.send(b"* OK [CAPABILITY " + self.server.caps.encode() + b"] fake IMAP server ready.\r\n")
+			pre = self.server.prelogin_caps or self.server.caps
+			self.send(b"* OK [CAPABILITY " + pre.encode() + b"] fake IMAP server ready.\r\n")
 			while True:
 				line = self.readline()
 				self.command(line)
@@ -331,7 +334,7 @@ class _Conn:
 			if self.login_refused(tag):
 				return
 			self.slow("slow_login")
-			self.answer(tag + b" OK [CAPABILITY " + caps + b"] Logged in.\r\n")
+			self.answer(tag + self.login_ok(caps))
 		elif verb == b"LOGIN":
 			m = re.match(rb'(?:"((?:[^"\\]|\\.)*)"|\{\d+\+?\}\r\n|(\S+))', rest)
 			user = rest
@@ -345,7 +348,7 @@ class _Conn:
 			if self.login_refused(tag):
 				return
 			self.slow("slow_login")
-			self.answer(tag + b" OK [CAPABILITY " + caps + b"] Logged in.\r\n")
+			self.answer(tag + self.login_ok(caps))
 		elif verb == b"ID":
 			self.send(b"* ID NIL\r\n" + ok)
 		elif verb in (b"SELECT", b"EXAMINE"):
@@ -406,6 +409,12 @@ class _Conn:
 			raise _Closed()
 		else:
 			self.send(tag + b" BAD Unknown command.\r\n")
+
+	def login_ok(self, caps):
+		"""The tagged OK of a login, with or without its [CAPABILITY] code."""
+		if not self.server.login_caps_code:
+			return b" OK Logged in.\r\n"
+		return b" OK [CAPABILITY " + caps + b"] Logged in.\r\n"
 
 	def answer(self, line):
 		"""A login-phase tagged answer: sent now, or held for reorder_login."""
@@ -642,6 +651,8 @@ class FakeImap:
 		self.expunged = set()	# UIDs an EXPUNGE removed (reported; messages stay)
 		self.gone = set()	# UIDs another client expunged (not reported, not searched)
 		self.esearch = False	# SEARCH answered in the ESEARCH form (IMAP4rev2)
+		self.prelogin_caps = None	# the greeting's list, when not `caps`
+		self.login_caps_code = True	# the login's OK carries [CAPABILITY caps]
 		self.tokens = {}	# bearer token -> user
 		self.sasl = []		# [(conn id, mech, "ir"|"continuation", response, error answer)]
 		self.next_scenarios = []

@@ -378,6 +378,21 @@ def test_uidvalidity_change_during_update_sends_no_more_uid_commands(fgate, fake
 	g.finish()
 
 
+def test_uidplus_offered_only_after_login_is_asked_for_before_deleting(fgate, fake):
+	# The greeting lists no UIDPLUS and the login's OK names no capabilities: popgate asks
+	# CAPABILITY at QUIT instead of falling back to SEARCH DELETED + EXPUNGE.
+	fake.prelogin_caps = "IMAP4rev1 LITERAL+ AUTH=PLAIN SASL-IR"
+	fake.login_caps_code = False
+	g = fgate()
+	g.begin()
+	fake.deleted.add(2)	# another client's
+	r = quit_after_dele(g, "ok-late-caps", 1)
+	assert r.startswith(b"+OK") and b"1 messages deleted" in r, r
+	assert fake.expunged == {1} and fake.deleted == {2}
+	assert [l.split(" ", 2)[1:] for l in expunges_sent(fake)] == [["UID", "EXPUNGE 1"]]
+	g.finish()
+
+
 def test_expunge_lines_of_other_sessions_do_not_count_as_ours_removed(fgate, fake):
 	# The server reports "* n EXPUNGE" as many times as asked, but ours are still there:
 	# what was removed is asked by UID afterwards.
