@@ -198,6 +198,8 @@ struct gw_session {
 		bool search_bad;	/* ... that did not parse, or named what it may not */
 		size_t search_walk;	/* snapshot entries looked at for it (a bound) */
 		size_t search_found;	/* UID SEARCH DELETED: how many of ours it named */
+		uint32_t win_lo;	/* ... the next window's first UID */
+		bool search_last;	/* ... the window up to "*" was sent */
 	} upd;
 
 	/* for the session's log line */

@@ -7,7 +7,9 @@
  *   UID SEARCH UID <piece>               which of them are still there
  * Without it a plain EXPUNGE would also remove what other clients flagged \Deleted, so:
  *   UID STORE <piece> ... (every piece)
- *   UID SEARCH DELETED                   EXPUNGE only if an answer to this SEARCH came and
+ *   UID SEARCH DELETED UID <window>      for windows 1:a, a+1:b, ... z+1:* of the mailbox,
+ *                                        each with no more of ours than an answer line
+ *                                        holds; EXPUNGE only if an answer to each came and
  *                                        names nothing but ours (SEARCH or ESEARCH form)
  *   EXPUNGE, then UID SEARCH UID <piece> per piece
  * and otherwise our flags stay, a warning is logged and QUIT answers -ERR [SYS/TEMP]. The
@@ -41,6 +43,8 @@
 
 static void delete_next(struct gw_session *s);
 static void verify_next(struct gw_session *s);
+static void search_next(struct gw_session *s);
+static void search_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r);
 
 static bool
 has_uid_expunge(const struct gw_session *s)
@@ -256,7 +260,6 @@ search_begin(struct gw_session *s, bool verifying)
 	s->upd.search_tag[sizeof(s->upd.search_tag) - 1] = '\0';
 	s->upd.verifying = verifying;
 	s->upd.search_seen = s->upd.search_bad = false;
-	s->upd.search_found = 0;
 }
 
 /* The piece is decided: count it, clear the marks, go on. */
@@ -348,6 +351,51 @@ expunge_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
 	verify_next(s);
 }
 
+/* Our UIDs per UID SEARCH DELETED window: an answer that names only ours then fits the
+ * response line popgate reads ([limits] imap_line_max), at 11 octets a UID at most. */
+static size_t
+search_window(const struct gw_session *s)
+{
+	size_t w = (s->w->cfg->imap_line_max - 64) / 11;
+
+	return w < 16 ? 16 : w;
+}
+
+/* No UIDPLUS: UID SEARCH DELETED over the whole mailbox, in windows of UIDs
+ * (1:a, a+1:b, ..., z+1:*) that each hold at most search_window() of ours, so that a large
+ * deletion never makes an answer longer than a line may be. */
+static void
+search_next(struct gw_session *s)
+{
+	uint32_t *uids;
+	size_t n;
+	struct buf *out;
+
+	if ((uids = marked_uids(s, GW_MSG_DELETED, &n)) == NULL ||
+	    (out = gw_upstream_cmd(s, GW_UPCMD_SEARCH, search_done, 0)) == NULL) {
+		free(uids);
+		s->upd.left = s->upd.ndel;
+		update_finish(s);
+		return;
+	}
+	if (n - s->upd.pos > search_window(s)) {
+		uint32_t hi = uids[s->upd.pos + search_window(s) - 1];	/* < UINT32_MAX: more follow */
+
+		buf_printf(out, "UID SEARCH DELETED UID %u:%u\r\n", s->upd.win_lo, hi);
+		s->upd.win_lo = hi + 1;
+		s->upd.pos += search_window(s);
+	} else {
+		/* RFC 9051 §6.4.4: "n:*" names the last message even when n is past it; a
+		 * \Deleted last message that is not ours is then (rightly) found. */
+		buf_printf(out, "UID SEARCH DELETED UID %u:*\r\n", s->upd.win_lo);
+		s->upd.pos = n;
+		s->upd.search_last = true;
+	}
+	free(uids);
+	search_begin(s, false);
+	gw_upstream_send_end(s);
+}
+
 static void
 search_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
 {
@@ -371,6 +419,10 @@ search_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
 		    "flagged \\Deleted, not expunged", why, s->upd.ndel);
 		s->upd.left = s->upd.ndel;
 		update_finish(s);
+		return;
+	}
+	if (!s->upd.search_last) {
+		search_next(s);
 		return;
 	}
 	s->upd.pos = 0;
@@ -428,7 +480,6 @@ store_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
 static void
 delete_next(struct gw_session *s)
 {
-	struct buf *out;
 	int k;
 
 	k = send_uid_piece(s, GW_UPCMD_STORE, store_done, "UID STORE ", GW_MSG_DELETED,
@@ -443,13 +494,11 @@ delete_next(struct gw_session *s)
 			update_finish(s);
 			return;
 		}
-		if ((out = gw_upstream_cmd(s, GW_UPCMD_SEARCH, search_done, 0)) == NULL) {
-			s->upd.left = s->upd.ndel;
-			update_finish(s);
-			return;
-		}
-		buf_append_str(out, "UID SEARCH DELETED\r\n");
-		search_begin(s, false);
+		s->upd.pos = 0;
+		s->upd.win_lo = 1;
+		s->upd.search_found = 0;
+		search_next(s);
+		return;
 	}
 	gw_upstream_send_end(s);
 }

@@ -150,6 +150,18 @@ def uid_set(text):
 	return out
 
 
+def search_uids(token, top):
+	"""The UIDs a SEARCH's UID set names, "*" being the highest UID there (top); a range
+	runs either way, so "n:*" past the end names the last message (RFC 9051 §6.4.4)."""
+	out = set()
+	for part in token.split(b","):
+		lo, _, hi = part.partition(b":")
+		lo = top if lo == b"*" else int(lo)
+		hi = lo if not hi else top if hi == b"*" else int(hi)
+		out |= set(range(min(lo, hi), max(lo, hi) + 1))
+	return out
+
+
 def default_messages():
 	"""Three messages: a small one, one with dot lines, and a ~300 KB one (so that half of it
 	reaches the client before a mid-literal fault)."""
@@ -425,17 +437,21 @@ class _Conn:
 
 	def search(self, tag, criteria):
 		"""UID SEARCH DELETED or UID SEARCH UID <set>, over the messages still there."""
-		crit = criteria.upper()
+		words = criteria.upper().split()
 		with self.server._lock:
 			there = set(range(1, len(self.server.messages) + 1)) - self.server.expunged - \
 				self.server.gone
-			if crit == b"DELETED":
-				found = sorted(self.server.deleted & there)
-			elif crit.startswith(b"UID "):
-				found = sorted(set(uid_set(criteria[4:])) & there)
-			else:
-				self.send(tag + b" BAD Unsupported search (fake).\r\n")
-				return
+			found = set(there)
+			while words:
+				w = words.pop(0)
+				if w == b"DELETED":
+					found &= self.server.deleted
+				elif w == b"UID" and words:
+					found &= search_uids(words.pop(0), max(there) if there else 0)
+				else:
+					self.send(tag + b" BAD Unsupported search (fake).\r\n")
+					return
+			found = sorted(found)
 		sc = self.scenario
 		if sc == "search_silent":
 			out = b""

@@ -393,6 +393,39 @@ def test_uidplus_offered_only_after_login_is_asked_for_before_deleting(fgate, fa
 	g.finish()
 
 
+def test_without_uidplus_a_large_deletion_searches_in_windows_an_answer_line_holds(fgate, fake):
+	# 6000 messages, 5000 DELE'd, response lines capped at 16 KB: one UID SEARCH DELETED
+	# answer would be ~29 KB and end the upstream connection (the messages stayed flagged
+	# and came back every session). In windows, each answer fits.
+	fake.caps = "IMAP4rev1 LITERAL+ AUTH=PLAIN SASL-IR"
+	fake.messages = [b"Subject: %d\r\n\r\nbody %d\r\n" % (k, k) for k in range(1, 6001)]
+	g = fgate(**{"limits.imap_line_max": 16384})
+	g.begin()
+	c = g.login("ok-many", "pw", timeout=60)
+	dele = list(range(1, 5001))
+	c.send(b"".join(b"DELE %d\r\n" % k for k in dele))
+	for k in dele:
+		assert_ok(c.readline(), "DELE %d" % k)
+	fake.deleted.add(5500)	# another client's, past our last: the "n:*" window finds it
+	r = c.cmd("QUIT")
+	c.close()
+	assert r == b"-ERR [SYS/TEMP] some deleted messages not removed\r\n", r
+	assert fake.expunged == set()
+	fake.deleted.discard(5500)
+	fake.deleted -= set(dele)
+	c = g.login("ok-many2", "pw", timeout=60)
+	c.send(b"".join(b"DELE %d\r\n" % k for k in dele))
+	for k in dele:
+		assert_ok(c.readline(), "DELE %d" % k)
+	r = c.cmd("QUIT")
+	c.close()
+	assert r.startswith(b"+OK") and b"5000 messages deleted" in r, r
+	assert fake.expunged == set(dele)
+	searches = [l for l in fake.lines() if "UID SEARCH DELETED" in l]
+	assert len(searches) >= 2 * 3, searches
+	g.finish()
+
+
 def test_expunge_lines_of_other_sessions_do_not_count_as_ours_removed(fgate, fake):
 	# The server reports "* n EXPUNGE" as many times as asked, but ours are still there:
 	# what was removed is asked by UID afterwards.
