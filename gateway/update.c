@@ -25,7 +25,9 @@
  * no longer name the client's messages: nothing is touched.
  *
  * A UID set goes in pieces of at most UID_SET_MAX octets, so deleting thousands of
- * scattered messages never makes a line the server refuses. A piece's UID EXPUNGE is sent
+ * scattered messages never makes a line the server refuses, and of at most
+ * search_window() UIDs, so no answer that lists them outgrows the line popgate reads
+ * (50,000 consecutive UIDs are a short set but a long SEARCH answer). A piece's UID EXPUNGE is sent
  * only once its STORE is answered: Dovecot 2.3.19, given both at once in a mailbox of a
  * few thousand messages, answered OK to the EXPUNGE yet left a whole piece in place
  * (tests/integration/test_update.py found it). */
@@ -117,6 +119,19 @@ marked_uids(const struct gw_session *s, uint8_t flag, size_t *n_r)
 	return uids;
 }
 
+/* How many of our UIDs one command may name: then an answer that lists each of them (a
+ * UID SEARCH DELETED window, or a UID SEARCH UID check when none went) still fits the
+ * response line popgate reads ([limits] imap_line_max), at 11 octets a UID at most. A
+ * set of consecutive UIDs is short on the wire ("1:50000"), so its octets alone do not
+ * bound the answer. */
+static size_t
+search_window(const struct gw_session *s)
+{
+	size_t w = (s->w->cfg->imap_line_max - 64) / 11;
+
+	return w < 16 ? 16 : w;
+}
+
 /* Sends `verb` <set> `tail` for the next piece of our messages marked `flag`, from the
  * s->upd.pos-th on, and records the piece (its size and UID bounds) in s->upd. Returns
  * how many it covers, 0 when none are left, or -1. */
@@ -136,7 +151,10 @@ send_uid_piece(struct gw_session *s, int kind, imap_done_fn *done, const char *v
 		free(uids);
 		return 0;
 	}
-	k = imap_write_uid_set(&set, uids + s->upd.pos, n - s->upd.pos, UID_SET_MAX);
+	k = n - s->upd.pos;
+	if (k > search_window(s))
+		k = search_window(s);
+	k = imap_write_uid_set(&set, uids + s->upd.pos, k, UID_SET_MAX);
 	if (k > 0 && (out = gw_upstream_cmd(s, kind, done, (uint32_t)k)) != NULL) {
 		buf_append_str(out, verb);
 		buf_append(out, buf_data(&set), buf_len(&set));
@@ -144,7 +162,7 @@ send_uid_piece(struct gw_session *s, int kind, imap_done_fn *done, const char *v
 		s->upd.piece = k;
 		s->upd.piece_lo = uids[s->upd.pos];
 		s->upd.piece_hi = uids[s->upd.pos + k - 1];
-		r = out->failed ? -1 : (int)k;	/* k <= UID_SET_MAX / 2 */
+		r = out->failed ? -1 : (int)k;	/* k <= search_window() */
 	}
 	free(uids);
 	buf_free(&set);
@@ -349,16 +367,6 @@ expunge_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
 	}
 	s->upd.pos = 0;
 	verify_next(s);
-}
-
-/* Our UIDs per UID SEARCH DELETED window: an answer that names only ours then fits the
- * response line popgate reads ([limits] imap_line_max), at 11 octets a UID at most. */
-static size_t
-search_window(const struct gw_session *s)
-{
-	size_t w = (s->w->cfg->imap_line_max - 64) / 11;
-
-	return w < 16 ? 16 : w;
 }
 
 /* No UIDPLUS: UID SEARCH DELETED over the whole mailbox, in windows of UIDs

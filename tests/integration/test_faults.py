@@ -426,6 +426,27 @@ def test_without_uidplus_a_large_deletion_searches_in_windows_an_answer_line_hol
 	g.finish()
 
 
+def test_a_refused_piece_of_consecutive_uids_is_checked_within_the_line_limit(fgate, fake):
+	# DELE 1..5000: "1:5000" is a short set, but the check of a refused piece lists every
+	# UID still there (~25 KB) and used to end the upstream connection at a 16 KB line
+	# limit, abandoning the other pieces. Pieces now hold no more UIDs than a line names.
+	fake.messages = [b"Subject: %d\r\n\r\nbody %d\r\n" % (k, k) for k in range(1, 6001)]
+	g = fgate(**{"limits.imap_line_max": 16384})
+	g.begin()
+	c = g.login("store_no_first", "pw", timeout=60)
+	dele = list(range(1, 5001))
+	c.send(b"".join(b"DELE %d\r\n" % k for k in dele))
+	for k in dele:
+		assert_ok(c.readline(), "DELE %d" % k)
+	r = c.cmd("QUIT")
+	c.close()
+	assert r == b"-ERR [SYS/TEMP] some deleted messages not removed\r\n", r
+	assert fake.expunged and 1 not in fake.expunged, "the refused first piece stays"
+	assert fake.expunged == set(range(min(fake.expunged), 5001)), "every later piece went"
+	assert " dele=%d " % len(fake.expunged) in g.last_session_line("store_no_first")
+	g.finish()
+
+
 def test_expunge_lines_of_other_sessions_do_not_count_as_ours_removed(fgate, fake):
 	# The server reports "* n EXPUNGE" as many times as asked, but ours are still there:
 	# what was removed is asked by UID afterwards.
