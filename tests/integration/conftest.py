@@ -18,6 +18,7 @@ import re
 import pytest
 
 import dovecot as dovecot_mod
+from fakeimap import FakeImap
 from leaks import secret_forms
 from pop3client import Pop3Raw
 from popgate import popgate_bin, start_popgate
@@ -179,6 +180,14 @@ class Pop3Target:
 		if self.popgate:
 			out += "--- popgate log tail (%s):\n%s" % (self.popgate.log_path, self.popgate.log_tail())
 		return out
+
+
+@pytest.fixture
+def fake():
+	"""A scripted fake IMAP server (fakeimap.py) for faults a real one will not produce."""
+	f = FakeImap()
+	yield f
+	f.stop()
 
 
 @pytest.fixture

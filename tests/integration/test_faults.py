@@ -18,7 +18,6 @@ import pytest
 
 import messages
 from conftest import Pop3Target
-from fakeimap import FakeImap
 from messages import message_ids, pop3_bytes, top_bytes
 from pop3client import Pop3Raw, stuff, unstuff
 from popgate import start_popgate
@@ -187,13 +186,6 @@ def _print_logs(request, gates, fake=None, dovecot=None):
 
 
 # --- faults from a scripted upstream (fakeimap.py) ---------------------------------------------
-
-@pytest.fixture
-def fake():
-	f = FakeImap()
-	yield f
-	f.stop()
-
 
 @pytest.fixture
 def fgate(request, fake, tmp_path):

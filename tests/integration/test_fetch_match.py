@@ -20,13 +20,6 @@ pytestmark = pytest.mark.popgate_only
 
 
 @pytest.fixture
-def fake():
-	f = FakeImap()
-	yield f
-	f.stop()
-
-
-@pytest.fixture
 def gate(request, tmp_path):
 	"""make(fake) -> popgate in front of that fake (upstream_timeout=2)."""
 	started = []

@@ -16,7 +16,6 @@ import time
 
 import pytest
 
-from fakeimap import FakeImap
 from pop3client import Pop3Raw
 from popgate import start_popgate
 
@@ -38,13 +37,6 @@ def session_lines(pg):
 		if " info: session=" in line and " duration_ms=" in line and " user=- " not in line:
 			out.append((line, FIELD.findall(line.split(" info: ", 1)[1])))
 	return out
-
-
-@pytest.fixture
-def fake():
-	f = FakeImap()
-	yield f
-	f.stop()
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ import time
 
 import pytest
 
-from fakeimap import FakeImap
 from pop3client import Pop3Raw
 from popgate import start_popgate
 
@@ -29,13 +28,6 @@ DELAY_MS = 400		# limits.auth_fail_delay_ms of these tests
 
 def plain_ir(user, password):
 	return base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode()
-
-
-@pytest.fixture
-def fake():
-	f = FakeImap()
-	yield f
-	f.stop()
 
 
 @pytest.fixture

@@ -24,7 +24,6 @@ import pytest
 
 import dovecot as dovecot_mod
 import messages
-from fakeimap import FakeImap
 from messages import message_ids, pop3_bytes
 from pop3client import Pop3Raw, stuff, unstuff
 from popgate import start_popgate
@@ -350,13 +349,6 @@ def test_too_many_bad_commands_reply_reaches_a_client_whose_buffer_was_full(gate
 
 
 # --- the inactivity timer runs only while popgate waits for the client -------------------------
-
-@pytest.fixture
-def fake():
-	f = FakeImap()
-	yield f
-	f.stop()
-
 
 @pytest.fixture
 def slow_gate(request, fake, tmp_path):
