@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "../common/log.h"
+#include "../imap/imap_fetch.h"
 #include "../imap/imap_refusal.h"
 #include "../imap/imap_resp.h"
 #include "../imap/imap_write.h"
@@ -38,21 +39,6 @@ auth_delay_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	}
 	gw_session_op_done(s);
 	gw_session_flush(s);
-}
-
-const char *
-gw_log_user(const struct gw_session *s, char *buf, size_t size)
-{
-	if (s->user[0] == '\0')
-		return "-";
-	return log_escape_word(buf, size, (const uint8_t *)s->user, strlen(s->user),
-	    GW_LOG_USER_MAX);
-}
-
-const char *
-gw_log_text(const char *text, char *buf, size_t size)
-{
-	return log_escape(buf, size, (const uint8_t *)text, strlen(text), GW_LOG_TEXT_MAX);
 }
 
 /* Answers a login that failed. code: POP3_CODE_AUTH for refused credentials (the growing
@@ -243,28 +229,37 @@ login_maybe_finish(struct gw_session *s)
 
 /* One line of the listing ("* 3 FETCH (UID 7 RFC822.SIZE 1200)"). A FETCH without
  * RFC822.SIZE is another client's flag change, not a listing line: it adds nothing, and
- * a message the listing then lacks is caught by the count. One that has it but no
- * readable UID, or a size that is not a number, is a listing we cannot read. */
+ * a message the listing then lacks is caught by the count. A line we cannot read, or one
+ * with a size but no readable UID, is a listing we cannot trust. */
 static void
 listing_line(struct gw_session *s, const struct imap_resp *r)
 {
 	struct gw_login_state *lg = &s->lg;
-	struct imap_slice v;
-	uint64_t uid, size;
-	bool has_uid = imap_fetch_value(&r->text, "UID", &v);
+	struct imap_fetch_iter it;
+	struct imap_fetch_att att;
+	enum imap_fetch_step step;
+	bool has_uid = false, has_size = false, bad = false;
+	uint64_t uid = 0, size = 0;
 
 	if (lg->listing_done || lg->listing_bad)
 		return;
-	if (has_uid && (!imap_slice_to_u64(&v, &uid) || uid == 0 || uid > UINT32_MAX)) {
+	imap_fetch_iter_init(&it, &r->text);
+	while ((step = imap_fetch_next(&it, &att)) == IMAP_FETCH_ATT) {
+		if (!has_uid && imap_slice_eq(&att.name, "UID")) {
+			has_uid = true;
+			bad |= att.kind != IMAP_VALUE_ATOM || !imap_slice_to_u64(&att.value, &uid) ||
+			    uid == 0 || uid > UINT32_MAX;
+		} else if (!has_size && imap_slice_eq(&att.name, "RFC822.SIZE")) {
+			has_size = true;
+			bad |= att.kind != IMAP_VALUE_ATOM || !imap_slice_to_u64(&att.value, &size);
+		}
+	}
+	if (step != IMAP_FETCH_END || bad || (has_size && !has_uid)) {
 		lg->listing_bad = true;
 		return;
 	}
-	if (!imap_fetch_value(&r->text, "RFC822.SIZE", &v))
+	if (!has_size)
 		return;
-	if (!has_uid || !imap_slice_to_u64(&v, &size)) {
-		lg->listing_bad = true;
-		return;
-	}
 	/* The messages SELECT said are there: taken at the first listing line, once EXISTS is
 	 * known (a reordering proxy may send the listing before SELECT's data; then at the
 	 * end). */

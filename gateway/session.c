@@ -155,6 +155,21 @@ gw_session_new(struct gw_worker *w, int fd, const struct sockaddr_storage *addr,
 	gw_session_flush(s);
 }
 
+const char *
+gw_log_user(const struct gw_session *s, char *buf, size_t size)
+{
+	if (s->user[0] == '\0')
+		return "-";
+	return log_escape_word(buf, size, (const uint8_t *)s->user, strlen(s->user),
+	    GW_LOG_USER_MAX);
+}
+
+const char *
+gw_log_text(const char *text, char *buf, size_t size)
+{
+	return log_escape(buf, size, (const uint8_t *)text, strlen(text), GW_LOG_TEXT_MAX);
+}
+
 /* The session's one line (DESIGN.md "Operating it"): key=value, the user name and the
  * server's words escaped so that neither can add a field or a line. */
 static void

@@ -44,7 +44,7 @@
 #define UID_SET_MAX 7000
 
 static void delete_next(struct gw_session *s);
-static void verify_next(struct gw_session *s);
+static void send_verify(struct gw_session *s);
 static void search_next(struct gw_session *s);
 static void search_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r);
 
@@ -315,7 +315,7 @@ verify_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
 	if (has_uid_expunge(s))
 		delete_next(s);
 	else
-		verify_next(s);
+		send_verify(s);
 }
 
 /* UID SEARCH UID <piece>: which of the piece are still upstream. */
@@ -339,13 +339,6 @@ send_verify(struct gw_session *s)
 	gw_upstream_send_end(s);
 }
 
-/* No UIDPLUS, after the EXPUNGE: every piece is asked in turn. */
-static void
-verify_next(struct gw_session *s)
-{
-	send_verify(s);
-}
-
 static void
 expunge_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
 {
@@ -366,7 +359,7 @@ expunge_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
 		return;
 	}
 	s->upd.pos = 0;
-	verify_next(s);
+	send_verify(s);
 }
 
 /* No UIDPLUS: UID SEARCH DELETED over the whole mailbox, in windows of UIDs
@@ -437,7 +430,7 @@ search_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
 	if (s->upd.search_found == 0) {
 		/* None of ours is \Deleted any more (someone expunged them, or the STORE did not
 		 * take): an EXPUNGE could only remove what was flagged since. */
-		verify_next(s);
+		send_verify(s);
 		return;
 	}
 	if ((out = gw_upstream_cmd(s, GW_UPCMD_EXPUNGE, expunge_done, 0)) == NULL) {

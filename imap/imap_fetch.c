@@ -370,6 +370,31 @@ imap_fetch_find_section(const struct imap_slice *text, const struct imap_section
 }
 
 bool
+imap_fetch_find(const struct imap_slice *text, const char *name, struct imap_fetch_att *att_r)
+{
+	struct imap_fetch_iter it;
+	struct imap_fetch_att att;
+
+	imap_fetch_iter_init(&it, text);
+	while (imap_fetch_next(&it, &att) == IMAP_FETCH_ATT) {
+		if (imap_slice_eq(&att.name, name)) {
+			*att_r = att;
+			return true;
+		}
+	}
+	return false;
+}
+
+bool
+imap_fetch_number(const struct imap_slice *text, const char *name, uint64_t *v_r)
+{
+	struct imap_fetch_att att;
+
+	return imap_fetch_find(text, name, &att) && att.kind == IMAP_VALUE_ATOM &&
+	    imap_slice_to_u64(&att.value, v_r);
+}
+
+bool
 imap_quoted_next(struct imap_slice *rest, struct imap_slice *piece_r)
 {
 	size_t start = 0, end;

@@ -111,6 +111,14 @@ bool imap_fetch_uid(const struct imap_slice *text, uint32_t *uid_r);
 bool imap_fetch_find_section(const struct imap_slice *text, const struct imap_section *want,
     struct imap_fetch_att *att_r);
 
+/* The first top-level attribute named `name` (case-insensitive) of a complete list: true
+ * with *att_r, false if there is none before the list ends or stops being readable. Items
+ * inside values (FLAGS (UID), a quoted "UID 5") are never taken for attributes. */
+bool imap_fetch_find(const struct imap_slice *text, const char *name, struct imap_fetch_att *att_r);
+/* The same attribute read as a number ("UID 7", "RFC822.SIZE 1200"): false if absent or
+ * its value is not an unsigned decimal. */
+bool imap_fetch_number(const struct imap_slice *text, const char *name, uint64_t *v_r);
+
 /* Unescaping a quoted value piece by piece, without a copy: each call gives the next run
  * of content bytes in *piece_r (an escaped character starts a run) and advances *rest.
  * Returns false when *rest is empty. Start with *rest = att.value. */

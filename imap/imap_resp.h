@@ -53,13 +53,6 @@ bool imap_code_is(const struct imap_resp *r, const char *name, struct imap_slice
  * Works on "CAPABILITY IMAP4rev1 LITERAL+ ..." codes and on "* CAPABILITY" text alike. */
 bool imap_caps_has(const struct imap_slice *caps, const char *cap);
 
-/* In the text of a FETCH response "(UID 7 RFC822.SIZE 1200 FLAGS (\Seen))", finds the
- * top-level item `item`: true with *val_r its value as sent ("7", "(\Seen)", "NIL"), false
- * if it is not there (or the list is malformed before it). */
-bool imap_fetch_value(const struct imap_slice *text, const char *item, struct imap_slice *val_r);
-/* The same, read as a number. Returns false if absent or not a number. */
-bool imap_fetch_number(const struct imap_slice *text, const char *item, uint64_t *v_r);
-
 /* Reads an unsigned decimal (no sign, at most 20 digits, no overflow). */
 bool imap_slice_to_u64(const struct imap_slice *s, uint64_t *v_r);
 

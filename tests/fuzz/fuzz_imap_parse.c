@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "tests/fuzz/fuzz_common.h"
+#include "imap/imap_fetch.h"
 #include "imap/imap_parse.h"
 #include "imap/imap_resp.h"
 #include "imap/imap_search.h"

@@ -278,6 +278,13 @@ def test_upstream_bye_between_commands_then_retr_and_quit_say_so_and_delete_noth
 	g.finish()
 
 
+def dele_pipelined(c, nums):
+	"""DELE of each of nums, sent in one write; each must answer +OK."""
+	c.send(b"".join(b"DELE %d\r\n" % k for k in nums))
+	for k in nums:
+		assert_ok(c.readline(), "DELE %d" % k)
+
+
 def quit_after_dele(g, user, *nums):
 	c = g.login(user, "pw", timeout=10)
 	for n in nums:
@@ -395,9 +402,7 @@ def test_without_uidplus_a_large_deletion_searches_in_windows_an_answer_line_hol
 	g.begin()
 	c = g.login("ok-many", "pw", timeout=60)
 	dele = list(range(1, 5001))
-	c.send(b"".join(b"DELE %d\r\n" % k for k in dele))
-	for k in dele:
-		assert_ok(c.readline(), "DELE %d" % k)
+	dele_pipelined(c, dele)
 	fake.deleted.add(5500)	# another client's, past our last: the "n:*" window finds it
 	r = c.cmd("QUIT")
 	c.close()
@@ -406,9 +411,7 @@ def test_without_uidplus_a_large_deletion_searches_in_windows_an_answer_line_hol
 	fake.deleted.discard(5500)
 	fake.deleted -= set(dele)
 	c = g.login("ok-many2", "pw", timeout=60)
-	c.send(b"".join(b"DELE %d\r\n" % k for k in dele))
-	for k in dele:
-		assert_ok(c.readline(), "DELE %d" % k)
+	dele_pipelined(c, dele)
 	r = c.cmd("QUIT")
 	c.close()
 	assert r.startswith(b"+OK") and b"5000 messages deleted" in r, r
@@ -427,9 +430,7 @@ def test_a_refused_piece_of_consecutive_uids_is_checked_within_the_line_limit(fg
 	g.begin()
 	c = g.login("store_no_first", "pw", timeout=60)
 	dele = list(range(1, 5001))
-	c.send(b"".join(b"DELE %d\r\n" % k for k in dele))
-	for k in dele:
-		assert_ok(c.readline(), "DELE %d" % k)
+	dele_pipelined(c, dele)
 	r = c.cmd("QUIT")
 	c.close()
 	assert r == b"-ERR [SYS/TEMP] some deleted messages not removed\r\n", r
@@ -483,9 +484,7 @@ def test_a_refused_piece_does_not_abandon_the_others(fgate, fake):
 	g.begin()
 	c = g.login("store_no_first", "pw", timeout=30)
 	odd = list(range(1, 4001, 2))
-	c.send(b"".join(b"DELE %d\r\n" % k for k in odd))
-	for k in odd:
-		assert_ok(c.readline(), "DELE %d" % k)
+	dele_pipelined(c, odd)
 	r = c.cmd("QUIT")
 	c.close()
 	assert r == b"-ERR [SYS/TEMP] some deleted messages not removed\r\n", r

@@ -416,6 +416,46 @@ test_stream_any_split(void **state)
 	}
 }
 
+/* Present or not is a different question from "is it a number": the listing tells an
+ * unsolicited FLAGS update (no RFC822.SIZE) from a line it cannot read (RFC822.SIZE NIL). */
+static void
+test_find(void **state)
+{
+	static const struct {
+		const char *text, *name;
+		bool present;
+		enum imap_value_kind kind;
+		const char *val;
+	} cases[] = {
+		{ "(UID 7 RFC822.SIZE 1200)", "RFC822.SIZE", true, IMAP_VALUE_ATOM, "1200" },
+		{ "(UID 7 RFC822.SIZE NIL)", "RFC822.SIZE", true, IMAP_VALUE_NIL, "NIL" },
+		{ "(UID 7 FLAGS (\\Seen))", "FLAGS", true, IMAP_VALUE_LIST, "(\\Seen)" },
+		{ "(UID 7 FLAGS (\\Seen))", "RFC822.SIZE", false, IMAP_VALUE_ATOM, "" },
+		{ "(FLAGS (\\Seen))", "UID", false, IMAP_VALUE_ATOM, "" },
+		{ "(UID x RFC822.SIZE 3)", "UID", true, IMAP_VALUE_ATOM, "x" },
+		{ "(BODY[] \"a b\" UID 2)", "BODY[]", true, IMAP_VALUE_QUOTED, "a b" },
+		{ "(UID)", "UID", false, IMAP_VALUE_ATOM, "" },
+		{ "UID 7", "UID", false, IMAP_VALUE_ATOM, "" },
+		{ "", "UID", false, IMAP_VALUE_ATOM, "" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct imap_slice text = slice(cases[i].text);
+		struct imap_fetch_att att;
+		bool present = imap_fetch_find(&text, cases[i].name, &att);
+
+		if (present != cases[i].present)
+			fail_msg("%s %s: present %d", cases[i].text, cases[i].name, present);
+		if (!present)
+			continue;
+		if (att.kind != cases[i].kind || att.value.len != strlen(cases[i].val) ||
+		    memcmp(att.value.p, cases[i].val, att.value.len) != 0)
+			fail_msg("%s %s: %s \"%.*s\"", cases[i].text, cases[i].name,
+			    kind_names[att.kind], (int)att.value.len, (const char *)att.value.p);
+	}
+}
+
 int
 main(void)
 {
@@ -426,6 +466,7 @@ main(void)
 		cmocka_unit_test(test_head_table),
 		cmocka_unit_test(test_uid_and_find_section),
 		cmocka_unit_test(test_quoted_unescape),
+		cmocka_unit_test(test_find),
 		cmocka_unit_test(test_stream_any_split),
 	};
 

@@ -1,7 +1,7 @@
 /* tests/unit/test_imap_resp.c: the fields of one response line (imap/imap_resp.c): kind,
  * tag, status, number, name, [code] and text; response codes, capability words, and FETCH
- * items read at the top level only. Lines are as imap_parse.h hands them out: no CRLF,
- * literal markers "{n}" left in place. */
+ * items read at the top level only (imap_fetch_number(), on imap/imap_fetch.c's walker).
+ * Lines are as imap_parse.h hands them out: no CRLF, literal markers "{n}" left in place. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -9,6 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "../../imap/imap_fetch.h"
 #include "../../imap/imap_resp.h"
 
 static struct imap_slice
@@ -189,40 +190,6 @@ test_caps_has(void **state)
 	assert_false(imap_caps_has(&r.text, "CAPABILITY"));
 }
 
-/* Present or not is a different question from "is it a number": the listing tells an
- * unsolicited FLAGS update (no RFC822.SIZE) from a line it cannot read (RFC822.SIZE NIL). */
-static void
-test_fetch_value(void **state)
-{
-	static const struct {
-		const char *text, *item;
-		bool present;
-		const char *val;
-	} cases[] = {
-		{ "(UID 7 RFC822.SIZE 1200)", "RFC822.SIZE", true, "1200" },
-		{ "(UID 7 RFC822.SIZE NIL)", "RFC822.SIZE", true, "NIL" },
-		{ "(UID 7 FLAGS (\\Seen))", "FLAGS", true, "(\\Seen)" },
-		{ "(UID 7 FLAGS (\\Seen))", "RFC822.SIZE", false, "" },
-		{ "(FLAGS (\\Seen))", "UID", false, "" },
-		{ "(UID x RFC822.SIZE 3)", "UID", true, "x" },
-		{ "(BODY[] \"a b\" UID 2)", "BODY[]", true, "\"a b\"" },
-		{ "(UID)", "UID", false, "" },
-		{ "UID 7", "UID", false, "" },
-		{ "", "UID", false, "" },
-	};
-
-	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct imap_slice text = slice(cases[i].text), val;
-		bool present = imap_fetch_value(&text, cases[i].item, &val);
-
-		if (present != cases[i].present)
-			fail_msg("%s %s: present %d", cases[i].text, cases[i].item, present);
-		if (present)
-			assert_slice_eq(&val, cases[i].val);
-	}
-}
-
 static void
 test_fetch_number(void **state)
 {
@@ -323,7 +290,6 @@ main(void)
 		cmocka_unit_test(test_code_is),
 		cmocka_unit_test(test_caps_has),
 		cmocka_unit_test(test_fetch_number),
-		cmocka_unit_test(test_fetch_value),
 		cmocka_unit_test(test_fetch_from_line),
 		cmocka_unit_test(test_slice_helpers),
 	};
