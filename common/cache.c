@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include "cache.h"
+#include "uids.h"
 
 struct cache {
 	sqlite3 *db;
@@ -72,19 +73,9 @@ cache_derive_uidl(uint32_t uidvalidity, uint32_t uid, char uidl_r[CACHE_UIDL_MAX
 static ssize_t
 uid_index(const uint32_t *uids, size_t n, uint32_t uid)
 {
-	size_t lo = 0, hi = n;
+	size_t i = uids_lower_bound(uids, n, uid);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (uids[mid] == uid)
-			return (ssize_t)mid;
-		if (uids[mid] < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
+	return i < n && uids[i] == uid ? (ssize_t)i : -1;
 }
 
 int

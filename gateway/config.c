@@ -354,3 +354,19 @@ gw_config_free(struct gw_config *cfg)
 		}
 	}
 }
+
+void
+gw_config_user_key(const struct gw_config *cfg, const char *user, char *key_r, size_t size)
+{
+	size_t i;
+
+	if (size == 0)
+		return;
+	for (i = 0; user[i] != '\0' && i + 1 < size; i++) {
+		char c = user[i];
+
+		/* ASCII only: no locale, and UTF-8 bytes stay as they are (Dovecot's %L). */
+		key_r[i] = cfg->username_lower && c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+	}
+	key_r[i] = '\0';
+}

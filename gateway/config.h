@@ -63,6 +63,12 @@ struct gw_config {
 	char *log_target;	/* stderr | syslog */
 };
 
+/* The one form of a user name that the [IN-USE] check, the refused-credential memory, the
+ * failure delay and the UIDL cache use: ASCII-lowercased with [cache] username = lower
+ * (the default, like Dovecot's auth_username_format %Lu), as typed with keep. Writes at
+ * most size - 1 bytes and a NUL. */
+void gw_config_user_key(const struct gw_config *cfg, const char *user, char *key_r, size_t size);
+
 /* Loads and checks the file. Returns 0, or -1 with *error_r naming the line and key
  * (static storage, valid until the next call). */
 int gw_config_load(struct gw_config *cfg, const char *path, const char **error_r);

@@ -12,8 +12,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
-#include "session.h"
-#include "worker.h"
+#include "listener.h"
 
 #define LISTEN_BACKLOG 1024
 #define ACCEPT_BACKOFF 1.0	/* seconds without accepting after EMFILE */
@@ -23,17 +22,17 @@ static void
 accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct gw_listener *l = io->data;
-	struct gw_worker *w = l->w;
+	struct gw_listeners *ls = l->set;
 
 	(void)loop;
 	(void)revents;
-	for (int i = 0; i < ACCEPT_BATCH && !w->accept_paused; i++) {
+	for (int i = 0; i < ACCEPT_BATCH && !ls->paused; i++) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
 		int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd >= 0) {
-			gw_session_new(w, fd, &ss, l->tls);
+			ls->accept(ls->ctx, fd, &ss, l->tls);
 			continue;
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
@@ -41,9 +40,9 @@ accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
 			log_warn("accept on %s: %s: pausing new connections for %.0f s", l->conf->text,
 			    strerror(errno), ACCEPT_BACKOFF);
-			gw_listeners_pause(w, true);
-			ev_timer_set(&w->accept_backoff, ACCEPT_BACKOFF, 0.);
-			ev_timer_start(w->loop, &w->accept_backoff);
+			gw_listeners_pause(ls, true);
+			ev_timer_set(&ls->backoff, ACCEPT_BACKOFF, 0.);
+			ev_timer_start(ls->loop, &ls->backoff);
 		}
 		return;	/* EAGAIN, or an error for this one connection */
 	}
@@ -52,38 +51,44 @@ accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 static void
 backoff_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
-	struct gw_worker *w = t->data;
+	struct gw_listeners *ls = t->data;
 
 	(void)loop;
 	(void)revents;
-	gw_listeners_pause(w, false);
+	gw_listeners_pause(ls, false);
 }
 
 void
-gw_listeners_pause(struct gw_worker *w, bool pause)
+gw_listeners_pause(struct gw_listeners *ls, bool pause)
 {
-	w->accept_paused = pause;
-	for (size_t i = 0; i < w->nlisteners; i++) {
-		if (w->listeners[i].fd < 0)
+	ls->paused = pause;
+	for (size_t i = 0; i < ls->n; i++) {
+		if (ls->l[i].fd < 0)
 			continue;
 		if (pause)
-			ev_io_stop(w->loop, &w->listeners[i].io);
+			ev_io_stop(ls->loop, &ls->l[i].io);
 		else
-			ev_io_start(w->loop, &w->listeners[i].io);
+			ev_io_start(ls->loop, &ls->l[i].io);
 	}
 }
 
 int
-gw_listeners_open(struct gw_worker *w, const char **error_r)
+gw_listeners_open(struct gw_listeners *ls, struct ev_loop *loop, const struct gw_config *cfg,
+    gw_accept_fn *accept, void *ctx, const char **error_r)
 {
 	static char error[300];
-	const struct gw_config *cfg = w->cfg;
 
-	ev_init(&w->accept_backoff, backoff_cb);
-	w->accept_backoff.data = w;
+	memset(ls, 0, sizeof(*ls));
+	ls->loop = loop;
+	ls->accept = accept;
+	ls->ctx = ctx;
+	for (size_t i = 0; i < GW_LISTEN_MAX; i++)
+		ls->l[i].fd = -1;
+	ev_init(&ls->backoff, backoff_cb);
+	ls->backoff.data = ls;
 	for (size_t i = 0; i < cfg->nlisten; i++) {
 		const struct gw_listen *conf = &cfg->listen[i];
-		struct gw_listener *l = &w->listeners[i];
+		struct gw_listener *l = &ls->l[i];
 		int one = 1, fd;
 
 		l->fd = -1;
@@ -100,11 +105,11 @@ gw_listeners_open(struct gw_worker *w, const char **error_r)
 			*error_r = error;
 			return -1;
 		}
-		l->w = w;
+		l->set = ls;
 		l->fd = fd;
 		l->tls = conf->tls;
 		l->conf = conf;
-		w->nlisteners = i + 1;
+		ls->n = i + 1;
 		ev_io_init(&l->io, accept_cb, fd, EV_READ);
 		l->io.data = l;
 		log_info("listening on %s%s", conf->text, conf->tls ? " (implicit TLS)" : "");
@@ -113,16 +118,16 @@ gw_listeners_open(struct gw_worker *w, const char **error_r)
 }
 
 void
-gw_listeners_close(struct gw_worker *w)
+gw_listeners_close(struct gw_listeners *ls)
 {
-	for (size_t i = 0; i < w->nlisteners; i++) {
-		if (w->listeners[i].fd < 0)
+	for (size_t i = 0; i < ls->n; i++) {
+		if (ls->l[i].fd < 0)
 			continue;
-		if (w->loop != NULL)
-			ev_io_stop(w->loop, &w->listeners[i].io);
-		close(w->listeners[i].fd);
-		w->listeners[i].fd = -1;
+		if (ls->loop != NULL)
+			ev_io_stop(ls->loop, &ls->l[i].io);
+		close(ls->l[i].fd);
+		ls->l[i].fd = -1;
 	}
-	if (w->loop != NULL)
-		ev_timer_stop(w->loop, &w->accept_backoff);
+	if (ls->loop != NULL)
+		ev_timer_stop(ls->loop, &ls->backoff);
 }

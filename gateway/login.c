@@ -1,101 +1,69 @@
-/* gateway/login.c: from PASS (or AUTH) to a fixed snapshot: the upstream login.
+/* gateway/login.c: from credentials to a fixed snapshot: the upstream login.
  *
- *   connect [TLS] -> greeting -> [CAPABILITY] -> [STARTTLS -> TLS -> CAPABILITY]
- *   -> [ID] + LOGIN|AUTHENTICATE PLAIN + SELECT + UID FETCH 1:* (UID RFC822.SIZE)
+ *   (the connection is ready: imapc.c did greeting, TLS / STARTTLS, CAPABILITY)
+ *   [ID] + LOGIN|AUTHENTICATE PLAIN + SELECT + UID FETCH 1:* (UID RFC822.SIZE)
  *   or [ID] + AUTHENTICATE XOAUTH2|OAUTHBEARER, then SELECT + UID FETCH
  *
  * The last three are pipelined (one round trip) unless the credentials need a
  * continuation. Credentials go as quoted strings, LITERAL+ literals or a SASL PLAIN
  * response, never raw; CR, LF and NUL are refused before a byte is sent. An OAuth bearer
  * response goes as the client sent it (strict base64, checked at AUTH), with SASL-IR when
- * offered (RFC 4959). Outcomes become POP3 replies here and only here: NO
- * [AUTHENTICATIONFAILED] -> -ERR [AUTH]; anything that is the upstream's trouble -> -ERR
- * [SYS/TEMP] (RFC 3206). Credentials are wiped as soon as they are written. */
+ * offered (RFC 4959). Credentials are wiped as soon as they are written.
+ *
+ * The answers may come in any order (a proxy may reorder them): each completion records
+ * its own, and login_maybe_finish() decides once LOGIN, SELECT and the listing are all
+ * answered. Thunderbird forgets every UIDL on "+OK 0 0", so a listing that is short, cut
+ * or unreadable is never a mailbox: it is GW_LOGIN_TEMP (DESIGN.md). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "../common/log.h"
 #include "../imap/imap_fetch.h"
 #include "../imap/imap_refusal.h"
-#include "../imap/imap_resp.h"
 #include "../imap/imap_write.h"
-#include "../pop3/pop3_reply.h"
-#include "session.h"
+#include "login.h"
 
-static void login_next(struct gw_session *s);
+#define LG(op) ((struct gw_login *)((char *)(op) - offsetof(struct gw_login, op)))
 
-static void
-auth_delay_cb(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	struct gw_session *s = t->data;
-
-	(void)loop;
-	(void)revents;
-	pop3_reply_err(gw_client_out(s), POP3_CODE_AUTH, "Authentication failed.");
-	if (s->auth_failures >= s->w->cfg->max_auth_failures) {
-		gw_session_flush(s);
-		gw_session_close(s, "too many failed logins");
-		return;
-	}
-	gw_session_op_done(s);
-	gw_session_flush(s);
-}
-
-/* Answers a login that failed. code: POP3_CODE_AUTH for refused credentials (the growing
- * delay, then -ERR [AUTH]); POP3_CODE_IN_USE for a locked mailbox; anything else is the
- * upstream's trouble (-ERR [SYS/TEMP] at once, no delay: the user did nothing wrong). why
- * goes to the log only, never to the client: it may hold the server's words. */
 void
-gw_login_failed(struct gw_session *s, const char *code, const char *why)
+gw_cred_wipe(struct gw_cred *cred)
 {
-	char user[GW_LOG_USER_SIZE], text[GW_LOG_TEXT_SIZE];
-	unsigned delay;
-
-	gw_session_wipe_credentials(s);
-	gw_upstream_logout(s);
-	gw_snapshot_free(&s->snap);
-	s->have_user = false;
-	gw_log_user(s, user, sizeof(user));
-	gw_log_text(why, text, sizeof(text));
-	if (code != NULL && strcmp(code, POP3_CODE_IN_USE) == 0) {
-		gw_log(LOG_LVL_INFO, s, "login of user=%s failed: \"%s\"", user, text);
-		pop3_reply_err(gw_client_out(s), code, "Mailbox is in use by another session, "
-		    "try again later.");
-		gw_session_op_done(s);
-		return;
+	explicit_bzero(cred->pass, sizeof(cred->pass));
+	cred->pass_len = 0;
+	if (cred->sasl_resp != NULL) {
+		explicit_bzero(cred->sasl_resp, cred->sasl_resp_len);
+		free(cred->sasl_resp);
+		cred->sasl_resp = NULL;
 	}
-	if (code == NULL || strcmp(code, POP3_CODE_AUTH) != 0) {
-		gw_log(LOG_LVL_WARN, s, "login of user=%s failed: \"%s\"", user, text);
-		pop3_reply_err(gw_client_out(s), POP3_CODE_SYS_TEMP,
-		    "Temporary failure of the mail server, try again later.");
-		gw_session_op_done(s);
-		return;
-	}
-	/* A wrong password: answer after a delay that grows per client address, so a
-	 * guesser gets few tries and the upstream's own guard never blocks the gateway. */
-	s->auth_failures++;
-	delay = gw_auth_fail_delay_ms(s->w, &s->addr);
-	gw_auth_fail_record(s->w, &s->addr, s->user_key);
-	gw_log(LOG_LVL_INFO, s, "login of user=%s failed: \"%s\" (delay %u ms)", user, text,
-	    delay);
-	s->op = GW_OP_AUTH_DELAY;
-	ev_timer_init(&s->delay, auth_delay_cb, delay / 1000.0, 0.);
-	s->delay.data = s;
-	ev_timer_start(s->w->loop, &s->delay);
+	cred->sasl_resp_len = 0;
 }
 
 static void
-login_fail_temp(struct gw_session *s, const char *why)
+login_wipe(struct gw_login *lg)
 {
-	gw_login_failed(s, POP3_CODE_SYS_TEMP, why);
+	gw_cred_wipe(lg->p.cred);
+	buf_free(&lg->cont);	/* wipes: it may hold a SASL response */
+	lg->sasl_err_ack = NULL;
 }
 
-/* The tagged response of a login-phase command, or NULL when the login was already
- * decided (an earlier pipelined command failed and closed the upstream). */
-static bool
-login_live(struct gw_session *s, const struct imap_resp *r)
+void
+gw_login_abort(struct gw_login *lg)
 {
-	return r != NULL && s->op == GW_OP_LOGIN && !s->closing;
+	if (lg->up == NULL)
+		return;
+	login_wipe(lg);
+	gw_imapc_op_end(lg->up, &lg->op);
+	lg->up = NULL;
+}
+
+/* The outcome: told once; the op is over. */
+static void
+login_end(struct gw_login *lg, enum gw_login_outcome outcome, const char *why)
+{
+	struct gw_login_params p = lg->p;
+
+	gw_login_abort(lg);
+	p.done(p.ctx, outcome, why);
 }
 
 static void
@@ -107,124 +75,55 @@ resp_text(char *dst, size_t size, const char *what, const struct imap_resp *r)
 }
 
 static void
-caps_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
+login_maybe_finish(struct gw_login *lg)
 {
-	struct gw_session *s = ctx;
-
-	(void)cmd;
-	if (!login_live(s, r))
-		return;
-	if (r->status != IMAP_STATUS_OK) {
-		login_fail_temp(s, "CAPABILITY failed");
-		return;
-	}
-	s->up.caps_known = true;	/* even if the server listed nothing we know */
-	login_next(s);
-}
-
-static void
-starttls_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
-{
-	struct gw_session *s = ctx;
-
-	(void)cmd;
-	if (!login_live(s, r))
-		return;
-	if (r->status != IMAP_STATUS_OK) {
-		login_fail_temp(s, "upstream refused STARTTLS");
-		return;
-	}
-	/* Bytes after the OK were sent in plaintext before TLS: an injection attempt
-	 * (CVE-2011-0411 class). Refuse them, never read them as if protected. */
-	if (buf_len(&s->up.io.c.in) > 0) {
-		login_fail_temp(s, "upstream sent data after STARTTLS OK");
-		return;
-	}
-	s->up.caps_known = false;	/* RFC 3501 §6.2.1: forget what was said in clear */
-	s->up.caps = 0;
-	if (gw_upstream_start_tls(s) < 0)
-		login_fail_temp(s, s->up.io.c.error);
-}
-
-void
-gw_login_tls_done(struct gw_session *s)
-{
-	if (s->op == GW_OP_LOGIN)
-		login_next(s);
-}
-
-/* The login's pipelined answers may come in any order (a proxy may reorder them): each
- * completion records its own, and this decides once LOGIN, SELECT and the listing are all
- * answered. A refused LOGIN is decided by login_done() alone. */
-static void
-login_maybe_finish(struct gw_session *s)
-{
-	const struct gw_config *cfg = s->w->cfg;
-	struct gw_login_state *lg = &s->lg;
-	char user[GW_LOG_USER_SIZE];
-	size_t count;
-	uint64_t octets;
+	const struct gw_imapc *up = lg->up;
+	struct gw_snapshot *snap = lg->p.snap;
 	char why[200];
 
 	if (!lg->login_ok)
 		return;
 	if (lg->select_done && !lg->select_ok) {
-		login_fail_temp(s, lg->why);
+		login_end(lg, GW_LOGIN_TEMP, lg->why);
 		return;
 	}
 	if (!lg->select_done || !lg->listing_done)
 		return;
-	/* Thunderbird forgets every UIDL on "+OK 0 0": never a short or empty list by
-	 * accident (DESIGN.md). */
 	if (!lg->listing_ok) {
-		login_fail_temp(s, lg->why);
+		login_end(lg, GW_LOGIN_TEMP, lg->why);
 		return;
 	}
 	if (lg->listing_bad) {
-		login_fail_temp(s, "upstream listing line without a readable UID or RFC822.SIZE");
+		login_end(lg, GW_LOGIN_TEMP, "upstream listing line without a readable UID or "
+		    "RFC822.SIZE");
 		return;
 	}
-	if (!lg->have_exists) {
-		login_fail_temp(s, "upstream SELECT said no EXISTS");
+	if (!up->have_exists) {
+		login_end(lg, GW_LOGIN_TEMP, "upstream SELECT said no EXISTS");
 		return;
 	}
-	if (!s->up.have_uidvalidity) {
-		login_fail_temp(s, "upstream sent no UIDVALIDITY");
+	if (!up->have_uidvalidity || up->uidvalidity_changed) {
+		login_end(lg, GW_LOGIN_TEMP, up->have_uidvalidity ? "upstream UIDVALIDITY changed "
+		    "during the login" : "upstream sent no UIDVALIDITY");
 		return;
 	}
 	if (!lg->base_taken) {
 		/* No listing line, or all before SELECT's data: the count now, expunges in it. */
-		lg->base = lg->exists;
+		lg->base = up->exists;
 		lg->expunged = 0;
 	}
-	s->snap.uidvalidity = s->up.uidvalidity;
-	if (gw_snapshot_finish(&s->snap, s->w->cache, s->user_key, cfg->up_mailbox) < 0) {
-		login_fail_temp(s, "out of memory building the message list");
+	snap->uidvalidity = up->uidvalidity;
+	if (gw_snapshot_finish(snap, lg->p.cache, lg->p.cache_user, lg->p.mailbox) < 0) {
+		login_end(lg, GW_LOGIN_TEMP, "out of memory building the message list");
 		return;
 	}
-	if ((uint64_t)s->snap.count + lg->expunged < lg->base) {
-		snprintf(why, sizeof(why), "upstream listed %zu of its %u messages", s->snap.count,
+	if ((uint64_t)snap->count + lg->expunged < lg->base) {
+		snprintf(why, sizeof(why), "upstream listed %zu of its %u messages", snap->count,
 		    lg->base - lg->expunged);
-		login_fail_temp(s, why);
+		login_end(lg, GW_LOGIN_TEMP, why);
 		return;
 	}
-	if (cfg->in_use_check) {
-		for (struct gw_session *o = s->w->sessions; o != NULL; o = o->next) {
-			if (o != s && o->state >= GW_S_TRANSACTION && o->state != GW_S_CLOSED &&
-			    strcmp(o->user_key, s->user_key) == 0) {
-				gw_login_failed(s, POP3_CODE_IN_USE, "Mailbox is locked by another POP3 session.");
-				return;
-			}
-		}
-	}
-	gw_auth_fail_clear(s->w, &s->addr, s->user_key);
-	gw_session_enter(s, GW_S_TRANSACTION);
-	gw_snapshot_stat(&s->snap, &count, &octets);
-	gw_log(LOG_LVL_INFO, s, "login user=%s client=%s messages=%zu octets=%llu",
-	    gw_log_user(s, user, sizeof(user)), s->addr_text, count, (unsigned long long)octets);
-	pop3_reply_ok(gw_client_out(s), "Logged in, %zu messages (%llu octets).", count,
-	    (unsigned long long)octets);
-	gw_session_op_done(s);
+	login_end(lg, GW_LOGIN_OK, "");
 }
 
 /* One line of the listing ("* 3 FETCH (UID 7 RFC822.SIZE 1200)"). A FETCH without
@@ -232,9 +131,8 @@ login_maybe_finish(struct gw_session *s)
  * a message the listing then lacks is caught by the count. A line we cannot read, or one
  * with a size but no readable UID, is a listing we cannot trust. */
 static void
-listing_line(struct gw_session *s, const struct imap_resp *r)
+listing_line(struct gw_login *lg, const struct imap_resp *r)
 {
-	struct gw_login_state *lg = &s->lg;
 	struct imap_fetch_iter it;
 	struct imap_fetch_att att;
 	enum imap_fetch_step step;
@@ -263,314 +161,265 @@ listing_line(struct gw_session *s, const struct imap_resp *r)
 	/* The messages SELECT said are there: taken at the first listing line, once EXISTS is
 	 * known (a reordering proxy may send the listing before SELECT's data; then at the
 	 * end). */
-	if (!lg->base_taken && lg->have_exists) {
-		lg->base = lg->exists;
+	if (!lg->base_taken && lg->up->have_exists) {
+		lg->base = lg->up->exists;
 		lg->base_taken = true;
 	}
-	if (gw_snapshot_add(&s->snap, (uint32_t)uid, size) < 0)
-		gw_upstream_fail(s, "mailbox listing too large or out of memory");
+	if (gw_snapshot_add(lg->p.snap, (uint32_t)uid, size) < 0)
+		gw_imapc_fail(lg->up, "mailbox listing too large or out of memory");
 }
 
-void
-gw_login_untagged(struct gw_session *s, const struct imap_resp *r)
+static void
+login_untagged(struct gw_imapc_op *op, const struct imap_resp *r)
 {
-	struct gw_login_state *lg = &s->lg;
+	struct gw_login *lg = LG(op);
 
-	if (s->op != GW_OP_LOGIN)
+	if (!r->has_num)
 		return;
-	if (imap_slice_eq(&r->name, "EXISTS")) {
-		lg->have_exists = true;
-		lg->exists = r->num;
-	} else if (imap_slice_eq(&r->name, "EXPUNGE")) {
-		if (lg->exists > 0)
-			lg->exists--;
-		if (lg->base_taken)
-			lg->expunged++;
-	} else if (imap_slice_eq(&r->name, "FETCH")) {
-		listing_line(s, r);
+	if (imap_slice_eq(&r->name, "EXPUNGE") && lg->base_taken)
+		lg->expunged++;
+	else if (imap_slice_eq(&r->name, "FETCH"))
+		listing_line(lg, r);
+}
+
+static bool
+login_continuation(struct gw_imapc_op *op, const struct imap_resp *r)
+{
+	struct gw_login *lg = LG(op);
+
+	(void)r;
+	if (buf_len(&lg->cont) > 0) {
+		gw_imapc_write(lg->up, buf_data(&lg->cont), buf_len(&lg->cont));
+		buf_free(&lg->cont);	/* a SASL response: wiped, not kept */
+		return true;
 	}
+	if (lg->sasl_err_ack != NULL) {
+		/* A refused OAuth token comes back as a "+" with an error (RFC 7628 §3.2.2,
+		 * Google's XOAUTH2): answered once, then the tagged NO follows. */
+		gw_imapc_write(lg->up, lg->sasl_err_ack, strlen(lg->sasl_err_ack));
+		lg->sasl_err_ack = NULL;
+		return true;
+	}
+	return false;
 }
 
 static void
-snapshot_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
+login_lost(struct gw_imapc_op *op, const char *why)
 {
-	struct gw_session *s = ctx;
+	login_end(LG(op), GW_LOGIN_TEMP, why);
+}
 
-	(void)cmd;
-	if (!login_live(s, r))
-		return;
-	s->lg.listing_done = true;
-	s->lg.listing_ok = r->status == IMAP_STATUS_OK;
-	if (!s->lg.listing_ok)
-		resp_text(s->lg.why, sizeof(s->lg.why), "listing messages failed", r);
-	login_maybe_finish(s);
+static const struct gw_imapc_op_handler login_handler = {
+	.untagged = login_untagged,
+	.continuation = login_continuation,
+	.lost = login_lost,
+};
+
+static void
+listing_done(struct gw_imapc_op *op, const struct imap_resp *r)
+{
+	struct gw_login *lg = LG(op);
+
+	lg->listing_done = true;
+	lg->listing_ok = r->status == IMAP_STATUS_OK;
+	if (!lg->listing_ok)
+		resp_text(lg->why, sizeof(lg->why), "listing messages failed", r);
+	login_maybe_finish(lg);
 }
 
 static void
-select_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
+select_done(struct gw_imapc_op *op, const struct imap_resp *r)
 {
-	struct gw_session *s = ctx;
+	struct gw_login *lg = LG(op);
 
-	(void)cmd;
-	if (!login_live(s, r))
-		return;
-	s->lg.select_done = true;
-	s->lg.select_ok = r->status == IMAP_STATUS_OK;
-	if (!s->lg.select_ok)
-		resp_text(s->lg.why, sizeof(s->lg.why), "SELECT failed", r);
-	login_maybe_finish(s);
+	lg->select_done = true;
+	lg->select_ok = r->status == IMAP_STATUS_OK;
+	if (!lg->select_ok)
+		resp_text(lg->why, sizeof(lg->why), "SELECT failed", r);
+	login_maybe_finish(lg);
 }
 
-static void
-send_select_and_list(struct gw_session *s)
+/* SELECT and the listing. False when they cannot be queued. */
+static bool
+send_select_and_list(struct gw_login *lg)
 {
-	const struct gw_config *cfg = s->w->cfg;
+	struct gw_imapc *up = lg->up;
+	const char *mbox = lg->p.mailbox;
 	struct buf *out;
 
-	if ((out = gw_upstream_cmd(s, GW_UPCMD_SELECT, select_done, 0)) == NULL)
-		goto fail;
+	if ((out = gw_imapc_cmd(up, &lg->op, "SELECT", select_done)) == NULL)
+		return false;
 	buf_append_str(out, "SELECT ");
-	if (imap_write_astring(out, (const uint8_t *)cfg->up_mailbox, strlen(cfg->up_mailbox),
-	    (s->up.caps & GW_CAP_LITERALPLUS) != 0) < 0)
-		goto fail;
+	if (imap_write_astring(out, (const uint8_t *)mbox, strlen(mbox),
+	    (up->caps & GW_CAP_LITERALPLUS) != 0) < 0)
+		return false;
 	buf_append_str(out, "\r\n");
-	if ((out = gw_upstream_cmd(s, GW_UPCMD_SNAPSHOT, snapshot_done, 0)) == NULL)
-		goto fail;
+	if ((out = gw_imapc_cmd(up, &lg->op, "listing messages", listing_done)) == NULL)
+		return false;
 	buf_append_str(out, "UID FETCH 1:* (UID RFC822.SIZE)\r\n");
-	gw_upstream_send_end(s);
-	return;
-fail:
-	login_fail_temp(s, "cannot send SELECT");
+	gw_imapc_send(up);
+	return true;
 }
 
 static void
-login_done(void *ctx, struct imap_cmd *cmd, const struct imap_resp *r)
+credentials_done(struct gw_imapc_op *op, const struct imap_resp *r)
 {
-	struct gw_session *s = ctx;
+	struct gw_login *lg = LG(op);
 	char why[200];
 
-	if (!login_live(s, r))
-		return;
-	s->up.sasl_err_ack = NULL;
+	lg->sasl_err_ack = NULL;
 	if (r->status == IMAP_STATUS_OK) {
-		s->up.state = GW_UP_READY;
-		s->up.caps_after_login = imap_code_is(r, "CAPABILITY", NULL);
-		s->lg.login_ok = true;
-		if (cmd->arg == 0)	/* SELECT was not pipelined */
-			send_select_and_list(s);
+		gw_imapc_authenticated(lg->up, r);
+		lg->login_ok = true;
+		if (!lg->pipelined && !send_select_and_list(lg))
+			login_end(lg, GW_LOGIN_TEMP, "cannot send SELECT");
 		else
-			login_maybe_finish(s);
+			login_maybe_finish(lg);
 		return;
 	}
 	resp_text(why, sizeof(why), "upstream login refused", r);
-	/* RFC 5530 (imap/imap_refusal.c): only a refusal of the credentials is remembered and
-	 * delayed; a busy or broken server is [SYS/TEMP], a locked mailbox [IN-USE]. */
+	/* RFC 5530 (imap/imap_refusal.c): a busy or broken server is not a wrong password. */
 	switch (imap_login_refusal(r)) {
 	case IMAP_REFUSAL_CREDENTIALS:
-		gw_bad_cred_remember(s->w, s->cred_hash);
-		gw_login_failed(s, POP3_CODE_AUTH, why);
+		login_end(lg, GW_LOGIN_REFUSED, why);
 		break;
 	case IMAP_REFUSAL_IN_USE:
-		gw_login_failed(s, POP3_CODE_IN_USE, why);
+		login_end(lg, GW_LOGIN_IN_USE, why);
 		break;
 	case IMAP_REFUSAL_TEMPORARY:
-		login_fail_temp(s, why);
+		login_end(lg, GW_LOGIN_TEMP, why);
 		break;
 	}
 }
 
 static void
-send_id(struct gw_session *s)
+send_id(struct gw_login *lg)
 {
 	struct buf *out;
 
-	if ((out = gw_upstream_cmd(s, GW_UPCMD_ID, NULL, 0)) == NULL)
+	if ((out = gw_imapc_cmd(lg->up, &lg->op, "ID", NULL)) == NULL)
 		return;
 	/* RFC 2971; Dovecot reads x-originating-* from trusted networks for its logs and
 	 * its brute-force protection. Addresses are digits, dots and colons: quoted safely. */
 	buf_printf(out, "ID (\"name\" \"popgate\" \"x-originating-ip\" \"%s\" "
-	    "\"x-originating-port\" \"%u\")\r\n", s->addr_text, s->port);
+	    "\"x-originating-port\" \"%u\")\r\n", lg->p.id_addr, lg->p.id_port);
 }
 
 /* XOAUTH2 / OAUTHBEARER: the client's response goes upstream unchanged. Never pipelined:
  * a refused token is answered with a "+" carrying the error (RFC 7628 §3.2.2), and the
- * next line the server reads must be our answer to it, not SELECT. */
-static void
-send_bearer(struct gw_session *s)
+ * next line the server reads must be our answer to it, not SELECT. Returns why it could
+ * not be sent, or NULL. */
+static const char *
+send_bearer(struct gw_login *lg)
 {
-	struct gw_upstream *up = &s->up;
-	const char *mech = pop3_sasl_mech_name(s->login_mech);
-	unsigned need = s->login_mech == POP3_SASL_XOAUTH2 ? GW_CAP_XOAUTH2 : GW_CAP_OAUTHBEARER;
-	char why[80];
+	static char why[80];
+	struct gw_imapc *up = lg->up;
+	const struct gw_cred *cred = lg->p.cred;
+	const char *mech = pop3_sasl_mech_name(cred->mech);
+	unsigned need = cred->mech == POP3_SASL_XOAUTH2 ? GW_CAP_XOAUTH2 : GW_CAP_OAUTHBEARER;
 	struct buf *out;
 
 	if (!(up->caps & need)) {
 		/* Offered when CAPA was answered, gone now: the upstream changed. */
-		gw_session_wipe_credentials(s);
 		snprintf(why, sizeof(why), "upstream does not offer AUTH=%s", mech);
-		login_fail_temp(s, why);
-		return;
+		return why;
 	}
-	if (s->w->cfg->up_send_client_id && (up->caps & GW_CAP_ID))
-		send_id(s);
-	if ((out = gw_upstream_cmd(s, GW_UPCMD_LOGIN, login_done, 0)) != NULL) {
-		buf_printf(out, "AUTHENTICATE %s", mech);
-		if (up->caps & GW_CAP_SASL_IR) {
-			buf_append_str(out, " ");
-			buf_append(out, s->sasl_resp, s->sasl_resp_len);
-		} else {
-			buf_append(&up->cont, s->sasl_resp, s->sasl_resp_len);
-			buf_append_str(&up->cont, "\r\n");
-		}
-		buf_append_str(out, "\r\n");
-		/* XOAUTH2 answers the error with an empty response; OAUTHBEARER with ^A
-		 * (RFC 7628 §3.2.3). */
-		up->sasl_err_ack = s->login_mech == POP3_SASL_XOAUTH2 ? "\r\n" : "AQ==\r\n";
+	if ((out = gw_imapc_cmd(up, &lg->op, "login", credentials_done)) == NULL)
+		return "cannot send login";
+	buf_printf(out, "AUTHENTICATE %s", mech);
+	if (up->caps & GW_CAP_SASL_IR) {
+		buf_append_str(out, " ");
+		buf_append(out, cred->sasl_resp, cred->sasl_resp_len);
+	} else {
+		buf_append(&lg->cont, cred->sasl_resp, cred->sasl_resp_len);
+		buf_append_str(&lg->cont, "\r\n");
 	}
-	gw_session_wipe_credentials(s);
-	if (out == NULL || out->failed || up->cont.failed) {
-		login_fail_temp(s, "cannot send login");
-		return;
-	}
-	up->state = GW_UP_LOGIN;
-	gw_upstream_send_end(s);
+	buf_append_str(out, "\r\n");
+	/* XOAUTH2 answers the error with an empty response; OAUTHBEARER with ^A
+	 * (RFC 7628 §3.2.3). */
+	lg->sasl_err_ack = cred->mech == POP3_SASL_XOAUTH2 ? "\r\n" : "AQ==\r\n";
+	return out->failed || lg->cont.failed ? "cannot send login" : NULL;
 }
 
-static void
-send_credentials(struct gw_session *s)
+/* A password: AUTHENTICATE PLAIN with SASL-IR, LOGIN with quoted strings or LITERAL+, or
+ * AUTHENTICATE PLAIN with a continuation. Returns why it could not be sent, or NULL. */
+static const char *
+send_password(struct gw_login *lg)
 {
-	struct gw_upstream *up = &s->up;
-	const uint8_t *u = (const uint8_t *)s->user, *p = (const uint8_t *)s->pass;
-	size_t ulen = strlen(s->user), plen = s->pass_len;
-	bool litplus = (up->caps & GW_CAP_LITERALPLUS) != 0, pipelined = true;
-	struct buf *out;
+	struct gw_imapc *up = lg->up;
+	const struct gw_cred *cred = lg->p.cred;
+	const uint8_t *u = (const uint8_t *)cred->user, *p = (const uint8_t *)cred->pass;
+	size_t ulen = strlen(cred->user), plen = cred->pass_len;
+	bool litplus = (up->caps & GW_CAP_LITERALPLUS) != 0;
 	enum imap_string_kind uk = imap_string_kind(u, ulen), pk = imap_string_kind(p, plen);
+	struct buf *out;
 
-	/* The capabilities every login sees, after TLS: what CAPA offers next. */
-	gw_upcaps_learned(s->w, up->caps, "login");
-	if (s->login_mech != POP3_SASL_PLAIN) {
-		send_bearer(s);
-		return;
-	}
-	if (uk == IMAP_STRING_INVALID || pk == IMAP_STRING_INVALID) {
-		/* Checked at PASS already; this is the last line of defence. */
-		gw_login_failed(s, POP3_CODE_AUTH, "credentials with CR, LF or NUL");
-		return;
-	}
-	if (s->w->cfg->up_send_client_id && (up->caps & GW_CAP_ID))
-		send_id(s);
+	if (uk == IMAP_STRING_INVALID || pk == IMAP_STRING_INVALID)
+		return NULL;	/* checked at PASS already: the caller refuses them */
 	if ((up->caps & GW_CAP_AUTH_PLAIN) && (up->caps & GW_CAP_SASL_IR)) {
-		out = gw_upstream_cmd(s, GW_UPCMD_LOGIN, login_done, 1);
-		if (out != NULL) {
-			buf_append_str(out, "AUTHENTICATE PLAIN ");
-			imap_write_sasl_plain(out, u, ulen, p, plen);
-			buf_append_str(out, "\r\n");
-		}
+		if ((out = gw_imapc_cmd(up, &lg->op, "login", credentials_done)) == NULL)
+			return "cannot send login";
+		buf_append_str(out, "AUTHENTICATE PLAIN ");
+		imap_write_sasl_plain(out, u, ulen, p, plen);
 	} else if (!(up->caps & GW_CAP_LOGINDISABLED) &&
 	    ((uk == IMAP_STRING_QUOTED && pk == IMAP_STRING_QUOTED) || litplus)) {
-		out = gw_upstream_cmd(s, GW_UPCMD_LOGIN, login_done, 1);
-		if (out != NULL) {
-			buf_append_str(out, "LOGIN ");
-			imap_write_astring(out, u, ulen, litplus);
-			buf_append_str(out, " ");
-			imap_write_astring(out, p, plen, litplus);
-			buf_append_str(out, "\r\n");
-		}
+		if ((out = gw_imapc_cmd(up, &lg->op, "login", credentials_done)) == NULL)
+			return "cannot send login";
+		buf_append_str(out, "LOGIN ");
+		imap_write_astring(out, u, ulen, litplus);
+		buf_append_str(out, " ");
+		imap_write_astring(out, p, plen, litplus);
 	} else if (up->caps & GW_CAP_AUTH_PLAIN) {
 		/* The response goes after the server's "+": nothing may follow in the pipe. */
-		pipelined = false;
-		out = gw_upstream_cmd(s, GW_UPCMD_LOGIN, login_done, 0);
-		if (out != NULL) {
-			buf_append_str(out, "AUTHENTICATE PLAIN\r\n");
-			imap_write_sasl_plain(&up->cont, u, ulen, p, plen);
-			buf_append_str(&up->cont, "\r\n");
-		}
+		lg->pipelined = false;
+		if ((out = gw_imapc_cmd(up, &lg->op, "login", credentials_done)) == NULL)
+			return "cannot send login";
+		buf_append_str(out, "AUTHENTICATE PLAIN");
+		imap_write_sasl_plain(&lg->cont, u, ulen, p, plen);
+		buf_append_str(&lg->cont, "\r\n");
 	} else {
-		gw_session_wipe_credentials(s);
-		login_fail_temp(s, "upstream offers no login method for these credentials");
-		return;
+		return "upstream offers no login method for these credentials";
 	}
-	gw_session_wipe_credentials(s);
-	if (out == NULL || out->failed) {
-		login_fail_temp(s, "cannot send login");
-		return;
-	}
-	up->state = GW_UP_LOGIN;
-	if (pipelined)
-		send_select_and_list(s);
-	else
-		gw_upstream_send_end(s);
-}
-
-/* Decides the next step from what is known about the connection. */
-static void
-login_next(struct gw_session *s)
-{
-	struct gw_upstream *up = &s->up;
-	struct buf *out;
-
-	if (s->w->cfg->up_security == GW_SEC_STARTTLS && !conn_tls_active(&up->io.c)) {
-		if (up->caps_known && !(up->caps & GW_CAP_STARTTLS)) {
-			/* No silent downgrade: the password would cross in clear. */
-			login_fail_temp(s, "upstream does not offer STARTTLS");
-			return;
-		}
-		if (up->caps_known) {
-			if ((out = gw_upstream_cmd(s, GW_UPCMD_STARTTLS, starttls_done, 0)) == NULL) {
-				login_fail_temp(s, "cannot send STARTTLS");
-				return;
-			}
-			up->state = GW_UP_STARTTLS;
-			buf_append_str(out, "STARTTLS\r\n");
-			gw_upstream_send_end(s);
-			return;
-		}
-	}
-	if (!up->caps_known) {
-		if ((out = gw_upstream_cmd(s, GW_UPCMD_CAPABILITY, caps_done, 0)) == NULL) {
-			login_fail_temp(s, "cannot send CAPABILITY");
-			return;
-		}
-		buf_append_str(out, "CAPABILITY\r\n");
-		gw_upstream_send_end(s);
-		return;
-	}
-	send_credentials(s);
+	buf_append_str(out, "\r\n");
+	return out->failed ? "cannot send login" : NULL;
 }
 
 void
-gw_login_on_greeting(struct gw_session *s, const struct imap_resp *r)
+gw_login_ready(struct gw_login *lg)
 {
-	if (s->op != GW_OP_LOGIN)
+	const struct gw_cred *cred = lg->p.cred;
+	const char *why;
+
+	if (lg->up == NULL)
 		return;
-	if (r->status == IMAP_STATUS_PREAUTH) {
-		/* Logged in as someone we did not choose: not this user's mailbox. */
-		login_fail_temp(s, "upstream greeted with PREAUTH");
+	if (cred->mech == POP3_SASL_PLAIN &&
+	    (imap_string_kind((const uint8_t *)cred->user, strlen(cred->user)) == IMAP_STRING_INVALID ||
+	    imap_string_kind((const uint8_t *)cred->pass, cred->pass_len) == IMAP_STRING_INVALID)) {
+		/* The last line of defence: never a CR, LF or NUL upstream. */
+		login_end(lg, GW_LOGIN_REFUSED, "credentials with CR, LF or NUL");
 		return;
 	}
-	if (r->status != IMAP_STATUS_OK) {
-		login_fail_temp(s, "upstream greeting was not OK");
+	if (lg->p.id_addr != NULL && (lg->up->caps & GW_CAP_ID))
+		send_id(lg);
+	lg->pipelined = cred->mech == POP3_SASL_PLAIN;
+	why = cred->mech == POP3_SASL_PLAIN ? send_password(lg) : send_bearer(lg);
+	gw_cred_wipe(lg->p.cred);
+	if (why != NULL) {
+		login_end(lg, GW_LOGIN_TEMP, why);
 		return;
 	}
-	s->up.state = GW_UP_LOGIN;
-	login_next(s);
+	if (lg->pipelined && !send_select_and_list(lg)) {
+		login_end(lg, GW_LOGIN_TEMP, "cannot send SELECT");
+		return;
+	}
+	gw_imapc_send(lg->up);
 }
 
 void
-gw_login_start(struct gw_session *s, const uint8_t *secret, size_t len)
+gw_login_start(struct gw_login *lg, struct gw_imapc *up, const struct gw_login_params *p)
 {
-	s->op = GW_OP_LOGIN;
-	memset(&s->lg, 0, sizeof(s->lg));
-	gw_snapshot_free(&s->snap);
-	gw_user_key(s->w->cfg, s->user, s->user_key, sizeof(s->user_key));
-	gw_bad_cred_hash(s->w, s->login_mech == POP3_SASL_PLAIN ? "password" : "bearer",
-	    s->user_key, secret, len, s->cred_hash);
-	if (gw_bad_cred_known(s->w, s->cred_hash)) {
-		/* The same wrong password again (a client's retry round): the upstream has
-		 * answered it already. */
-		gw_login_failed(s, POP3_CODE_AUTH, "credentials refused moments ago, not sent again");
-		return;
-	}
-	if (gw_upstream_connect(s) < 0)
-		login_fail_temp(s, s->up.last_error);
+	memset(lg, 0, sizeof(*lg));
+	lg->up = up;
+	lg->p = *p;
+	gw_imapc_op_begin(up, &lg->op, &login_handler);
 }

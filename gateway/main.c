@@ -16,6 +16,7 @@
 
 #include "../common/log.h"
 #include "config.h"
+#include "session.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -116,7 +117,7 @@ main(int argc, char **argv)
 	if (strcmp(cfg.log_target, "syslog") == 0)
 		log_use_syslog("popgate", LOG_MAIL);
 	signal(SIGPIPE, SIG_IGN);	/* EPIPE is handled where it happens */
-	if (gw_worker_init(&w, &cfg, &error) < 0 || drop_privileges(&cfg, &error) < 0) {
+	if (gw_worker_init(&w, &cfg, gw_session_accept, &error) < 0 || drop_privileges(&cfg, &error) < 0) {
 		log_error("%s", error);
 		gw_worker_free(&w);
 		gw_config_free(&cfg);

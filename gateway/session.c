@@ -46,8 +46,10 @@ static const char *const state_names[] = {
 	[GW_S_UPDATE] = "UPDATE", [GW_S_CLOSED] = "CLOSED",
 };
 
-static void client_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void client_io(struct gw_io *io, enum gw_io_event ev, void *ctx);
 static void idle_cb(struct ev_loop *loop, ev_timer *t, int revents);
+static const struct gw_reg_class session_class;
+static void session_process(struct gw_session *s);
 
 struct buf *
 gw_client_out(struct gw_session *s)
@@ -91,20 +93,19 @@ refuse(int fd, const char *line)
 }
 
 void
-gw_session_new(struct gw_worker *w, int fd, const struct sockaddr_storage *addr, bool tls)
+gw_session_accept(void *ctx, int fd, const struct sockaddr_storage *addr, bool tls)
 {
+	struct gw_worker *w = ctx;
 	const struct gw_config *cfg = w->cfg;
 	struct gw_session *s;
-	unsigned same = 0;
+	unsigned same;
 
-	if (w->nsessions >= cfg->max_sessions) {
+	if (w->sessions.count >= cfg->max_sessions) {
 		log_warn("session limit %u reached: refusing a connection", cfg->max_sessions);
 		refuse(fd, "-ERR [SYS/TEMP] Too many connections, try again later.\r\n");
 		return;
 	}
-	for (s = w->sessions; s != NULL; s = s->next)
-		same += gw_addr_equal(&s->addr, addr);
-	if (same >= cfg->max_per_address) {
+	if ((same = gw_registry_count_addr(&w->sessions, addr)) >= cfg->max_per_address) {
 		char text[64] = "?";
 
 		getnameinfo((const struct sockaddr *)addr, sizeof(*addr), text, sizeof(text), NULL, 0,
@@ -119,6 +120,7 @@ gw_session_new(struct gw_worker *w, int fd, const struct sockaddr_storage *addr,
 	}
 	s->w = w;
 	s->id = ++w->next_session_id;
+	snprintf(s->log_id, sizeof(s->log_id), "session=%08x", s->id);
 	s->addr = *addr;
 	s->port = addr_port(addr);
 	s->tls_listener = tls;
@@ -127,14 +129,13 @@ gw_session_new(struct gw_worker *w, int fd, const struct sockaddr_storage *addr,
 	if (getnameinfo((const struct sockaddr *)addr, sizeof(*addr), s->addr_text,
 	    sizeof(s->addr_text), NULL, 0, NI_NUMERICHOST) != 0)
 		strcpy(s->addr_text, "?");
-	gw_io_init(&s->client, w->loop, fd, CLIENT_IN_MAX, cfg->out_hiwat + CLIENT_OUT_SLACK,
-	    client_cb, s);
+	gw_io_open(&s->client, w->loop, fd, CLIENT_IN_MAX, cfg->out_hiwat + CLIENT_OUT_SLACK,
+	    client_io, s);
+	s->client.lowat = cfg->out_lowat;
 	s->client.c.in.secret = true;	/* PASS and AUTH lines: wiped once handled */
-	s->next = w->sessions;
-	if (w->sessions != NULL)
-		w->sessions->prev = s;
-	w->sessions = s;
-	w->nsessions++;
+	s->reg.cls = &session_class;
+	s->reg.addr = &s->addr;
+	gw_registry_add(&w->sessions, &s->reg);
 	s->started = s->last_activity = ev_now(w->loop);
 	ev_init(&s->idle, idle_cb);
 	s->idle.data = s;
@@ -143,12 +144,11 @@ gw_session_new(struct gw_worker *w, int fd, const struct sockaddr_storage *addr,
 	gw_log(LOG_LVL_DEBUG, s, "connect client=%s port=%u tls=%s", s->addr_text, s->port,
 	    tls ? "yes" : "no");
 	if (tls) {
-		if (conn_start_tls(&s->client.c, w->server_tls, true, NULL, false) < 0) {
+		if (gw_io_start_tls(&s->client, w->server_tls, true, NULL, false) < 0) {
 			gw_session_close(s, "tls setup failed");
 			return;
 		}
 		s->op = GW_OP_STLS;	/* the greeting waits for the handshake (RFC 8314) */
-		gw_io_update(&s->client);
 		return;
 	}
 	pop3_reply_ok(gw_client_out(s), "%s", cfg->greeting);
@@ -158,9 +158,9 @@ gw_session_new(struct gw_worker *w, int fd, const struct sockaddr_storage *addr,
 const char *
 gw_log_user(const struct gw_session *s, char *buf, size_t size)
 {
-	if (s->user[0] == '\0')
+	if (s->cred.user[0] == '\0')
 		return "-";
-	return log_escape_word(buf, size, (const uint8_t *)s->user, strlen(s->user),
+	return log_escape_word(buf, size, (const uint8_t *)s->cred.user, strlen(s->cred.user),
 	    GW_LOG_USER_MAX);
 }
 
@@ -178,27 +178,14 @@ session_log_line(struct gw_session *s)
 	size_t listed = s->snap.count;
 	char user[GW_LOG_USER_SIZE], uperr[GW_LOG_TEXT_SIZE];
 
-	gw_log_text(s->up.last_error, uperr, sizeof(uperr));
-	log_info("session=%08x user=%s client=%s tls=%s listed=%zu retr=%zu dele=%zu "
-	    "bytes_out=%zu duration_ms=%lld result=%s%s%s%s", s->id,
+	gw_log_text(gw_imapc_last_error(&s->up), uperr, sizeof(uperr));
+	log_info("%s user=%s client=%s tls=%s listed=%zu retr=%zu dele=%zu "
+	    "bytes_out=%zu duration_ms=%lld result=%s%s%s%s", s->log_id,
 	    gw_log_user(s, user, sizeof(user)),
 	    s->addr_text, conn_tls_active(&s->client.c) ? "yes" : "no", listed, s->n_retr,
 	    s->n_dele, s->client.c.bytes_out,
 	    (long long)((ev_now(s->w->loop) - s->started) * 1000), s->result,
 	    uperr[0] ? " upstream_error=\"" : "", uperr, uperr[0] ? "\"" : "");
-}
-
-void
-gw_session_wipe_credentials(struct gw_session *s)
-{
-	explicit_bzero(s->pass, sizeof(s->pass));
-	s->pass_len = 0;
-	if (s->sasl_resp != NULL) {
-		explicit_bzero(s->sasl_resp, s->sasl_resp_len);
-		free(s->sasl_resp);
-		s->sasl_resp = NULL;
-	}
-	s->sasl_resp_len = 0;
 }
 
 /* A session that ends drains what is queued for its client first: QUIT's "+OK" after an
@@ -216,7 +203,7 @@ linger_wanted(const struct gw_session *s)
 {
 	const struct conn *c = &s->client.c;
 
-	return gw_io_open(&s->client) && !s->client_gone && conn_queued(c) > 0 &&
+	return gw_io_is_open(&s->client) && !s->client_gone && conn_queued(c) > 0 &&
 	    !c->out.failed && !c->handshaking && c->error[0] == '\0';
 }
 
@@ -231,7 +218,7 @@ session_end(struct gw_session *s)
 	if (s->lingering && conn_queued(c) > 0)
 		gw_log(LOG_LVL_DEBUG, s, "client took no more bytes: %zu left unsent", conn_queued(c));
 	s->lingering = false;
-	if (gw_io_open(&s->client) && conn_tls_active(c) && conn_queued(c) == 0 &&
+	if (gw_io_is_open(&s->client) && conn_tls_active(c) && conn_queued(c) == 0 &&
 	    c->error[0] == '\0') {
 		/* Best effort close_notify (RFC 8446 §6.1): the client sees a clean end. */
 		ERR_clear_error();
@@ -241,16 +228,7 @@ session_end(struct gw_session *s)
 	session_log_line(s);
 	gw_io_close(&s->client);
 	/* Off the live list now; freed by the reaper once the stack has unwound. */
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else
-		w->sessions = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
-	s->next = s->prev = NULL;
-	w->nsessions--;
-	s->next_doomed = w->doomed;
-	w->doomed = s;
+	gw_registry_doom(&w->sessions, &s->reg);
 }
 
 /* Starts draining an ended session's output. It stays on the worker's live list (it still
@@ -263,7 +241,7 @@ linger_start(struct gw_session *s)
 	s->lingering = true;
 	s->linger_started = s->last_activity = ev_now(s->w->loop);
 	buf_reset(&c->in);
-	c->read_paused = false;
+	gw_io_pause(&s->client, false);
 	s->idle.repeat = LINGER_IDLE;
 	ev_timer_again(s->w->loop, &s->idle);
 	gw_log(LOG_LVL_DEBUG, s, "ended: writing the %zu bytes still queued for the client",
@@ -271,38 +249,26 @@ linger_start(struct gw_session *s)
 	gw_io_update(&s->client);
 }
 
-/* The client's socket is ready while lingering: drop what it sent, write what is queued. */
+/* An event on the client while lingering: drop what it sent; end once what is queued is
+ * written, or the connection failed. */
 static void
-linger_io(struct gw_session *s)
+linger_io(struct gw_session *s, enum gw_io_event ev)
 {
 	struct conn *c = &s->client.c;
-	size_t out_before = c->bytes_out;
-	enum conn_status st = CONN_OK;
 
-	if (conn_want_read(c))
-		st = conn_read(c);	/* never after EOF: conn_want_read() says no */
 	buf_reset(&c->in);
-	if (st != CONN_ERROR)
-		st = conn_flush(c);
-	if (c->bytes_out != out_before)
-		s->last_activity = ev_now(s->w->loop);
-	if (st == CONN_ERROR) {
+	if (ev == GW_IO_ERROR)
 		gw_log(LOG_LVL_DEBUG, s, "client gone while its last bytes were written: %s", c->error);
+	if (ev == GW_IO_ERROR || conn_queued(c) == 0)
 		session_end(s);
-		return;
-	}
-	if (conn_queued(c) == 0) {
-		session_end(s);
-		return;
-	}
-	gw_io_update(&s->client);
 }
 
 static void
 linger_timer(struct gw_session *s)
 {
 	ev_tstamp now = ev_now(s->w->loop);
-	double idle_left = LINGER_IDLE - (now - s->last_activity);
+	ev_tstamp last = s->client.tx_at > s->linger_started ? s->client.tx_at : s->linger_started;
+	double idle_left = LINGER_IDLE - (now - last);
 	double total_left = LINGER_MAX - (now - s->linger_started);
 
 	if (idle_left <= 0 || total_left <= 0) {
@@ -324,76 +290,65 @@ gw_session_close(struct gw_session *s, const char *result)
 	if (result != NULL)
 		s->result = result;
 	gw_session_enter(s, GW_S_CLOSED);
+	s->reg.user = NULL;		/* no longer in use */
 	ev_timer_stop(w->loop, &s->idle);
 	ev_timer_stop(w->loop, &s->delay);
-	gw_upstream_logout(s);
-	gw_session_wipe_credentials(s);
+	gw_login_abort(&s->login);
+	gw_xfer_abort(&s->xfer);
+	gw_update_abort(&s->upd);
+	gw_imapc_logout(&s->up);
+	gw_cred_wipe(&s->cred);
 	if (linger_wanted(s))
 		linger_start(s);	/* session_end() when written, or given up */
 	else
 		session_end(s);
 }
 
-void
-gw_session_close_now(struct gw_session *s, const char *result)
+/* The registry's view of a session (registry.h). */
+static void
+session_stop(struct gw_reg_entry *e)
 {
-	gw_session_close(s, result);
+	struct gw_session *s = (struct gw_session *)e;
+
+	if (s->state != GW_S_UPDATE)
+		gw_session_close(s, "shutdown");
+}
+
+static void
+session_end_now(struct gw_reg_entry *e)
+{
+	struct gw_session *s = (struct gw_session *)e;
+
+	gw_session_close(s, "shutdown");
 	if (s->lingering)
 		session_end(s);
 }
 
-void
-gw_session_free(struct gw_session **sp)
+static void
+session_free(struct gw_reg_entry *e)
 {
-	struct gw_session *s = *sp;
+	struct gw_session *s = (struct gw_session *)e;
 
-	if (s == NULL)
-		return;
-	gw_upstream_close(s);
+	gw_imapc_close(&s->up);
 	gw_io_close(&s->client);
 	gw_snapshot_free(&s->snap);
-	gw_session_wipe_credentials(s);
+	gw_cred_wipe(&s->cred);
 	explicit_bzero(s, sizeof(*s));
 	free(s);
-	*sp = NULL;
 }
 
-void
-gw_session_upstream_lost(struct gw_session *s)
-{
-	const char *why = s->up.last_error[0] ? s->up.last_error : "upstream lost";
-
-	switch (s->op) {
-	case GW_OP_LOGIN:
-		gw_login_failed(s, POP3_CODE_SYS_TEMP, why);
-		break;
-	case GW_OP_RETR:
-	case GW_OP_TOP:
-		if (!s->xfer.reply_started)
-			pop3_reply_err(gw_client_out(s), POP3_CODE_SYS_TEMP,
-			    "Lost the connection to the mail server.");
-		/* After "+OK" no terminating "." is sent: the client must see the cut. */
-		gw_session_flush(s);
-		gw_session_close(s, "upstream lost");
-		break;
-	case GW_OP_QUIT:
-		pop3_reply_err(gw_client_out(s), POP3_CODE_SYS_TEMP,
-		    "Lost the connection to the mail server, deletions may not have been applied.");
-		gw_session_flush(s);
-		gw_session_close(s, "upstream lost");
-		break;
-	default:
-		/* Idle: local commands still work; the next RETR/TOP/QUIT will say so. */
-		break;
-	}
-}
+static const struct gw_reg_class session_class = {
+	.stop = session_stop,
+	.end_now = session_end_now,
+	.free = session_free,
+};
 
 void
 gw_session_op_done(struct gw_session *s)
 {
 	s->op = GW_OP_NONE;
 	if (!s->in_process)
-		gw_session_process(s);
+		session_process(s);
 	/* else: the loop on the stack picks up the next command. */
 }
 
@@ -418,8 +373,8 @@ waits_for_client(const struct gw_session *s)
 	return (s->op == GW_OP_NONE || s->op == GW_OP_SASL) && s->state != GW_S_UPDATE;
 }
 
-void
-gw_session_process(struct gw_session *s)
+static void
+session_process(struct gw_session *s)
 {
 	struct buf *in = &s->client.c.in;
 	bool starved = false;		/* no complete command line left in the input */
@@ -491,116 +446,129 @@ out:
 		gw_session_close(s, "disconnected");
 		return;
 	}
-	if (!s->closing)
-		gw_io_update(&s->client);
 }
 
-/* Leaves GW_OP_STLS once the client's TLS handshake is done: true when it just did. Checked
- * after every write, not only after reads: a fast client's Finished may already be in the
- * socket when the server's flight is written, and the handshake then ends inside that write. */
-static bool
+/* The client's TLS handshake is done (after STLS, or on an implicit TLS port), whichever
+ * read or write finished it. */
+static void
 client_tls_established(struct gw_session *s)
 {
 	struct conn *c = &s->client.c;
 
-	if (!conn_tls_established(c))
-		return false;
 	gw_log(LOG_LVL_DEBUG, s, "client TLS established (%s)", SSL_get_version(c->ssl));
 	s->idle.repeat = s->w->cfg->idle_timeout;
 	ev_timer_again(s->w->loop, &s->idle);
 	if (s->tls_listener)
 		pop3_reply_ok(gw_client_out(s), "%s", s->w->cfg->greeting);
 	s->op = GW_OP_NONE;
-	return true;
 }
 
 bool
 gw_session_flush(struct gw_session *s)
 {
-	struct conn *c = &s->client.c;
-	size_t out_before = c->bytes_out;
-	enum conn_status st;
-
 	if (s->closing)
 		return false;
-	if (s->client_gone) {
-		buf_reset(&c->out);
-		return true;
+	if (s->client_gone)
+		buf_reset(&s->client.c.out);
+	else
+		gw_io_flush(&s->client);	/* a failure comes back as GW_IO_ERROR */
+	return true;
+}
+
+/* The client drained to its low watermark: whatever waited for room goes on. */
+static void
+client_lowat(struct gw_session *s)
+{
+	if (s->op == GW_OP_LIST)
+		gw_session_list_continue(s);
+	if (!s->closing && gw_imapc_paused(&s->up))
+		gw_imapc_resume(&s->up);	/* its `settled` flushes */
+	if (!s->closing && s->op == GW_OP_NONE &&
+	    (buf_len(&s->client.c.in) > 0 || s->client.c.eof))
+		session_process(s);	/* at EOF too: it ends the session */
+}
+
+/* The client's connection failed (a reset, a write error, a broken TLS record). */
+static void
+client_error(struct gw_session *s)
+{
+	gw_log(LOG_LVL_DEBUG, s, "client %s", s->client.c.error);
+	if (s->op == GW_OP_QUIT) {
+		s->client_gone = true;	/* let UPDATE finish: the client asked for it */
+		buf_reset(&s->client.c.out);
+		gw_io_close(&s->client);
+		return;
 	}
-	st = conn_flush(c);
-	if (st != CONN_ERROR && client_tls_established(s))
-		st = conn_flush(c);	/* the POP3S greeting */
-	if (st == CONN_ERROR) {
-		gw_log(LOG_LVL_DEBUG, s, "client write failed: %s", c->error);
-		if (s->op == GW_OP_QUIT) {
-			s->client_gone = true;	/* let UPDATE finish: the client asked for it */
-			buf_reset(&c->out);
-			gw_io_close(&s->client);
-			return true;
-		}
-		gw_session_close(s, "client write failed");
-		return false;
-	}
-	if (c->bytes_out != out_before || (!waits_for_client(s) && conn_queued(c) == 0))
-		s->last_activity = ev_now(s->w->loop);	/* a slow reader is not idle, nor a
-							   client waiting for popgate's work */
-	if (conn_queued(c) <= s->w->cfg->out_lowat) {
-		if (s->op == GW_OP_LIST)
-			gw_session_list_continue(s);
-		if (!s->closing && s->up.io.c.read_paused)
-			gw_upstream_resume(s);	/* flushes again itself */
-		if (!s->closing && s->op == GW_OP_NONE && (buf_len(&c->in) > 0 || c->eof) &&
-		    !s->in_process)
-			gw_session_process(s);	/* at EOF too: it ends the session */
-	}
-	if (!s->closing)
-		gw_io_update(&s->client);
-	return !s->closing;
+	/* A dropped connection changes nothing upstream (DESIGN.md). */
+	gw_session_close(s, "client error");
 }
 
 static void
-client_cb(struct ev_loop *loop, ev_io *w, int revents)
+client_io(struct gw_io *io, enum gw_io_event ev, void *ctx)
 {
-	struct gw_session *s = w->data;
-	struct conn *c = &s->client.c;
-	size_t in_before = c->bytes_in, out_before = c->bytes_out;
-	enum conn_status st = CONN_OK;
+	struct gw_session *s = ctx;
 
+	(void)io;
 	if (s->lingering) {
-		linger_io(s);
+		linger_io(s, ev);
 		return;
 	}
 	if (s->closing)
 		return;
-	if (revents & EV_WRITE && !gw_session_flush(s))
-		return;
-	if (conn_want_read(c) || c->handshaking)
-		st = conn_read(c);	/* never again after EOF: conn_want_read() */
-	if (c->bytes_in != in_before || c->bytes_out != out_before)
-		s->last_activity = ev_now(loop);
-	if (st == CONN_ERROR) {
-		gw_log(LOG_LVL_DEBUG, s, "client %s", c->error);
-		if (s->op == GW_OP_QUIT) {
-			s->client_gone = true;	/* let UPDATE finish: the client asked for it */
-			buf_reset(&c->out);
-			gw_io_close(&s->client);
-			return;
-		}
-		/* A dropped connection changes nothing upstream (DESIGN.md). */
-		gw_session_close(s, "client error");
+	switch (ev) {
+	case GW_IO_CONNECTED:
+		return;			/* accepted, never connecting */
+	case GW_IO_TLS_READY:
+		client_tls_established(s);
+		break;
+	case GW_IO_DATAIN:
+		session_process(s);
+		break;
+	case GW_IO_LOWAT:
+		client_lowat(s);
+		break;
+	case GW_IO_EOF:
+		/* The read may have brought commands with it, and a client that pipelined
+		 * "DELE 1, QUIT" then closed did issue QUIT: session_process() runs every
+		 * complete line first and ends the session once none is left. */
+		gw_log(LOG_LVL_DEBUG, s, "client closed its side, %zu bytes of commands unread",
+		    buf_len(&s->client.c.in));
+		session_process(s);
+		break;
+	case GW_IO_ERROR:
+		client_error(s);
 		return;
 	}
-	/* CONN_EOF: the read may have brought commands with it (conn_read() returns EOF after
-	 * reading data in the same call), and a client that pipelined "DELE 1, QUIT" then
-	 * closed did issue QUIT. gw_session_process() runs every complete line first and ends
-	 * the session once none is left. */
-	if (st == CONN_EOF)
-		gw_log(LOG_LVL_DEBUG, s, "client closed its side, %zu bytes of commands unread",
-		    buf_len(&c->in));
-	client_tls_established(s);	/* a handshake this read finished */
-	gw_session_process(s);
 	gw_session_flush(s);
 }
+
+/* The upstream connection's owner: the login goes on when it is ready; its loss is told to
+ * the op that runs (each op's own `lost`), and an idle session just goes on: the next
+ * RETR/TOP/QUIT says so. */
+static void
+upstream_ready(void *ctx)
+{
+	gw_session_login_ready(ctx);
+}
+
+static void
+upstream_lost(void *ctx, const char *why)
+{
+	(void)why;
+	gw_session_flush(ctx);		/* what the op answered (a timeout comes from no read) */
+}
+
+static void
+upstream_settled(void *ctx)
+{
+	gw_session_flush(ctx);
+}
+
+const struct gw_imapc_handler gw_session_upstream = {
+	.ready = upstream_ready,
+	.lost = upstream_lost,
+	.settled = upstream_settled,
+};
 
 static void
 idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -621,6 +589,11 @@ idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	if (!s->client.c.handshaking && (s->state == GW_S_UPDATE ||
 	    (!waits_for_client(s) && conn_queued(&s->client.c) == 0)))
 		s->last_activity = ev_now(loop);
+	/* Bytes moving either way are activity: a slow reader is not idle. */
+	if (s->client.rx_at > s->last_activity)
+		s->last_activity = s->client.rx_at;
+	if (s->client.tx_at > s->last_activity)
+		s->last_activity = s->client.tx_at;
 	idle = ev_now(loop) - s->last_activity;
 	if (idle < timeout) {
 		t->repeat = timeout - idle;

@@ -174,7 +174,7 @@ bearer_offered(struct gw_session *s, enum pop3_sasl_mech mech)
 {
 	unsigned caps;
 
-	if (!gw_upcaps_get(s->w, &caps))
+	if (!gw_upcaps_get(&s->w->probe, &caps))
 		return false;
 	return (caps & (mech == POP3_SASL_XOAUTH2 ? GW_CAP_XOAUTH2 : GW_CAP_OAUTHBEARER)) != 0;
 }
@@ -186,7 +186,221 @@ bearer_usable(struct gw_session *s, enum pop3_sasl_mech mech)
 {
 	unsigned caps;
 
-	return !gw_upcaps_get(s->w, &caps) || bearer_offered(s, mech);
+	return !gw_upcaps_get(&s->w->probe, &caps) || bearer_offered(s, mech);
+}
+
+/* --- what the upstream operations cost the client: replies, delays, the end --- */
+
+static void
+auth_delay_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct gw_session *s = t->data;
+
+	(void)loop;
+	(void)revents;
+	pop3_reply_err(gw_client_out(s), POP3_CODE_AUTH, "Authentication failed.");
+	if (s->auth_failures >= s->w->cfg->max_auth_failures) {
+		gw_session_flush(s);
+		gw_session_close(s, "too many failed logins");
+		return;
+	}
+	gw_session_op_done(s);
+	gw_session_flush(s);
+}
+
+/* A login that failed becomes a POP3 reply, here and only here (RFC 3206, RFC 2449):
+ * refused credentials get the growing delay, then -ERR [AUTH]; a locked mailbox
+ * [IN-USE]; anything else is the upstream's trouble, -ERR [SYS/TEMP] at once (the user did
+ * nothing wrong). why goes to the log only, never to the client: it may hold the server's
+ * words. */
+static void
+login_failed(struct gw_session *s, enum gw_login_outcome outcome, const char *why)
+{
+	char user[GW_LOG_USER_SIZE], text[GW_LOG_TEXT_SIZE];
+	ev_tstamp now = ev_now(s->w->loop);
+	unsigned delay;
+
+	gw_cred_wipe(&s->cred);
+	gw_imapc_logout(&s->up);
+	gw_snapshot_free(&s->snap);
+	s->have_user = false;
+	gw_log_user(s, user, sizeof(user));
+	gw_log_text(why, text, sizeof(text));
+	if (outcome == GW_LOGIN_IN_USE) {
+		gw_log(LOG_LVL_INFO, s, "login of user=%s failed: \"%s\"", user, text);
+		pop3_reply_err(gw_client_out(s), POP3_CODE_IN_USE, "Mailbox is in use by another "
+		    "session, try again later.");
+		gw_session_op_done(s);
+		return;
+	}
+	if (outcome != GW_LOGIN_REFUSED) {
+		gw_log(LOG_LVL_WARN, s, "login of user=%s failed: \"%s\"", user, text);
+		pop3_reply_err(gw_client_out(s), POP3_CODE_SYS_TEMP,
+		    "Temporary failure of the mail server, try again later.");
+		gw_session_op_done(s);
+		return;
+	}
+	/* A wrong password: answer after a delay that grows per client address, so a
+	 * guesser gets few tries and the upstream's own guard never blocks the gateway. */
+	s->auth_failures++;
+	delay = gw_login_guard_delay_ms(&s->w->guard, &s->addr, now);
+	gw_login_guard_failed(&s->w->guard, &s->addr, s->user_key, now);
+	gw_log(LOG_LVL_INFO, s, "login of user=%s failed: \"%s\" (delay %u ms)", user, text,
+	    delay);
+	s->op = GW_OP_AUTH_DELAY;
+	ev_timer_init(&s->delay, auth_delay_cb, delay / 1000.0, 0.);
+	s->delay.data = s;
+	ev_timer_start(s->w->loop, &s->delay);
+}
+
+/* The login op's outcome (login.h). */
+static void
+login_done(void *ctx, enum gw_login_outcome outcome, const char *why)
+{
+	struct gw_session *s = ctx;
+	const struct gw_config *cfg = s->w->cfg;
+	char user[GW_LOG_USER_SIZE];
+	size_t count;
+	uint64_t octets;
+
+	if (outcome == GW_LOGIN_REFUSED)
+		gw_cred_refused(&s->w->guard, s->cred_hash, ev_now(s->w->loop));
+	if (outcome == GW_LOGIN_OK && cfg->in_use_check &&
+	    gw_registry_user_in_use(&s->w->sessions, &s->reg, s->user_key)) {
+		outcome = GW_LOGIN_IN_USE;
+		why = "Mailbox is locked by another POP3 session.";
+	}
+	if (outcome != GW_LOGIN_OK) {
+		login_failed(s, outcome, why);
+		return;
+	}
+	gw_login_guard_ok(&s->w->guard, &s->addr, s->user_key, ev_now(s->w->loop));
+	s->reg.user = s->user_key;	/* in use now ([IN-USE]) */
+	gw_session_enter(s, GW_S_TRANSACTION);
+	gw_snapshot_stat(&s->snap, &count, &octets);
+	gw_log(LOG_LVL_INFO, s, "login user=%s client=%s messages=%zu octets=%llu",
+	    gw_log_user(s, user, sizeof(user)), s->addr_text, count, (unsigned long long)octets);
+	pop3_reply_ok(gw_client_out(s), "Logged in, %zu messages (%llu octets).", count,
+	    (unsigned long long)octets);
+	gw_session_op_done(s);
+}
+
+/* PASS or AUTH, with s->cred filled: connect upstream and start the login op. secret is
+ * what identifies the credential for the refused-credential memory: the password, or the
+ * bearer token (whichever mechanism carried it). */
+static void
+login_start(struct gw_session *s, const uint8_t *secret, size_t len)
+{
+	struct gw_worker *w = s->w;
+	struct gw_login_params p = {
+		.cred = &s->cred,
+		.mailbox = w->cfg->up_mailbox,
+		.id_addr = w->cfg->up_send_client_id ? s->addr_text : NULL,
+		.id_port = s->port,
+		.snap = &s->snap,
+		.cache = w->cache,
+		.cache_user = s->user_key,
+		.done = login_done,
+		.ctx = s,
+	};
+
+	s->op = GW_OP_LOGIN;
+	gw_snapshot_free(&s->snap);
+	gw_config_user_key(w->cfg, s->cred.user, s->user_key, sizeof(s->user_key));
+	gw_cred_hash(&w->guard, s->cred.mech == POP3_SASL_PLAIN ? "password" : "bearer",
+	    s->user_key, secret, len, s->cred_hash);
+	if (gw_cred_recently_refused(&w->guard, s->cred_hash, ev_now(w->loop))) {
+		/* The same wrong password again (a client's retry round): the upstream has
+		 * answered it already. */
+		login_failed(s, GW_LOGIN_REFUSED, "credentials refused moments ago, not sent again");
+		return;
+	}
+	if (gw_imapc_open(&s->up, w->loop, &w->upstream, s->log_id, &gw_session_upstream, s) < 0) {
+		login_failed(s, GW_LOGIN_TEMP, gw_imapc_last_error(&s->up));
+		return;
+	}
+	gw_login_start(&s->login, &s->up, &p);
+}
+
+void
+gw_session_login_ready(struct gw_session *s)
+{
+	/* The capabilities every login sees, after TLS: what CAPA offers next. */
+	gw_upcaps_learned(&s->w->probe, s->up.caps, "login");
+	gw_login_ready(&s->login);
+}
+
+/* RETR/TOP's outcome (retr.h). */
+static void
+xfer_done(void *ctx, enum gw_xfer_end end, const char *why)
+{
+	struct gw_session *s = ctx;
+	size_t idx = s->xfer.p.msgno - 1;
+
+	if (end == GW_XFER_CLOSE) {
+		gw_session_flush(s);
+		gw_session_close(s, why);
+		return;
+	}
+	if (end == GW_XFER_SENT && !s->xfer.p.top) {
+		s->snap.flags[idx] |= GW_MSG_RETRIEVED;
+		s->n_retr++;
+	}
+	gw_session_op_done(s);
+}
+
+static void
+xfer_start(struct gw_session *s, size_t idx, bool top, uint32_t lines)
+{
+	struct gw_xfer_params p = {
+		.msgno = idx + 1,
+		.uid = s->snap.uid[idx],
+		.size = s->snap.size[idx],
+		.top = top,
+		.lines = lines,
+		.out = gw_client_out(s),
+		.out_hiwat = s->w->cfg->out_hiwat,
+		.done = xfer_done,
+		.ctx = s,
+	};
+
+	s->op = GW_OP_XFER;
+	gw_xfer_start(&s->xfer, &s->up, &p);
+}
+
+/* UPDATE's outcome (update.h): QUIT's reply, then the end. */
+static void
+update_done(void *ctx, size_t removed, const char *error)
+{
+	struct gw_session *s = ctx;
+	char user[GW_LOG_USER_SIZE];
+
+	s->n_dele = removed;
+	if (error == NULL) {
+		pop3_reply_ok(gw_client_out(s), "Logging out, %zu messages deleted.", removed);
+	} else {
+		gw_log(LOG_LVL_WARN, s, "QUIT of user=%s: %s", gw_log_user(s, user, sizeof(user)),
+		    error);
+		pop3_reply_err(gw_client_out(s), POP3_CODE_SYS_TEMP, "%s", error);
+	}
+	gw_imapc_logout(&s->up);
+	gw_session_flush(s);
+	gw_session_close(s, error == NULL ? "ok" : "update failed");
+}
+
+static void
+update_start(struct gw_session *s)
+{
+	struct gw_update_params p = {
+		.snap = &s->snap,
+		.set_seen = s->w->cfg->set_seen,
+		.done = update_done,
+		.ctx = s,
+	};
+
+	gw_session_enter(s, GW_S_UPDATE);
+	s->op = GW_OP_QUIT;
+	gw_update_start(&s->upd, &s->up, &p);
 }
 
 /* --- AUTHORIZATION --- */
@@ -217,7 +431,7 @@ cmd_quit(struct gw_session *s, const struct pop3_cmd *cmd)
 {
 	(void)cmd;
 	if (s->state == GW_S_TRANSACTION) {
-		gw_update_start(s);
+		update_start(s);
 		return;
 	}
 	pop3_reply_ok(gw_client_out(s), "Logging out.");
@@ -229,10 +443,10 @@ static void
 cmd_user(struct gw_session *s, const struct pop3_cmd *cmd)
 {
 	if (!check_plaintext(s) ||
-	    !check_credential(s, cmd->rest.p, cmd->rest.len, sizeof(s->user)))
+	    !check_credential(s, cmd->rest.p, cmd->rest.len, sizeof(s->cred.user)))
 		return;
-	memcpy(s->user, cmd->rest.p, cmd->rest.len);
-	s->user[cmd->rest.len] = '\0';
+	memcpy(s->cred.user, cmd->rest.p, cmd->rest.len);
+	s->cred.user[cmd->rest.len] = '\0';
 	s->have_user = true;
 	pop3_reply_ok(gw_client_out(s), "Send your password.");
 }
@@ -246,12 +460,12 @@ cmd_pass(struct gw_session *s, const struct pop3_cmd *cmd)
 		pop3_reply_err(gw_client_out(s), NULL, "No user name given, send USER first.");
 		return;
 	}
-	if (!check_credential(s, cmd->rest.p, cmd->rest.len, sizeof(s->pass)))
+	if (!check_credential(s, cmd->rest.p, cmd->rest.len, sizeof(s->cred.pass)))
 		return;
-	memcpy(s->pass, cmd->rest.p, cmd->rest.len);
-	s->pass_len = cmd->rest.len;
-	s->login_mech = POP3_SASL_PLAIN;
-	gw_login_start(s, (const uint8_t *)s->pass, s->pass_len);
+	memcpy(s->cred.pass, cmd->rest.p, cmd->rest.len);
+	s->cred.pass_len = cmd->rest.len;
+	s->cred.mech = POP3_SASL_PLAIN;
+	login_start(s, (const uint8_t *)s->cred.pass, s->cred.pass_len);
 }
 
 static void
@@ -280,15 +494,15 @@ sasl_plain(struct gw_session *s, const uint8_t *b64, size_t len)
 	plen = strlen(plain.passwd);
 	if (plain.authzid[0] != '\0' && strcmp(plain.authzid, plain.authcid) != 0) {
 		pop3_reply_err(gw_client_out(s), POP3_CODE_AUTH, "Authorization identity not supported.");
-	} else if (check_credential(s, (const uint8_t *)plain.authcid, ulen, sizeof(s->user)) &&
-	    check_credential(s, (const uint8_t *)plain.passwd, plen, sizeof(s->pass))) {
-		memcpy(s->user, plain.authcid, ulen + 1);
-		memcpy(s->pass, plain.passwd, plen);
-		s->pass_len = plen;
+	} else if (check_credential(s, (const uint8_t *)plain.authcid, ulen, sizeof(s->cred.user)) &&
+	    check_credential(s, (const uint8_t *)plain.passwd, plen, sizeof(s->cred.pass))) {
+		memcpy(s->cred.user, plain.authcid, ulen + 1);
+		memcpy(s->cred.pass, plain.passwd, plen);
+		s->cred.pass_len = plen;
 		s->have_user = true;
-		s->login_mech = POP3_SASL_PLAIN;
+		s->cred.mech = POP3_SASL_PLAIN;
 		explicit_bzero(&plain, sizeof(plain));
-		gw_login_start(s, (const uint8_t *)s->pass, s->pass_len);
+		login_start(s, (const uint8_t *)s->cred.pass, s->cred.pass_len);
 		return;
 	}
 	explicit_bzero(&plain, sizeof(plain));
@@ -319,23 +533,23 @@ sasl_bearer(struct gw_session *s, enum pop3_sasl_mech mech, const uint8_t *b64, 
 		    pop3_sasl_mech_name(mech));
 		return;
 	}
-	gw_session_wipe_credentials(s);
+	gw_cred_wipe(&s->cred);
 	ulen = strlen(b.user);
-	if (!check_credential(s, (const uint8_t *)b.user, ulen, sizeof(s->user))) {
+	if (!check_credential(s, (const uint8_t *)b.user, ulen, sizeof(s->cred.user))) {
 		explicit_bzero(&b, sizeof(b));
 		return;
 	}
-	if ((s->sasl_resp = malloc(len)) == NULL) {
+	if ((s->cred.sasl_resp = malloc(len)) == NULL) {
 		pop3_reply_err(gw_client_out(s), POP3_CODE_SYS_TEMP, "Out of memory, try again later.");
 		explicit_bzero(&b, sizeof(b));
 		return;
 	}
-	memcpy(s->sasl_resp, b64, len);
-	s->sasl_resp_len = len;
-	memcpy(s->user, b.user, ulen + 1);
+	memcpy(s->cred.sasl_resp, b64, len);
+	s->cred.sasl_resp_len = len;
+	memcpy(s->cred.user, b.user, ulen + 1);
 	s->have_user = true;
-	s->login_mech = mech;
-	gw_login_start(s, b.token, b.token_len);
+	s->cred.mech = mech;
+	login_start(s, b.token, b.token_len);
 	explicit_bzero(&b, sizeof(b));
 }
 
@@ -415,7 +629,7 @@ cmd_stls(struct gw_session *s, const struct pop3_cmd *cmd)
 		return;
 	}
 	pop3_reply_ok(gw_client_out(s), "Begin TLS negotiation.");
-	if (conn_flush(c) == CONN_ERROR || conn_queued(c) > 0) {
+	if (!gw_io_flush(&s->client) || conn_queued(c) > 0) {
 		gw_session_close(s, "client write failed");
 		return;
 	}
@@ -423,7 +637,7 @@ cmd_stls(struct gw_session *s, const struct pop3_cmd *cmd)
 	 * was sent in clear; it is dropped, never run inside TLS. */
 	buf_reset(&c->in);
 	memset(&s->parser, 0, sizeof(s->parser));
-	if (conn_start_tls(c, s->w->server_tls, true, NULL, false) < 0) {
+	if (gw_io_start_tls(&s->client, s->w->server_tls, true, NULL, false) < 0) {
 		gw_session_close(s, "tls setup failed");
 		return;
 	}
@@ -507,7 +721,7 @@ cmd_retr(struct gw_session *s, const struct pop3_cmd *cmd)
 
 	if ((idx = only_msg_arg(s, cmd)) < 0)
 		return;
-	gw_retr_start(s, (size_t)idx);
+	xfer_start(s, (size_t)idx, false, 0);
 }
 
 static void
@@ -527,7 +741,7 @@ cmd_top(struct gw_session *s, const struct pop3_cmd *cmd)
 		pop3_reply_err(gw_client_out(s), NULL, "Invalid line count.");
 		return;
 	}
-	gw_top_start(s, (size_t)idx, lines);
+	xfer_start(s, (size_t)idx, true, lines);
 }
 
 static void
@@ -559,17 +773,10 @@ cmd_rset(struct gw_session *s, const struct pop3_cmd *cmd)
 static void
 cmd_noop(struct gw_session *s, const struct pop3_cmd *cmd)
 {
-	struct buf *out;
-
 	if (!check_no_args(s, cmd))
 		return;
 	/* Keep the upstream alive too: IMAP servers log out after 30 idle minutes
 	 * (RFC 3501 §5.4), while a POP3 client may NOOP for hours. */
-	if (s->up.state == GW_UP_READY && imap_queue_count(&s->up.queue) == 0 &&
-	    ev_now(s->w->loop) - s->up.last_rx > GW_UPSTREAM_KEEPALIVE &&
-	    (out = gw_upstream_cmd(s, GW_UPCMD_NOOP, NULL, 0)) != NULL) {
-		buf_append_str(out, "NOOP\r\n");
-		gw_upstream_send_end(s);
-	}
+	gw_imapc_keepalive(&s->up, GW_UPSTREAM_KEEPALIVE);
 	pop3_reply_ok(gw_client_out(s), "Keeping on.");
 }

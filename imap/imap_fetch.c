@@ -348,6 +348,14 @@ imap_fetch_uid(const struct imap_slice *text, uint32_t *uid_r)
 }
 
 bool
+imap_section_is(const struct imap_section *got, const struct imap_section *want)
+{
+	return got->part == want->part && want->part != IMAP_SECTION_OTHER &&
+	    got->binary == want->binary && got->has_origin == want->has_origin &&
+	    (!want->has_origin || got->origin == want->origin);
+}
+
+bool
 imap_fetch_find_section(const struct imap_slice *text, const struct imap_section *want,
     struct imap_fetch_att *att_r)
 {
@@ -359,9 +367,10 @@ imap_fetch_find_section(const struct imap_slice *text, const struct imap_section
 
 	imap_fetch_iter_init(&it, text);
 	while ((step = imap_fetch_next(&it, &att)) == IMAP_FETCH_ATT) {
-		if (found || imap_section_parse(&att.name, &sec) != want->part ||
-		    sec.binary != want->binary || sec.has_origin != want->has_origin ||
-		    (want->has_origin && sec.origin != want->origin))
+		if (found)
+			continue;
+		imap_section_parse(&att.name, &sec);
+		if (!imap_section_is(&sec, want))
 			continue;
 		*att_r = att;
 		found = true;

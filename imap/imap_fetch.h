@@ -75,6 +75,12 @@ struct imap_section {
  * IMAP_SECTION_OTHER also for a malformed origin. */
 enum imap_section_part imap_section_parse(const struct imap_slice *name, struct imap_section *s_r);
 
+/* True when `got` (an answer's attribute name, as read by imap_section_parse()) is the item
+ * `want` asked for: the same part and kind, and the same origin for a partial fetch (a
+ * window of another command has another origin; an answer to a whole-item fetch has none).
+ * IMAP_SECTION_OTHER matches nothing. */
+bool imap_section_is(const struct imap_section *got, const struct imap_section *want);
+
 /* What precedes a literal: the line so far at IMAP_PARSE_LITERAL. */
 struct imap_fetch_head {
 	uint32_t seq;		/* the message sequence number */

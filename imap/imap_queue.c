@@ -1,4 +1,4 @@
-/* imap/imap_queue.c: tags and pending completions; see imap_queue.h. Pure. */
+/* imap/imap_queue.c: tags and pending commands; see imap_queue.h. Pure. */
 #include <stdio.h>
 #include <string.h>
 
@@ -14,7 +14,7 @@ imap_queue_init(struct imap_queue *q)
 }
 
 struct imap_cmd *
-imap_queue_push(struct imap_queue *q, int kind, imap_done_fn *done, void *ctx, uint32_t arg)
+imap_queue_push(struct imap_queue *q, const char *what, void *owner, imap_done_any *done)
 {
 	struct imap_cmd *c;
 
@@ -23,10 +23,9 @@ imap_queue_push(struct imap_queue *q, int kind, imap_done_fn *done, void *ctx, u
 	c = &q->cmd[(q->head + q->count) % IMAP_QUEUE_MAX];
 	memset(c, 0, sizeof(*c));
 	snprintf(c->tag, sizeof(c->tag), "A%u", q->next_tag++);
-	c->kind = kind;
+	c->what = what;
+	c->owner = owner;
 	c->done = done;
-	c->ctx = ctx;
-	c->arg = arg;
 	q->count++;
 	return c;
 }
@@ -44,35 +43,33 @@ imap_queue_count(const struct imap_queue *q)
 }
 
 bool
-imap_queue_complete(struct imap_queue *q, const struct imap_resp *resp)
+imap_queue_take(struct imap_queue *q, const struct imap_slice *tag, struct imap_cmd *cmd_r)
 {
 	for (size_t k = 0; k < q->count; k++) {
 		size_t idx = (q->head + k) % IMAP_QUEUE_MAX;
-		struct imap_cmd c = q->cmd[idx];	/* a copy: `done` may push */
 
-		if (strlen(c.tag) != resp->tag.len || memcmp(c.tag, resp->tag.p, resp->tag.len) != 0)
+		if (strlen(q->cmd[idx].tag) != tag->len ||
+		    memcmp(q->cmd[idx].tag, tag->p, tag->len) != 0)
 			continue;
-		/* Remove it, keeping the others in order. */
+		*cmd_r = q->cmd[idx];
 		for (size_t m = k; m > 0; m--)
 			q->cmd[(q->head + m) % IMAP_QUEUE_MAX] = q->cmd[(q->head + m - 1) % IMAP_QUEUE_MAX];
 		q->head = (q->head + 1) % IMAP_QUEUE_MAX;
 		q->count--;
-		if (c.done != NULL)
-			c.done(c.ctx, &c, resp);
 		return true;
 	}
 	return false;
 }
 
 void
-imap_queue_flush(struct imap_queue *q)
+imap_queue_detach(struct imap_queue *q, const void *owner)
 {
-	while (q->count > 0) {
-		struct imap_cmd c = q->cmd[q->head];
+	for (size_t k = 0; k < q->count; k++) {
+		struct imap_cmd *c = &q->cmd[(q->head + k) % IMAP_QUEUE_MAX];
 
-		q->head = (q->head + 1) % IMAP_QUEUE_MAX;
-		q->count--;
-		if (c.done != NULL)
-			c.done(c.ctx, &c, NULL);
+		if (c->owner == owner) {
+			c->owner = NULL;
+			c->done = NULL;
+		}
 	}
 }

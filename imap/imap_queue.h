@@ -1,9 +1,11 @@
 /* imap/imap_queue.h: tags and the queue of commands waiting for their tagged completion.
  *
- * Each command gets the next tag ("A1", "A2", ...) and a completion that runs when the
- * server answers that tag. Untagged responses are not the queue's business: the caller
- * routes them to the command at the head (imap_queue_head()), which in a pipeline is the
- * oldest one still running. Pure: the queue never touches the wire. */
+ * Each command gets the next tag ("A1", "A2", ...), a short text saying what it does (for
+ * log context), the owner it belongs to and the owner's completion, stored untyped:
+ * imap_queue_take() hands the command back when the server answers its tag, and the caller
+ * calls the completion with its own type. Commands complete in order for popgate, but an
+ * out-of-order tag is still matched. Untagged responses are not the queue's business.
+ * Pure: the queue never touches the wire and calls nothing. */
 #ifndef POPGATE_IMAP_QUEUE_H
 #define POPGATE_IMAP_QUEUE_H
 
@@ -16,18 +18,14 @@
 #define IMAP_QUEUE_MAX 16	/* commands in flight at once (a pipelined login uses 4) */
 #define IMAP_TAG_MAX 12
 
-struct imap_cmd;
-
-/* Called once per command: with the tagged response, or with resp == NULL when the
- * queue is flushed (connection lost). */
-typedef void imap_done_fn(void *ctx, struct imap_cmd *cmd, const struct imap_resp *resp);
+/* A completion, stored untyped: the caller casts it back to the type it pushed. */
+typedef void imap_done_any(void);
 
 struct imap_cmd {
 	char tag[IMAP_TAG_MAX];
-	int kind;		/* the caller's label for this command (e.g. an enum) */
-	imap_done_fn *done;
-	void *ctx;
-	uint32_t arg;		/* caller's datum, e.g. the UID being fetched */
+	const char *what;	/* static text: "fetching a message" */
+	void *owner;		/* NULL once detached: its answer is dropped */
+	imap_done_any *done;	/* NULL: nothing to call */
 };
 
 struct imap_queue {
@@ -36,17 +34,19 @@ struct imap_queue {
 	uint32_t next_tag;
 };
 
+/* Empties the queue; tags go on from where they were (unique over a connection's life). */
 void imap_queue_init(struct imap_queue *q);
 /* Adds a command; returns it (its tag filled in), or NULL when the queue is full. */
-struct imap_cmd *imap_queue_push(struct imap_queue *q, int kind, imap_done_fn *done, void *ctx, uint32_t arg);
+struct imap_cmd *imap_queue_push(struct imap_queue *q, const char *what, void *owner,
+    imap_done_any *done);
 /* The oldest pending command, or NULL. */
 struct imap_cmd *imap_queue_head(struct imap_queue *q);
 size_t imap_queue_count(const struct imap_queue *q);
-/* Completes the command with this tag: removes it, then calls its `done`.
- * Returns false if no pending command has the tag (a protocol violation). Tags complete in
- * order for popgate's commands; an out-of-order tag is still matched. */
-bool imap_queue_complete(struct imap_queue *q, const struct imap_resp *resp);
-/* Calls every pending completion with NULL and empties the queue. */
-void imap_queue_flush(struct imap_queue *q);
+/* Removes the command with this tag, keeping the others in order, and copies it to
+ * *cmd_r. Returns false if no pending command has the tag (a protocol violation). */
+bool imap_queue_take(struct imap_queue *q, const struct imap_slice *tag, struct imap_cmd *cmd_r);
+/* The owner's commands stay queued (their tags will be answered) but belong to no one:
+ * owner and done become NULL. */
+void imap_queue_detach(struct imap_queue *q, const void *owner);
 
 #endif

@@ -1,0 +1,76 @@
+/* gateway/login.h: the upstream login, as an operation on an IMAP client connection:
+ * credentials in, a selected mailbox and its fixed message list (the snapshot) out. It
+ * knows IMAP and the cache, nothing of POP3 replies, delays or sessions (the owner decides
+ * what an outcome means for its client). */
+#ifndef POPGATE_LOGIN_H
+#define POPGATE_LOGIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/buf.h"
+#include "../pop3/pop3_sasl.h"
+#include "imapc.h"
+#include "snapshot.h"
+
+/* What a login sends: the user name and one secret, which lives only until it is written
+ * upstream (gw_cred_wipe()). */
+struct gw_cred {
+	char user[POP3_SASL_FIELD_MAX];
+	enum pop3_sasl_mech mech;	/* PLAIN: pass; XOAUTH2/OAUTHBEARER: sasl_resp */
+	char pass[POP3_SASL_FIELD_MAX];
+	size_t pass_len;
+	uint8_t *sasl_resp;		/* the client's base64 bearer response, as sent (malloc) */
+	size_t sasl_resp_len;
+};
+
+/* Wipes the secret (and frees the bearer response); the user name stays. */
+void gw_cred_wipe(struct gw_cred *cred);
+
+enum gw_login_outcome {
+	GW_LOGIN_OK,		/* logged in, selected, the snapshot is complete */
+	GW_LOGIN_REFUSED,	/* the credentials were refused (RFC 5530, imap_refusal.c) */
+	GW_LOGIN_IN_USE,	/* the server says the mailbox is locked ([INUSE]) */
+	GW_LOGIN_TEMP,		/* the upstream's trouble: try again later */
+};
+
+struct gw_login_params {
+	struct gw_cred *cred;		/* wiped once written, on every path */
+	const char *mailbox;		/* [upstream] mailbox */
+	const char *id_addr;		/* client address for ID (RFC 2971); NULL: no ID */
+	unsigned id_port;
+	struct gw_snapshot *snap;	/* filled */
+	struct cache *cache;		/* UIDLs (may be NULL) */
+	const char *cache_user;		/* the user's canonical name for the cache */
+	/* The login is decided: called once, after which the op is over. why: for the log
+	 * (it may hold the server's words), never for the client. */
+	void (*done)(void *ctx, enum gw_login_outcome outcome, const char *why);
+	void *ctx;
+};
+
+struct gw_login {
+	struct gw_imapc_op op;
+	struct gw_imapc *up;
+	struct gw_login_params p;
+	bool pipelined;			/* SELECT and the listing went with the credentials */
+	struct buf cont;		/* the SASL response for the server's "+" (wiped) */
+	const char *sasl_err_ack;	/* bearer: the answer to the server's error challenge */
+	/* the pipelined answers, in any order */
+	bool login_ok, select_done, select_ok, listing_done, listing_ok, listing_bad;
+	char why[200];			/* what SELECT or the listing answered when not OK */
+	bool base_taken;		/* a listing line came with EXISTS known: base is fixed */
+	uint32_t base;			/* messages when it began (later arrivals are not owed) */
+	uint32_t expunged;		/* "* n EXPUNGE" since then */
+};
+
+/* Begins the login on a connection that is opening (or open): nothing goes upstream until
+ * gw_login_ready(). The connection's loss before the outcome is GW_LOGIN_TEMP. */
+void gw_login_start(struct gw_login *lg, struct gw_imapc *up, const struct gw_login_params *p);
+/* The connection is ready (its greeting, TLS and capabilities are done): the credentials
+ * go, then SELECT and the listing (pipelined unless a continuation is needed). */
+void gw_login_ready(struct gw_login *lg);
+/* Ends the op without an outcome (the owner is closing). Wipes what it holds. */
+void gw_login_abort(struct gw_login *lg);
+
+#endif
