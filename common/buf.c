@@ -161,6 +161,18 @@ buf_consume(struct buf *b, size_t n)
 		b->off = b->len = 0;
 }
 
+void
+buf_truncate(struct buf *b, size_t n)
+{
+	if (n >= buf_len(b))
+		return;
+	if (b->secret)
+		explicit_bzero(b->data + b->off + n, buf_len(b) - n);
+	b->len = b->off + n;
+	if (b->off == b->len)
+		b->off = b->len = 0;
+}
+
 ssize_t
 buf_find(const struct buf *b, size_t from, uint8_t c)
 {

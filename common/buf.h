@@ -55,6 +55,10 @@ void buf_commit(struct buf *b, size_t n);
  * A `secret` buffer zeroes them, so a caller still reading them consumes afterwards. */
 void buf_consume(struct buf *b, size_t n);
 
+/* Keeps the first n unconsumed bytes and drops the ones after them (n <= buf_len); a
+ * `secret` buffer wipes what it drops. `failed` is left as it is. */
+void buf_truncate(struct buf *b, size_t n);
+
 /* Moves the unconsumed bytes to the front of the storage. */
 void buf_compact(struct buf *b);
 

@@ -39,7 +39,7 @@ gw_imapc_target_from_config(struct gw_imapc_target *t_r, const struct gw_config 
 }
 
 unsigned
-gw_imapc_parse_caps(const struct imap_slice *caps)
+gw_imapc_parse_caps(const struct slice *caps)
 {
 	static const struct { const char *name; unsigned bit; } known[] = {
 		{ "LITERAL+", GW_CAP_LITERALPLUS }, { "LITERAL-", GW_CAP_LITERALPLUS },
@@ -316,7 +316,7 @@ gw_imapc_keepalive(struct gw_imapc *c, double idle)
 /* --- what the server says --- */
 
 static void
-imapc_caps(struct gw_imapc *c, const struct imap_slice *caps)
+imapc_caps(struct gw_imapc *c, const struct slice *caps)
 {
 	c->caps = gw_imapc_parse_caps(caps);
 	c->caps_known = true;
@@ -328,7 +328,7 @@ imapc_caps(struct gw_imapc *c, const struct imap_slice *caps)
 static void
 imapc_codes(struct gw_imapc *c, const struct imap_resp *r)
 {
-	struct imap_slice arg;
+	struct slice arg;
 	uint64_t v;
 
 	if (imap_code_is(r, "CAPABILITY", &arg)) {

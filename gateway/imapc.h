@@ -182,7 +182,7 @@ bool gw_imapc_paused(const struct gw_imapc *c);
 void gw_imapc_keepalive(struct gw_imapc *c, double idle);
 
 /* "IMAP4rev1 SASL-IR AUTH=PLAIN ..." -> the GW_CAP_* bits popgate uses. */
-unsigned gw_imapc_parse_caps(const struct imap_slice *caps);
+unsigned gw_imapc_parse_caps(const struct slice *caps);
 
 /* For tests of the ops, without a socket or a loop: a connection that is ready with these
  * capabilities; what it would send collects in c->io.c.out, and gw_imapc_feed() hands it

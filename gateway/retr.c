@@ -320,11 +320,11 @@ xfer_literal_data(struct gw_imapc_op *op, const uint8_t *p, size_t n)
 /* `part` answered on the FETCH line itself: a quoted string is served exactly as a literal
  * would be; NIL means the server has no such data for a message it lists. */
 static void
-xfer_line_value(struct gw_xfer *x, const struct imap_slice *text, enum imap_section_part part)
+xfer_line_value(struct gw_xfer *x, const struct slice *text, enum imap_section_part part)
 {
 	struct imap_section want = { part, false, part == IMAP_SECTION_TEXT, x->window_off };
 	struct imap_fetch_att att;
-	struct imap_slice rest, piece;
+	struct slice rest, piece;
 	uint64_t size = 0;
 
 	if (!imap_fetch_find_section(text, &want, &att))

@@ -385,7 +385,7 @@ session_process(struct gw_session *s)
 	while (!s->closing && waits_for_client(s) &&
 	    s->state != GW_S_UPDATE && !gw_session_client_full(s)) {
 		struct pop3_cmd cmd;
-		struct pop3_slice line;
+		struct slice line;
 		size_t consumed = 0;
 		enum pop3_parse_result r;
 

@@ -116,7 +116,7 @@ extern const struct gw_imapc_handler gw_session_upstream;
 /* session_cmds.c: the command table */
 void gw_session_dispatch(struct gw_session *s, const struct pop3_cmd *cmd);
 void gw_session_list_continue(struct gw_session *s);
-void gw_session_sasl_line(struct gw_session *s, const struct pop3_slice *line);
+void gw_session_sasl_line(struct gw_session *s, const struct slice *line);
 /* The upstream connection is ready: the login's credentials go. */
 void gw_session_login_ready(struct gw_session *s);
 

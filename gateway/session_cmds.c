@@ -563,7 +563,7 @@ sasl_response(struct gw_session *s, enum pop3_sasl_mech mech, const uint8_t *b64
 }
 
 void
-gw_session_sasl_line(struct gw_session *s, const struct pop3_slice *line)
+gw_session_sasl_line(struct gw_session *s, const struct slice *line)
 {
 	if (line == NULL) {
 		s->op = GW_OP_NONE;

@@ -9,7 +9,7 @@
 #define LITERAL_DIGITS_MAX 20
 
 void
-imap_fetch_iter_init(struct imap_fetch_iter *it, const struct imap_slice *text)
+imap_fetch_iter_init(struct imap_fetch_iter *it, const struct slice *text)
 {
 	it->p = text->p;
 	it->len = text->len;
@@ -103,7 +103,7 @@ scan_list(const uint8_t *p, size_t len, size_t i, size_t *end_r)
 static int
 scan_literal(const uint8_t *p, size_t len, size_t i, size_t *end_r, uint64_t *size_r)
 {
-	struct imap_slice digits;
+	struct slice digits;
 
 	if (p[i] == '~')
 		i++;
@@ -210,9 +210,9 @@ imap_fetch_next(struct imap_fetch_iter *it, struct imap_fetch_att *att_r)
 }
 
 static bool
-prefix_is(const struct imap_slice *s, size_t *pos, const char *word)
+prefix_is(const struct slice *s, size_t *pos, const char *word)
 {
-	struct imap_slice w = { s->p + *pos, strlen(word) };
+	struct slice w = { s->p + *pos, strlen(word) };
 
 	if (s->len - *pos < w.len || !imap_slice_eq(&w, word))
 		return false;
@@ -221,9 +221,9 @@ prefix_is(const struct imap_slice *s, size_t *pos, const char *word)
 }
 
 enum imap_section_part
-imap_section_parse(const struct imap_slice *name, struct imap_section *s_r)
+imap_section_parse(const struct slice *name, struct imap_section *s_r)
 {
-	struct imap_slice sec, origin;
+	struct slice sec, origin;
 	size_t pos = 0, close;
 
 	memset(s_r, 0, sizeof(*s_r));
@@ -329,7 +329,7 @@ imap_fetch_line(const uint8_t *line, size_t len, uint32_t *seq_r, struct imap_fe
 }
 
 bool
-imap_fetch_uid(const struct imap_slice *text, uint32_t *uid_r)
+imap_fetch_uid(const struct slice *text, uint32_t *uid_r)
 {
 	struct imap_fetch_iter it;
 	struct imap_fetch_att att;
@@ -356,7 +356,7 @@ imap_section_is(const struct imap_section *got, const struct imap_section *want)
 }
 
 bool
-imap_fetch_find_section(const struct imap_slice *text, const struct imap_section *want,
+imap_fetch_find_section(const struct slice *text, const struct imap_section *want,
     struct imap_fetch_att *att_r)
 {
 	struct imap_fetch_iter it;
@@ -379,7 +379,7 @@ imap_fetch_find_section(const struct imap_slice *text, const struct imap_section
 }
 
 bool
-imap_fetch_find(const struct imap_slice *text, const char *name, struct imap_fetch_att *att_r)
+imap_fetch_find(const struct slice *text, const char *name, struct imap_fetch_att *att_r)
 {
 	struct imap_fetch_iter it;
 	struct imap_fetch_att att;
@@ -395,7 +395,7 @@ imap_fetch_find(const struct imap_slice *text, const char *name, struct imap_fet
 }
 
 bool
-imap_fetch_number(const struct imap_slice *text, const char *name, uint64_t *v_r)
+imap_fetch_number(const struct slice *text, const char *name, uint64_t *v_r)
 {
 	struct imap_fetch_att att;
 
@@ -404,7 +404,7 @@ imap_fetch_number(const struct imap_slice *text, const char *name, uint64_t *v_r
 }
 
 bool
-imap_quoted_next(struct imap_slice *rest, struct imap_slice *piece_r)
+imap_quoted_next(struct slice *rest, struct slice *piece_r)
 {
 	size_t start = 0, end;
 

@@ -30,9 +30,9 @@ enum imap_value_kind {
 };
 
 struct imap_fetch_att {
-	struct imap_slice name;		/* as sent: "UID", "FLAGS", "BODY[TEXT]<0>" */
+	struct slice name;		/* as sent: "UID", "FLAGS", "BODY[TEXT]<0>" */
 	enum imap_value_kind kind;
-	struct imap_slice value;
+	struct slice value;
 	bool escaped;			/* QUOTED: holds backslash escapes */
 	uint64_t literal_size;		/* LITERAL */
 };
@@ -53,7 +53,7 @@ enum imap_fetch_step {
 };
 
 /* text: the part of the line after "FETCH ", starting at "(" (imap_resp's r->text). */
-void imap_fetch_iter_init(struct imap_fetch_iter *it, const struct imap_slice *text);
+void imap_fetch_iter_init(struct imap_fetch_iter *it, const struct slice *text);
 enum imap_fetch_step imap_fetch_next(struct imap_fetch_iter *it, struct imap_fetch_att *att_r);
 
 /* The body sections popgate asks for. */
@@ -73,7 +73,7 @@ struct imap_section {
 
 /* Reads an attribute name such as "BODY[TEXT]<4096>" (case-insensitive). Returns the part;
  * IMAP_SECTION_OTHER also for a malformed origin. */
-enum imap_section_part imap_section_parse(const struct imap_slice *name, struct imap_section *s_r);
+enum imap_section_part imap_section_parse(const struct slice *name, struct imap_section *s_r);
 
 /* True when `got` (an answer's attribute name, as read by imap_section_parse()) is the item
  * `want` asked for: the same part and kind, and the same origin for a partial fetch (a
@@ -86,7 +86,7 @@ struct imap_fetch_head {
 	uint32_t seq;		/* the message sequence number */
 	bool has_uid;		/* a UID attribute came before the literal */
 	uint32_t uid;
-	struct imap_slice name;	/* the attribute whose value the literal is */
+	struct slice name;	/* the attribute whose value the literal is */
 	struct imap_section section;
 };
 
@@ -109,25 +109,25 @@ bool imap_fetch_line(const uint8_t *line, size_t len, uint32_t *seq_r, struct im
 
 /* The attribute list's UID (RFC 3501 §6.4.8: every UID FETCH answer carries one).
  * Returns false if absent, not a number in 1..2^32-1, or the list cannot be read. */
-bool imap_fetch_uid(const struct imap_slice *text, uint32_t *uid_r);
+bool imap_fetch_uid(const struct slice *text, uint32_t *uid_r);
 
 /* The first attribute of a complete list (text as for imap_fetch_iter_init) whose name is
  * the section `want` (part, and origin when want->has_origin; without, the answer must
  * have none either). Returns false if there is none or the list cannot be read. */
-bool imap_fetch_find_section(const struct imap_slice *text, const struct imap_section *want,
+bool imap_fetch_find_section(const struct slice *text, const struct imap_section *want,
     struct imap_fetch_att *att_r);
 
 /* The first top-level attribute named `name` (case-insensitive) of a complete list: true
  * with *att_r, false if there is none before the list ends or stops being readable. Items
  * inside values (FLAGS (UID), a quoted "UID 5") are never taken for attributes. */
-bool imap_fetch_find(const struct imap_slice *text, const char *name, struct imap_fetch_att *att_r);
+bool imap_fetch_find(const struct slice *text, const char *name, struct imap_fetch_att *att_r);
 /* The same attribute read as a number ("UID 7", "RFC822.SIZE 1200"): false if absent or
  * its value is not an unsigned decimal. */
-bool imap_fetch_number(const struct imap_slice *text, const char *name, uint64_t *v_r);
+bool imap_fetch_number(const struct slice *text, const char *name, uint64_t *v_r);
 
 /* Unescaping a quoted value piece by piece, without a copy: each call gives the next run
  * of content bytes in *piece_r (an escaped character starts a run) and advances *rest.
  * Returns false when *rest is empty. Start with *rest = att.value. */
-bool imap_quoted_next(struct imap_slice *rest, struct imap_slice *piece_r);
+bool imap_quoted_next(struct slice *rest, struct slice *piece_r);
 
 #endif

@@ -160,7 +160,7 @@ imap_parse_next(struct imap_parser *p, struct buf *in, struct imap_event *ev_r)
 				return IMAP_PARSE_MORE;
 			len = buf_len(&p->line);
 			if (len > p->seg_start && buf_data(&p->line)[len - 1] == '\r')
-				p->line.len--, len--;
+				buf_truncate(&p->line, --len);
 			ev_r->line = buf_data(&p->line);
 			ev_r->line_len = len;
 			m = is_status_response(ev_r->line, len) ? 0 :

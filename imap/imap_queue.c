@@ -43,7 +43,7 @@ imap_queue_count(const struct imap_queue *q)
 }
 
 bool
-imap_queue_take(struct imap_queue *q, const struct imap_slice *tag, struct imap_cmd *cmd_r)
+imap_queue_take(struct imap_queue *q, const struct slice *tag, struct imap_cmd *cmd_r)
 {
 	for (size_t k = 0; k < q->count; k++) {
 		size_t idx = (q->head + k) % IMAP_QUEUE_MAX;

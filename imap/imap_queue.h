@@ -44,7 +44,7 @@ struct imap_cmd *imap_queue_head(struct imap_queue *q);
 size_t imap_queue_count(const struct imap_queue *q);
 /* Removes the command with this tag, keeping the others in order, and copies it to
  * *cmd_r. Returns false if no pending command has the tag (a protocol violation). */
-bool imap_queue_take(struct imap_queue *q, const struct imap_slice *tag, struct imap_cmd *cmd_r);
+bool imap_queue_take(struct imap_queue *q, const struct slice *tag, struct imap_cmd *cmd_r);
 /* The owner's commands stay queued (their tags will be answered) but belong to no one:
  * owner and done become NULL. */
 void imap_queue_detach(struct imap_queue *q, const void *owner);

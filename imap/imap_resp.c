@@ -11,7 +11,7 @@ upper(uint8_t c)
 }
 
 bool
-imap_slice_eq(const struct imap_slice *s, const char *word)
+imap_slice_eq(const struct slice *s, const char *word)
 {
 	size_t n = strlen(word);
 
@@ -24,7 +24,7 @@ imap_slice_eq(const struct imap_slice *s, const char *word)
 }
 
 bool
-imap_slice_to_u64(const struct imap_slice *s, uint64_t *v_r)
+imap_slice_to_u64(const struct slice *s, uint64_t *v_r)
 {
 	uint64_t v = 0;
 
@@ -45,10 +45,10 @@ imap_slice_to_u64(const struct imap_slice *s, uint64_t *v_r)
 }
 
 /* Next space-delimited word of [*pos, len); advances past one following space. */
-static struct imap_slice
+static struct slice
 next_word(const uint8_t *line, size_t len, size_t *pos)
 {
-	struct imap_slice w = { line + *pos, 0 };
+	struct slice w = { line + *pos, 0 };
 
 	while (*pos < len && line[*pos] != ' ') {
 		(*pos)++;
@@ -60,7 +60,7 @@ next_word(const uint8_t *line, size_t len, size_t *pos)
 }
 
 static enum imap_status
-status_of(const struct imap_slice *w)
+status_of(const struct slice *w)
 {
 	static const struct { const char *name; enum imap_status st; } st[] = {
 		{ "OK", IMAP_STATUS_OK }, { "NO", IMAP_STATUS_NO }, { "BAD", IMAP_STATUS_BAD },
@@ -95,7 +95,7 @@ resp_text(const uint8_t *line, size_t len, size_t pos, struct imap_resp *r)
 bool
 imap_resp_parse(const uint8_t *line, size_t len, struct imap_resp *r)
 {
-	struct imap_slice first, w;
+	struct slice first, w;
 	size_t pos = 0;
 	uint64_t num;
 
@@ -145,9 +145,9 @@ imap_resp_parse(const uint8_t *line, size_t len, struct imap_resp *r)
 }
 
 bool
-imap_code_is(const struct imap_resp *r, const char *name, struct imap_slice *arg_r)
+imap_code_is(const struct imap_resp *r, const char *name, struct slice *arg_r)
 {
-	struct imap_slice first = { r->code.p, 0 };
+	struct slice first = { r->code.p, 0 };
 
 	while (first.len < r->code.len && r->code.p[first.len] != ' ')
 		first.len++;
@@ -163,12 +163,12 @@ imap_code_is(const struct imap_resp *r, const char *name, struct imap_slice *arg
 }
 
 bool
-imap_caps_has(const struct imap_slice *caps, const char *cap)
+imap_caps_has(const struct slice *caps, const char *cap)
 {
 	size_t pos = 0;
 
 	while (pos < caps->len) {
-		struct imap_slice w = next_word(caps->p, caps->len, &pos);
+		struct slice w = next_word(caps->p, caps->len, &pos);
 
 		if (imap_slice_eq(&w, cap))
 			return true;

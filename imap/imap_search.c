@@ -24,10 +24,10 @@ skip_spaces(struct cursor *c)
 }
 
 /* The next run of bytes up to a space (or the end). */
-static struct imap_slice
+static struct slice
 word(struct cursor *c)
 {
-	struct imap_slice w = { c->p + c->pos, 0 };
+	struct slice w = { c->p + c->pos, 0 };
 
 	while (c->pos < c->len && c->p[c->pos] != ' ')
 		c->pos++, w.len++;
@@ -38,7 +38,7 @@ word(struct cursor *c)
 static bool
 nz_number(const uint8_t *p, size_t len, uint32_t *v_r)
 {
-	struct imap_slice s = { p, len };
+	struct slice s = { p, len };
 	uint64_t v;
 
 	if (len == 0 || p[0] == '0' || !imap_slice_to_u64(&s, &v) || v > UINT32_MAX)
@@ -50,7 +50,7 @@ nz_number(const uint8_t *p, size_t len, uint32_t *v_r)
 /* sequence-set (RFC 9051): ranges "a", "a:b" (either order) separated by commas. "*" has no
  * meaning in an answer and is refused. */
 static bool
-sequence_set(const struct imap_slice *set, imap_search_range_fn *fn, void *ctx)
+sequence_set(const struct slice *set, imap_search_range_fn *fn, void *ctx)
 {
 	size_t i = 0;
 
@@ -95,7 +95,7 @@ parse_search(struct cursor *c, imap_search_range_fn *fn, void *ctx)
 {
 	skip_spaces(c);
 	while (!at_end(c)) {
-		struct imap_slice w = word(c);
+		struct slice w = word(c);
 		uint32_t v;
 
 		if (!nz_number(w.p, w.len, &v) || !fn(ctx, v, v))
@@ -108,7 +108,7 @@ parse_search(struct cursor *c, imap_search_range_fn *fn, void *ctx)
 /* search-correlator: "(TAG " tag-string ")", tag-string a quoted string. A literal here
  * would have had its bytes elided by the line reader: not comparable, so not accepted. */
 static bool
-parse_correlator(struct cursor *c, struct imap_slice *tag_r)
+parse_correlator(struct cursor *c, struct slice *tag_r)
 {
 	static const char open[] = "(TAG \"";
 	size_t n = sizeof(open) - 1;
@@ -169,7 +169,7 @@ skip_ext_value(struct cursor *c)
 }
 
 static bool
-is_number(const struct imap_slice *w)
+is_number(const struct slice *w)
 {
 	uint64_t v;
 
@@ -181,7 +181,7 @@ static bool
 parse_esearch(struct cursor *c, struct imap_search_info *info, imap_search_range_fn *fn,
     void *ctx)
 {
-	struct imap_slice w;
+	struct slice w;
 
 	skip_spaces(c);
 	if (!at_end(c) && c->p[c->pos] == '(') {
@@ -200,7 +200,7 @@ parse_esearch(struct cursor *c, struct imap_search_info *info, imap_search_range
 		w = word(c);
 	}
 	for (;;) {
-		struct imap_slice v;
+		struct slice v;
 
 		skip_spaces(c);
 		if (at_end(c))

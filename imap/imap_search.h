@@ -22,7 +22,7 @@
 
 struct imap_search_info {
 	bool esearch;		/* the ESEARCH form */
-	struct imap_slice tag;	/* ESEARCH: the correlator's tag (unquoted); empty otherwise */
+	struct slice tag;	/* ESEARCH: the correlator's tag (unquoted); empty otherwise */
 	bool uid;		/* ESEARCH: "UID": the numbers are UIDs (a plain SEARCH answer
 				   to UID SEARCH is UIDs too; the caller knows what it asked) */
 };

@@ -52,7 +52,7 @@ imap_write_astring(struct buf *out, const uint8_t *s, size_t len, bool literal_p
 		break;
 	}
 	if (out->failed) {
-		out->len = out->off + start;	/* write nothing on failure */
+		buf_truncate(out, start);	/* write nothing on failure */
 		return -1;
 	}
 	return 0;

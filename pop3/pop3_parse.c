@@ -149,7 +149,7 @@ pop3_parse(struct pop3_parser *p, const struct buf *in, size_t max, struct pop3_
 
 enum pop3_parse_result
 pop3_parse_raw_line(struct pop3_parser *p, const struct buf *in, size_t max,
-    struct pop3_slice *line_r, size_t *consumed_r)
+    struct slice *line_r, size_t *consumed_r)
 {
 	size_t len = 0;
 	enum pop3_parse_result r = find_line(p, in, max, &len, consumed_r);
@@ -164,7 +164,7 @@ pop3_parse_raw_line(struct pop3_parser *p, const struct buf *in, size_t max,
 }
 
 bool
-pop3_parse_number(const struct pop3_slice *arg, bool allow_zero, uint32_t *n_r)
+pop3_parse_number(const struct slice *arg, bool allow_zero, uint32_t *n_r)
 {
 	uint32_t v = 0;
 

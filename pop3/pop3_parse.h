@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/slice.h"
+
 #include "../common/buf.h"
 
 #define POP3_LINE_MAX 255	/* RFC 2449 §4: a command line, CRLF included */
@@ -35,18 +37,13 @@ enum pop3_cmd_id {
 	POP3_CMD_UTF8, POP3_CMD_LAST,
 };
 
-struct pop3_slice {
-	const uint8_t *p;
-	size_t len;
-};
-
 struct pop3_cmd {
 	enum pop3_cmd_id id;
 	char verb[8];			/* upper-cased, NUL-terminated; "" if not 1-4
 					   letters/digits (id is then UNKNOWN) */
 	size_t nargs;			/* arguments split on runs of spaces and tabs */
-	struct pop3_slice arg[POP3_ARGS_MAX];
-	struct pop3_slice rest;		/* everything after "VERB " up to CR LF, unsplit:
+	struct slice arg[POP3_ARGS_MAX];
+	struct slice rest;		/* everything after "VERB " up to CR LF, unsplit:
 					   PASS takes its argument whole (RFC 1939 §7, spaces) */
 	bool too_many_args;		/* more than POP3_ARGS_MAX arguments were present */
 	bool secret;			/* PASS/AUTH: arguments must never be logged */
@@ -73,11 +70,11 @@ pop3_parse(struct pop3_parser *p, const struct buf *in, size_t max,
 /* Finds one raw line (SASL continuation) the same way, with CR LF stripped. */
 enum pop3_parse_result
 pop3_parse_raw_line(struct pop3_parser *p, const struct buf *in, size_t max,
-    struct pop3_slice *line_r, size_t *consumed_r);
+    struct slice *line_r, size_t *consumed_r);
 
 /* Reads a message number or line count argument: decimal digits only, no sign, no leading
  * spaces, value 1..UINT32_MAX (or 0.. when allow_zero). Returns false for anything else. */
-bool pop3_parse_number(const struct pop3_slice *arg, bool allow_zero, uint32_t *n_r);
+bool pop3_parse_number(const struct slice *arg, bool allow_zero, uint32_t *n_r);
 
 /* The verb of a command id ("RETR"), for logs and metrics. */
 const char *pop3_cmd_name(enum pop3_cmd_id id);

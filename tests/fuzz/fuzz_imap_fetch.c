@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define ATTS_MAX 64		/* attributes compared in the prefix check */
 
 static void
-check_slice(const struct imap_slice *s, const uint8_t *line, size_t len)
+check_slice(const struct slice *s, const uint8_t *line, size_t len)
 {
 	if (s->len > 0 && (s->p < line || s->p + s->len > line + len))
 		abort();
@@ -37,7 +37,7 @@ rec(struct buf *b, const void *p, size_t len)
 static void
 check_quoted(const struct imap_fetch_att *att, struct buf *b)
 {
-	struct imap_slice rest = att->value, piece;
+	struct slice rest = att->value, piece;
 	size_t total = 0, steps = 0;
 
 	while (imap_quoted_next(&rest, &piece)) {
@@ -53,7 +53,7 @@ check_quoted(const struct imap_fetch_att *att, struct buf *b)
 
 /* Walks a complete list; then every prefix of it must give a prefix of its attributes. */
 static void
-check_walk(const struct imap_slice *text, const uint8_t *line, size_t len, struct buf *b)
+check_walk(const struct slice *text, const uint8_t *line, size_t len, struct buf *b)
 {
 	struct imap_fetch_iter it;
 	struct imap_fetch_att att, atts[ATTS_MAX];
@@ -80,7 +80,7 @@ check_walk(const struct imap_slice *text, const uint8_t *line, size_t len, struc
 	if (step != IMAP_FETCH_END || text->len > 512)
 		return;
 	for (size_t cut = 1; cut < text->len; cut++) {
-		struct imap_slice part = { text->p, cut };
+		struct slice part = { text->p, cut };
 		size_t k = 0;
 
 		imap_fetch_iter_init(&it, &part);
@@ -107,7 +107,7 @@ check_line(const uint8_t *line, size_t len, struct buf *b)
 	};
 	struct imap_fetch_iter it;
 	struct imap_fetch_att att;
-	struct imap_slice text;
+	struct slice text;
 	uint32_t seq, uid = 0;
 	uint8_t flags = 0;
 

@@ -69,7 +69,7 @@ fnv1a(const uint8_t *p, size_t len)
 }
 
 static void
-check_slice(const struct imap_slice *s, const uint8_t *line, size_t len)
+check_slice(const struct slice *s, const uint8_t *line, size_t len)
 {
 	if (s->len > 0 && (s->p < line || s->p + s->len > line + len))
 		abort();
@@ -90,7 +90,7 @@ static void
 check_line(const uint8_t *line, size_t len, struct record *rec)
 {
 	struct imap_resp r;
-	struct imap_slice arg;
+	struct slice arg;
 	uint64_t v = 0;
 	uint8_t flags = 0;
 

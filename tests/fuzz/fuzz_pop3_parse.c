@@ -26,7 +26,7 @@ struct record {
 };
 
 static void
-rec_slice(struct record *r, const struct pop3_slice *s)
+rec_slice(struct record *r, const struct slice *s)
 {
 	uint32_t len = (uint32_t)s->len;
 
@@ -35,7 +35,7 @@ rec_slice(struct record *r, const struct pop3_slice *s)
 }
 
 static void
-check_slice(const struct pop3_slice *s, const uint8_t *line, size_t consumed)
+check_slice(const struct slice *s, const uint8_t *line, size_t consumed)
 {
 	if (s->p == NULL || s->p < line || s->p + s->len > line + consumed)
 		abort();
@@ -70,7 +70,7 @@ run(const uint8_t *data, size_t size, const size_t *cuts, size_t ncuts, bool raw
 		from = to;
 		for (;;) {
 			struct pop3_cmd cmd;
-			struct pop3_slice line;
+			struct slice line;
 			size_t consumed = (size_t)-1, avail = buf_len(&in);
 			const uint8_t *start = buf_data(&in);
 			enum pop3_parse_result r;

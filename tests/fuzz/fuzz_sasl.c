@@ -134,7 +134,7 @@ run(const uint8_t *data, size_t size, size_t cut, struct buf *rec)
 	for (int k = 0; k < 2; k++) {
 		buf_append(&in, data + pieces[k][0], pieces[k][1] - pieces[k][0]);
 		for (;;) {
-			struct pop3_slice line;
+			struct slice line;
 			size_t consumed = 0;
 			enum pop3_parse_result r;
 			uint8_t tag;

@@ -192,6 +192,40 @@ test_secret_wipes_what_it_lets_go(void **state)
 	buf_free(&b);
 }
 
+/* buf_truncate() drops the tail of what is unconsumed, whatever was consumed before it, and
+ * a secret buffer wipes the tail it drops (a LOGIN line that could not be finished). */
+static void
+test_truncate(void **state)
+{
+	struct buf b;
+
+	(void)state;
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(buf_append_str(&b, "A1 NOOP\r\nA2 LOGIN"), 0);
+	buf_consume(&b, 9);
+	buf_truncate(&b, 3);
+	assert_buf_eq(&b, "A2 ");
+	buf_truncate(&b, 10);			/* past the end: nothing changes */
+	assert_buf_eq(&b, "A2 ");
+	assert_int_equal(buf_append_str(&b, "NOOP"), 0);
+	assert_buf_eq(&b, "A2 NOOP");
+	buf_truncate(&b, 0);
+	assert_int_equal(buf_len(&b), 0);
+	assert_int_equal(buf_append_str(&b, "x"), 0);
+	assert_buf_eq(&b, "x");
+	buf_free(&b);
+
+	memset(&b, 0, sizeof(b));
+	b.secret = 1;
+	assert_non_null(buf_reserve(&b, 128));
+	memset(b.data, 0, b.cap);
+	assert_int_equal(buf_append_str(&b, "A3 LOGIN bob hunter2"), 0);
+	buf_truncate(&b, 3);
+	assert_buf_eq(&b, "A3 ");
+	assert_int_equal(storage_count(&b, "hunter2"), 0);
+	buf_free(&b);
+}
+
 static void
 test_not_secret_leaves_consumed_bytes(void **state)
 {
@@ -221,6 +255,7 @@ main(void)
 		cmocka_unit_test(test_printf),
 		cmocka_unit_test(test_secret_wipes_what_it_lets_go),
 		cmocka_unit_test(test_not_secret_leaves_consumed_bytes),
+		cmocka_unit_test(test_truncate),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
