@@ -542,34 +542,6 @@ client_io(struct gw_io *io, enum gw_io_event ev, void *ctx)
 	gw_session_flush(s);
 }
 
-/* The upstream connection's owner: the login goes on when it is ready; its loss is told to
- * the op that runs (each op's own `lost`), and an idle session just goes on: the next
- * RETR/TOP/QUIT says so. */
-static void
-upstream_ready(void *ctx)
-{
-	gw_session_login_ready(ctx);
-}
-
-static void
-upstream_lost(void *ctx, const char *why)
-{
-	(void)why;
-	gw_session_flush(ctx);		/* what the op answered (a timeout comes from no read) */
-}
-
-static void
-upstream_settled(void *ctx)
-{
-	gw_session_flush(ctx);
-}
-
-const struct gw_imapc_handler gw_session_upstream = {
-	.ready = upstream_ready,
-	.lost = upstream_lost,
-	.settled = upstream_settled,
-};
-
 static void
 idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {

@@ -14,7 +14,10 @@
  * One command runs at a time (`op`); commands the client pipelined wait in its input
  * buffer and are answered in order, also while a multi-line reply is streaming.
  *
- * Only session.c and its command table (session_cmds.c) see this struct. */
+ * Only the session's three files see this struct: session.c (the client connection, the
+ * command loop, timers, the end), session_cmds.c (the command table: what each POP3 command
+ * does) and session_upstream.c (the table's upstream half: what the login, RETR/TOP and
+ * UPDATE ops answer the client). */
 #ifndef POPGATE_SESSION_H
 #define POPGATE_SESSION_H
 
@@ -110,15 +113,19 @@ bool gw_session_flush(struct gw_session *s);
 /* True when the client's output is above the high watermark (stop producing). */
 bool gw_session_client_full(const struct gw_session *s);
 struct buf *gw_client_out(struct gw_session *s);
-/* The upstream connection's owner handler (ready, lost, settled). */
-extern const struct gw_imapc_handler gw_session_upstream;
 
 /* session_cmds.c: the command table */
 void gw_session_dispatch(struct gw_session *s, const struct pop3_cmd *cmd);
 void gw_session_list_continue(struct gw_session *s);
 void gw_session_sasl_line(struct gw_session *s, const struct slice *line);
-/* The upstream connection is ready: the login's credentials go. */
-void gw_session_login_ready(struct gw_session *s);
+
+/* session_upstream.c: the operations upstream. Login: PASS or AUTH with s->cred filled;
+ * secret identifies the credential for the refused-credential memory (the password, or
+ * the bearer token). RETR/TOP of the message at idx. UPDATE (QUIT in TRANSACTION). Each
+ * answers the client and goes on with the next command, or ends the session. */
+void gw_session_login_start(struct gw_session *s, const uint8_t *secret, size_t len);
+void gw_session_xfer_start(struct gw_session *s, size_t idx, bool top, uint32_t lines);
+void gw_session_update_start(struct gw_session *s);
 
 /* Untrusted text for a log line (common/log.h), so that it can neither end the line nor
  * add fields to it: gw_log_user() is the user name as a bare value (user=%s; "-" when

@@ -1,0 +1,252 @@
+/* gateway/session_upstream.c: what the upstream operations cost the client. The session
+ * runs three ops on its IMAP connection (login.c, retr.c, update.c) and owns the
+ * connection itself (imapc.c's handler); here their outcomes become POP3 replies, failed-
+ * login delays ([AUTH], [IN-USE], [SYS/TEMP], RFC 3206 / RFC 2449), the session's state and,
+ * when nothing else is honest, its end. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/log.h"
+#include "../pop3/pop3_reply.h"
+#include "session.h"
+
+static void
+auth_delay_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct gw_session *s = t->data;
+
+	(void)loop;
+	(void)revents;
+	pop3_reply_err(gw_client_out(s), POP3_CODE_AUTH, "Authentication failed.");
+	if (s->auth_failures >= s->w->cfg->max_auth_failures) {
+		gw_session_flush(s);
+		gw_session_close(s, "too many failed logins");
+		return;
+	}
+	gw_session_op_done(s);
+	gw_session_flush(s);
+}
+
+/* A login that failed becomes a POP3 reply, here and only here (RFC 3206, RFC 2449):
+ * refused credentials get the growing delay, then -ERR [AUTH]; a locked mailbox
+ * [IN-USE]; anything else is the upstream's trouble, -ERR [SYS/TEMP] at once (the user did
+ * nothing wrong). why goes to the log only, never to the client: it may hold the server's
+ * words. */
+static void
+login_failed(struct gw_session *s, enum gw_login_outcome outcome, const char *why)
+{
+	char user[GW_LOG_USER_SIZE], text[GW_LOG_TEXT_SIZE];
+	ev_tstamp now = ev_now(s->w->loop);
+	unsigned delay;
+
+	gw_cred_wipe(&s->cred);
+	gw_imapc_logout(&s->up);
+	gw_snapshot_free(&s->snap);
+	s->have_user = false;
+	gw_log_user(s, user, sizeof(user));
+	gw_log_text(why, text, sizeof(text));
+	if (outcome == GW_LOGIN_IN_USE) {
+		gw_log(LOG_LVL_INFO, s, "login of user=%s failed: \"%s\"", user, text);
+		pop3_reply_err(gw_client_out(s), POP3_CODE_IN_USE, "Mailbox is in use by another "
+		    "session, try again later.");
+		gw_session_op_done(s);
+		return;
+	}
+	if (outcome != GW_LOGIN_REFUSED) {
+		gw_log(LOG_LVL_WARN, s, "login of user=%s failed: \"%s\"", user, text);
+		pop3_reply_err(gw_client_out(s), POP3_CODE_SYS_TEMP,
+		    "Temporary failure of the mail server, try again later.");
+		gw_session_op_done(s);
+		return;
+	}
+	/* A wrong password: answer after a delay that grows per client address, so a
+	 * guesser gets few tries and the upstream's own guard never blocks the gateway. */
+	s->auth_failures++;
+	delay = gw_login_guard_delay_ms(&s->w->guard, &s->addr, now);
+	gw_login_guard_failed(&s->w->guard, &s->addr, s->user_key, now);
+	gw_log(LOG_LVL_INFO, s, "login of user=%s failed: \"%s\" (delay %u ms)", user, text,
+	    delay);
+	s->op = GW_OP_AUTH_DELAY;
+	ev_timer_init(&s->delay, auth_delay_cb, delay / 1000.0, 0.);
+	s->delay.data = s;
+	ev_timer_start(s->w->loop, &s->delay);
+}
+
+/* The login op's outcome (login.h). */
+static void
+login_done(void *ctx, enum gw_login_outcome outcome, const char *why)
+{
+	struct gw_session *s = ctx;
+	const struct gw_config *cfg = s->w->cfg;
+	char user[GW_LOG_USER_SIZE];
+	size_t count;
+	uint64_t octets;
+
+	if (outcome == GW_LOGIN_REFUSED)
+		gw_cred_refused(&s->w->guard, s->cred_hash, ev_now(s->w->loop));
+	if (outcome == GW_LOGIN_OK && cfg->in_use_check &&
+	    gw_registry_user_in_use(&s->w->sessions, &s->reg, s->user_key)) {
+		outcome = GW_LOGIN_IN_USE;
+		why = "Mailbox is locked by another POP3 session.";
+	}
+	if (outcome != GW_LOGIN_OK) {
+		login_failed(s, outcome, why);
+		return;
+	}
+	gw_login_guard_ok(&s->w->guard, &s->addr, s->user_key, ev_now(s->w->loop));
+	s->reg.user = s->user_key;	/* in use now ([IN-USE]) */
+	gw_session_enter(s, GW_S_TRANSACTION);
+	gw_snapshot_stat(&s->snap, &count, &octets);
+	gw_log(LOG_LVL_INFO, s, "login user=%s client=%s messages=%zu octets=%llu",
+	    gw_log_user(s, user, sizeof(user)), s->addr_text, count, (unsigned long long)octets);
+	pop3_reply_ok(gw_client_out(s), "Logged in, %zu messages (%llu octets).", count,
+	    (unsigned long long)octets);
+	gw_session_op_done(s);
+}
+
+static void
+login_ready(struct gw_session *s)
+{
+	/* The capabilities every login sees, after TLS: what CAPA offers next. */
+	gw_upcaps_learned(&s->w->probe, s->up.caps, "login");
+	gw_login_ready(&s->login);
+}
+
+/* The upstream connection's owner: the login goes on when it is ready; its loss is told to
+ * the op that runs (each op's own `lost`), and an idle session just goes on: the next
+ * RETR/TOP/QUIT says so. */
+static void
+upstream_ready(void *ctx)
+{
+	login_ready(ctx);
+}
+
+static void
+upstream_lost(void *ctx, const char *why)
+{
+	(void)why;
+	gw_session_flush(ctx);		/* what the op answered (a timeout comes from no read) */
+}
+
+static void
+upstream_settled(void *ctx)
+{
+	gw_session_flush(ctx);
+}
+
+static const struct gw_imapc_handler upstream_handler = {
+	.ready = upstream_ready,
+	.lost = upstream_lost,
+	.settled = upstream_settled,
+};
+
+/* PASS or AUTH, with s->cred filled: connect upstream and start the login op. secret is
+ * what identifies the credential for the refused-credential memory: the password, or the
+ * bearer token (whichever mechanism carried it). */
+void
+gw_session_login_start(struct gw_session *s, const uint8_t *secret, size_t len)
+{
+	struct gw_worker *w = s->w;
+	struct gw_login_params p = {
+		.cred = &s->cred,
+		.mailbox = w->cfg->up_mailbox,
+		.id_addr = w->cfg->up_send_client_id ? s->addr_text : NULL,
+		.id_port = s->port,
+		.snap = &s->snap,
+		.cache = w->cache,
+		.cache_user = s->user_key,
+		.done = login_done,
+		.ctx = s,
+	};
+
+	s->op = GW_OP_LOGIN;
+	gw_snapshot_free(&s->snap);
+	gw_config_user_key(w->cfg, s->cred.user, s->user_key, sizeof(s->user_key));
+	gw_cred_hash(&w->guard, s->cred.mech == POP3_SASL_PLAIN ? "password" : "bearer",
+	    s->user_key, secret, len, s->cred_hash);
+	if (gw_cred_recently_refused(&w->guard, s->cred_hash, ev_now(w->loop))) {
+		/* The same wrong password again (a client's retry round): the upstream has
+		 * answered it already. */
+		login_failed(s, GW_LOGIN_REFUSED, "credentials refused moments ago, not sent again");
+		return;
+	}
+	if (gw_imapc_open(&s->up, w->loop, &w->upstream, s->log_id, &upstream_handler, s) < 0) {
+		login_failed(s, GW_LOGIN_TEMP, gw_imapc_last_error(&s->up));
+		return;
+	}
+	gw_login_start(&s->login, &s->up, &p);
+}
+
+/* RETR/TOP's outcome (retr.h). */
+static void
+xfer_done(void *ctx, enum gw_xfer_end end, const char *why)
+{
+	struct gw_session *s = ctx;
+	size_t idx = s->xfer.p.msgno - 1;
+
+	if (end == GW_XFER_CLOSE) {
+		gw_session_flush(s);
+		gw_session_close(s, why);
+		return;
+	}
+	if (end == GW_XFER_SENT && !s->xfer.p.top) {
+		s->snap.flags[idx] |= GW_MSG_RETRIEVED;
+		s->n_retr++;
+	}
+	gw_session_op_done(s);
+}
+
+void
+gw_session_xfer_start(struct gw_session *s, size_t idx, bool top, uint32_t lines)
+{
+	struct gw_xfer_params p = {
+		.msgno = idx + 1,
+		.uid = s->snap.uid[idx],
+		.size = s->snap.size[idx],
+		.top = top,
+		.lines = lines,
+		.out = gw_client_out(s),
+		.out_hiwat = s->w->cfg->out_hiwat,
+		.done = xfer_done,
+		.ctx = s,
+	};
+
+	s->op = GW_OP_XFER;
+	gw_xfer_start(&s->xfer, &s->up, &p);
+}
+
+/* UPDATE's outcome (update.h): QUIT's reply, then the end. */
+static void
+update_done(void *ctx, size_t removed, const char *error)
+{
+	struct gw_session *s = ctx;
+	char user[GW_LOG_USER_SIZE];
+
+	s->n_dele = removed;
+	if (error == NULL) {
+		pop3_reply_ok(gw_client_out(s), "Logging out, %zu messages deleted.", removed);
+	} else {
+		gw_log(LOG_LVL_WARN, s, "QUIT of user=%s: %s", gw_log_user(s, user, sizeof(user)),
+		    error);
+		pop3_reply_err(gw_client_out(s), POP3_CODE_SYS_TEMP, "%s", error);
+	}
+	gw_imapc_logout(&s->up);
+	gw_session_flush(s);
+	gw_session_close(s, error == NULL ? "ok" : "update failed");
+}
+
+void
+gw_session_update_start(struct gw_session *s)
+{
+	struct gw_update_params p = {
+		.snap = &s->snap,
+		.set_seen = s->w->cfg->set_seen,
+		.done = update_done,
+		.ctx = s,
+	};
+
+	gw_session_enter(s, GW_S_UPDATE);
+	s->op = GW_OP_QUIT;
+	gw_update_start(&s->upd, &s->up, &p);
+}
+
