@@ -42,6 +42,14 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpopgate.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/libpopgate.a $(CMOCKA_LIBS) $(PKG_LIBS)
 
+# The gateway's IMAP ops (login, RETR/TOP, UPDATE) against a scripted connection: no
+# socket, no loop (tests/unit/gw_rig.h).
+GW_OP_OBJ = $(addprefix $(BUILD)/gateway/,imapc.o io.o login.o retr.o update.o snapshot.o)
+
+$(BUILD)/tests/test_gw_%: tests/unit/test_gw_%.c $(GW_OP_OBJ) $(BUILD)/libpopgate.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -o $@ $< $(GW_OP_OBJ) $(BUILD)/libpopgate.a $(CMOCKA_LIBS) $(PKG_LIBS)
+
 # Unit tests: pure code of common/, pop3/, imap/ (cmocka).
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
