@@ -555,7 +555,7 @@ update_begin(struct gw_update *u)
 		delete_next(u);
 }
 
-/* The server's capabilities now (upstream.c read its "* CAPABILITY"); a refusal leaves
+/* The server's capabilities now (imapc.c read its "* CAPABILITY"); a refusal leaves
  * what was known: at worst the careful way without UID EXPUNGE. */
 static void
 caps_done(struct gw_imapc_op *op, const struct imap_resp *r)
