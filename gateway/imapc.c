@@ -121,9 +121,10 @@ imapc_reset(struct gw_imapc *c)
 	c->literal_op = NULL;
 }
 
-int
-gw_imapc_open(struct gw_imapc *c, struct ev_loop *loop, const struct gw_imapc_target *t,
-    const char *log_id, const struct gw_imapc_handler *h, void *ctx)
+/* A closed connection that knows its target, owner and name. */
+static void
+imapc_init(struct gw_imapc *c, const struct gw_imapc_target *t, const char *log_id,
+    const struct gw_imapc_handler *h, void *ctx)
 {
 	memset(c, 0, sizeof(*c));
 	c->t = *t;
@@ -132,6 +133,13 @@ gw_imapc_open(struct gw_imapc *c, struct ev_loop *loop, const struct gw_imapc_ta
 	snprintf(c->log_id, sizeof(c->log_id), "%s", log_id);
 	imap_parser_init(&c->parser, t->line_max);
 	imap_queue_init(&c->queue);
+}
+
+int
+gw_imapc_open(struct gw_imapc *c, struct ev_loop *loop, const struct gw_imapc_target *t,
+    const char *log_id, const struct gw_imapc_handler *h, void *ctx)
+{
+	imapc_init(c, t, log_id, h, ctx);
 	if (gw_io_connect(&c->io, loop, t->addr, t->addrlen, IMAPC_IN_MAX, IMAPC_OUT_MAX,
 	    imapc_io, c) < 0) {
 		snprintf(c->last_error, sizeof(c->last_error), "connect failed: %s",
@@ -284,12 +292,6 @@ gw_imapc_write(struct gw_imapc *c, const void *p, size_t n)
 {
 	buf_append(&c->io.c.out, p, n);
 	gw_io_update(&c->io);
-}
-
-size_t
-gw_imapc_pending(const struct gw_imapc *c)
-{
-	return imap_queue_count(&c->queue);
 }
 
 void
@@ -523,13 +525,7 @@ void
 gw_imapc_open_scripted(struct gw_imapc *c, const struct gw_imapc_target *t, unsigned caps,
     const char *log_id, const struct gw_imapc_handler *h, void *ctx)
 {
-	memset(c, 0, sizeof(*c));
-	c->t = *t;
-	c->h = h;
-	c->ctx = ctx;
-	snprintf(c->log_id, sizeof(c->log_id), "%s", log_id);
-	imap_parser_init(&c->parser, t->line_max);
-	imap_queue_init(&c->queue);
+	imapc_init(c, t, log_id, h, ctx);
 	c->io.c.fd = -1;
 	c->state = GW_IMAPC_READY;
 	c->caps = caps;
@@ -545,10 +541,13 @@ gw_imapc_feed(struct gw_imapc *c, const void *p, size_t n)
 
 /* --- before ready: greeting, STARTTLS, CAPABILITY --- */
 
+/* The connection whose own op (`prelogin`) a completion belongs to. */
+#define PRELOGIN_CONN(op) ((struct gw_imapc *)((char *)(op) - offsetof(struct gw_imapc, prelogin)))
+
 static void
 caps_done(struct gw_imapc_op *op, const struct imap_resp *r)
 {
-	struct gw_imapc *c = (struct gw_imapc *)((char *)op - offsetof(struct gw_imapc, prelogin));
+	struct gw_imapc *c = PRELOGIN_CONN(op);
 
 	if (r->status != IMAP_STATUS_OK) {
 		gw_imapc_fail(c, "CAPABILITY failed");
@@ -561,7 +560,7 @@ caps_done(struct gw_imapc_op *op, const struct imap_resp *r)
 static void
 starttls_done(struct gw_imapc_op *op, const struct imap_resp *r)
 {
-	struct gw_imapc *c = (struct gw_imapc *)((char *)op - offsetof(struct gw_imapc, prelogin));
+	struct gw_imapc *c = PRELOGIN_CONN(op);
 
 	if (r->status != IMAP_STATUS_OK) {
 		gw_imapc_fail(c, "upstream refused STARTTLS");

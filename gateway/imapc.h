@@ -165,7 +165,6 @@ const char *gw_imapc_last_tag(const struct gw_imapc *c);
 void gw_imapc_send(struct gw_imapc *c);
 /* Raw bytes for the server (a continuation's answer). */
 void gw_imapc_write(struct gw_imapc *c, const void *p, size_t n);
-size_t gw_imapc_pending(const struct gw_imapc *c);
 
 /* The server accepted a login: capabilities it names from now on are post-login ones.
  * r: the tagged OK (its CAPABILITY code counts). */

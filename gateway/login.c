@@ -215,16 +215,24 @@ static const struct gw_imapc_op_handler login_handler = {
 	.lost = login_lost,
 };
 
+/* SELECT's or the listing's tagged answer: recorded, then the login may be decided. */
+static void
+pipelined_answer(struct gw_login *lg, bool *done, bool *ok, const char *what,
+    const struct imap_resp *r)
+{
+	*done = true;
+	*ok = r->status == IMAP_STATUS_OK;
+	if (!*ok)
+		resp_text(lg->why, sizeof(lg->why), what, r);
+	login_maybe_finish(lg);
+}
+
 static void
 listing_done(struct gw_imapc_op *op, const struct imap_resp *r)
 {
 	struct gw_login *lg = LG(op);
 
-	lg->listing_done = true;
-	lg->listing_ok = r->status == IMAP_STATUS_OK;
-	if (!lg->listing_ok)
-		resp_text(lg->why, sizeof(lg->why), "listing messages failed", r);
-	login_maybe_finish(lg);
+	pipelined_answer(lg, &lg->listing_done, &lg->listing_ok, "listing messages failed", r);
 }
 
 static void
@@ -232,11 +240,7 @@ select_done(struct gw_imapc_op *op, const struct imap_resp *r)
 {
 	struct gw_login *lg = LG(op);
 
-	lg->select_done = true;
-	lg->select_ok = r->status == IMAP_STATUS_OK;
-	if (!lg->select_ok)
-		resp_text(lg->why, sizeof(lg->why), "SELECT failed", r);
-	login_maybe_finish(lg);
+	pipelined_answer(lg, &lg->select_done, &lg->select_ok, "SELECT failed", r);
 }
 
 /* SELECT and the listing. False when they cannot be queued. */

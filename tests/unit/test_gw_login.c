@@ -29,21 +29,24 @@ struct login_rig {
 	struct outcome o;
 };
 
-static void
-start(struct login_rig *l, unsigned caps, const char *user, const char *pass)
-{
-	struct gw_login_params p = { &l->cred, "INBOX", "192.0.2.7", 40000, &l->r.snap, NULL, "u",
-	    login_done, &l->o };
+/* One test's login (a loop may run several in turn). */
+static struct login_rig l;
 
-	rig_open(&l->r, caps, 0);
-	memset(&l->cred, 0, sizeof(l->cred));
-	memset(&l->o, 0, sizeof(l->o));
-	snprintf(l->cred.user, sizeof(l->cred.user), "%s", user);
-	l->cred.mech = POP3_SASL_PLAIN;
-	l->cred.pass_len = strlen(pass);
-	memcpy(l->cred.pass, pass, l->cred.pass_len);
-	gw_login_start(&l->lg, &l->r.c, &p);
-	gw_login_ready(&l->lg);
+static void
+start(unsigned caps, const char *user, const char *pass)
+{
+	struct gw_login_params p = { &l.cred, "INBOX", "192.0.2.7", 40000, &l.r.snap, NULL, "u",
+	    login_done, &l.o };
+
+	rig_open(&l.r, caps, 0);
+	memset(&l.cred, 0, sizeof(l.cred));
+	memset(&l.o, 0, sizeof(l.o));
+	snprintf(l.cred.user, sizeof(l.cred.user), "%s", user);
+	l.cred.mech = POP3_SASL_PLAIN;
+	l.cred.pass_len = strlen(pass);
+	memcpy(l.cred.pass, pass, l.cred.pass_len);
+	gw_login_start(&l.lg, &l.r.c, &p);
+	gw_login_ready(&l.lg);
 }
 
 static const char selected[] =
@@ -53,22 +56,21 @@ static const char listing[] =
     "* 3 FETCH (UID 12 RFC822.SIZE 300)\r\n";
 
 static void
-assert_wiped(const struct login_rig *l)
+assert_wiped(void)
 {
-	static const char zero[sizeof(l->cred.pass)];
+	static const char zero[sizeof(l.cred.pass)];
 
-	assert_int_equal(l->cred.pass_len, 0);
-	assert_memory_equal(l->cred.pass, zero, sizeof(zero));
+	assert_int_equal(l.cred.pass_len, 0);
+	assert_memory_equal(l.cred.pass, zero, sizeof(zero));
 }
 
 static void
 test_pipelined_sasl_ir_and_the_snapshot(void **state)
 {
-	struct login_rig l;
 	char wire[1024];
 
 	(void)state;
-	start(&l, GW_CAP_AUTH_PLAIN | GW_CAP_SASL_IR | GW_CAP_ID, "bob", "hunter2");
+	start(GW_CAP_AUTH_PLAIN | GW_CAP_SASL_IR | GW_CAP_ID, "bob", "hunter2");
 	/* One round trip: ID, credentials, SELECT and the listing in one write. */
 	assert_string_equal(rig_sent(&l.r),
 	    "A1 ID (\"name\" \"popgate\" \"x-originating-ip\" \"192.0.2.7\" \"x-originating-port\" "
@@ -76,7 +78,7 @@ test_pipelined_sasl_ir_and_the_snapshot(void **state)
 	    "A2 AUTHENTICATE PLAIN AGJvYgBodW50ZXIy\r\n"
 	    "A3 SELECT \"INBOX\"\r\n"
 	    "A4 UID FETCH 1:* (UID RFC822.SIZE)\r\n");
-	assert_wiped(&l);
+	assert_wiped();
 	snprintf(wire, sizeof(wire), "A1 OK\r\nA2 OK [CAPABILITY IMAP4rev1 UIDPLUS] Logged in\r\n"
 	    "%sA3 OK [READ-WRITE] Select completed\r\n%sA4 OK Fetch completed\r\n", selected, listing);
 	rig_server(&l.r, wire);
@@ -96,11 +98,10 @@ test_pipelined_sasl_ir_and_the_snapshot(void **state)
 static void
 test_answers_in_any_order(void **state)
 {
-	struct login_rig l;
 	char wire[1024];
 
 	(void)state;
-	start(&l, GW_CAP_AUTH_PLAIN | GW_CAP_SASL_IR, "bob", "pw");
+	start(GW_CAP_AUTH_PLAIN | GW_CAP_SASL_IR, "bob", "pw");
 	assert_non_null(strstr(rig_sent(&l.r), "A3 UID FETCH"));
 	snprintf(wire, sizeof(wire), "%sA3 OK\r\n%sA2 OK\r\nA1 OK\r\n", listing, selected);
 	rig_server(&l.r, wire);
@@ -122,9 +123,8 @@ test_refusals_by_code(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct login_rig l;
-
-		start(&l, GW_CAP_AUTH_PLAIN | GW_CAP_SASL_IR, "bob", "pw");
+	
+		start(GW_CAP_AUTH_PLAIN | GW_CAP_SASL_IR, "bob", "pw");
 		rig_sent(&l.r);
 		rig_server(&l.r, cases[i].answer);
 		/* The pipelined SELECT's answer after the refusal belongs to no one now. */
@@ -151,9 +151,8 @@ test_a_listing_that_is_not_whole_is_temp(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct login_rig l;
-
-		start(&l, GW_CAP_AUTH_PLAIN | GW_CAP_SASL_IR, "bob", "pw");
+	
+		start(GW_CAP_AUTH_PLAIN | GW_CAP_SASL_IR, "bob", "pw");
 		rig_sent(&l.r);
 		rig_server(&l.r, "A1 OK\r\n");
 		rig_server(&l.r, cases[i]);
@@ -169,10 +168,9 @@ test_a_listing_that_is_not_whole_is_temp(void **state)
 static void
 test_expunges_during_the_listing_are_not_owed(void **state)
 {
-	struct login_rig l;
 
 	(void)state;
-	start(&l, GW_CAP_AUTH_PLAIN | GW_CAP_SASL_IR, "bob", "pw");
+	start(GW_CAP_AUTH_PLAIN | GW_CAP_SASL_IR, "bob", "pw");
 	rig_sent(&l.r);
 	rig_server(&l.r, "A1 OK\r\n* 3 EXISTS\r\n* OK [UIDVALIDITY 1]\r\nA2 OK\r\n"
 	    "* 1 FETCH (UID 5 RFC822.SIZE 10)\r\n* 2 EXPUNGE\r\n* 2 FETCH (UID 12 RFC822.SIZE 30)\r\n"
@@ -186,12 +184,11 @@ test_expunges_during_the_listing_are_not_owed(void **state)
 static void
 test_authenticate_plain_with_a_continuation(void **state)
 {
-	struct login_rig l;
 
 	(void)state;
-	start(&l, GW_CAP_AUTH_PLAIN | GW_CAP_LOGINDISABLED, "bob", "hunter2");
+	start(GW_CAP_AUTH_PLAIN | GW_CAP_LOGINDISABLED, "bob", "hunter2");
 	assert_string_equal(rig_sent(&l.r), "A1 AUTHENTICATE PLAIN\r\n");
-	assert_wiped(&l);
+	assert_wiped();
 	rig_server(&l.r, "+ \r\n");
 	assert_string_equal(rig_sent(&l.r), "AGJvYgBodW50ZXIy\r\n");
 	rig_server(&l.r, "A1 OK\r\n");
@@ -207,19 +204,18 @@ test_authenticate_plain_with_a_continuation(void **state)
 static void
 test_login_quoted_and_literal_plus(void **state)
 {
-	struct login_rig l;
 
 	(void)state;
-	start(&l, 0, "bob@example.net", "pa ss\"w\\d");
+	start(0, "bob@example.net", "pa ss\"w\\d");
 	assert_string_equal(rig_sent(&l.r), "A1 LOGIN \"bob@example.net\" \"pa ss\\\"w\\\\d\"\r\n"
 	    "A2 SELECT \"INBOX\"\r\nA3 UID FETCH 1:* (UID RFC822.SIZE)\r\n");
 	rig_free(&l.r);
-	start(&l, GW_CAP_LITERALPLUS, "bob", "\xc3\xa9t\xc3\xa9");
+	start(GW_CAP_LITERALPLUS, "bob", "\xc3\xa9t\xc3\xa9");
 	assert_string_equal(rig_sent(&l.r), "A1 LOGIN \"bob\" {5+}\r\n\xc3\xa9t\xc3\xa9\r\n"
 	    "A2 SELECT \"INBOX\"\r\nA3 UID FETCH 1:* (UID RFC822.SIZE)\r\n");
 	rig_free(&l.r);
 	/* Neither way possible: nothing is sent. */
-	start(&l, 0, "bob", "\xc3\xa9t\xc3\xa9");
+	start(0, "bob", "\xc3\xa9t\xc3\xa9");
 	assert_string_equal(rig_sent(&l.r), "");
 	assert_int_equal(l.o.outcome, GW_LOGIN_TEMP);
 	rig_free(&l.r);
@@ -231,7 +227,6 @@ static void
 test_bearer_error_challenge(void **state)
 {
 	static const char token[] = "bixhPWJvYkBleGFtcGxlLm5ldCwBYXV0aD1CZWFyZXIgdG9rAQE=";
-	struct login_rig l;
 	struct gw_login_params p;
 
 	(void)state;
@@ -261,10 +256,9 @@ test_bearer_error_challenge(void **state)
 static void
 test_lost_is_temp(void **state)
 {
-	struct login_rig l;
 
 	(void)state;
-	start(&l, GW_CAP_AUTH_PLAIN | GW_CAP_SASL_IR, "bob", "pw");
+	start(GW_CAP_AUTH_PLAIN | GW_CAP_SASL_IR, "bob", "pw");
 	rig_server(&l.r, "A1 OK\r\n* BYE going down\r\n");
 	gw_imapc_fail(&l.r.c, "connection closed by server");
 	assert_int_equal(l.o.calls, 1);

@@ -22,18 +22,22 @@ xfer_done(void *ctx, enum gw_xfer_end end, const char *why)
 	snprintf(o->why, sizeof(o->why), "%s", why ? why : "");
 }
 
+/* One test's connection, op and outcome. */
+static struct rig r;
+static struct gw_xfer x;
+static struct outcome o;
+
 static void
-start(struct rig *r, struct gw_xfer *x, struct outcome *o, bool top, uint32_t lines,
-    size_t hiwat)
+start(bool top, uint32_t lines, size_t hiwat)
 {
 	static const uint32_t uids[] = { 3, 7 };
-	struct gw_xfer_params p = { 2, 7, 0, top, lines, &r->out, hiwat, xfer_done, o };
+	struct gw_xfer_params p = { 2, 7, 0, top, lines, &r.out, hiwat, xfer_done, &o };
 
-	rig_open(r, GW_CAP_UIDPLUS, 0);
-	rig_snapshot(r, uids, 2, 9);
-	p.size = r->snap.size[1];
-	memset(o, 0, sizeof(*o));
-	gw_xfer_start(x, &r->c, &p);
+	rig_open(&r, GW_CAP_UIDPLUS, 0);
+	rig_snapshot(&r, uids, 2, 9);
+	p.size = r.snap.size[1];
+	memset(&o, 0, sizeof(o));
+	gw_xfer_start(&x, &r.c, &p);
 }
 
 static const char msg[] = "Subject: hi\r\n\r\n.starts with a dot\r\nbody\r\n.\r\nend\r\n";
@@ -52,12 +56,9 @@ test_retr_any_split(void **state)
 	/* The first line is cut on purpose: an unsolicited FETCH without its end is still
 	 * skipped whole once it ends. Split the rest at every byte. */
 	for (int cut = 0; cut <= n; cut++) {
-		struct rig r;
-		struct gw_xfer x;
-		struct outcome o;
 		char a[512];
 
-		start(&r, &x, &o, false, 0, 1 << 20);
+		start(false, 0, 1 << 20);
 		assert_string_equal(rig_sent(&r), "A1 UID FETCH 7 BODY.PEEK[]\r\n");
 		memcpy(a, wire, (size_t)cut);
 		a[cut] = '\0';
@@ -73,12 +74,8 @@ test_retr_any_split(void **state)
 static void
 test_retr_skips_another_uids_data(void **state)
 {
-	struct rig r;
-	struct gw_xfer x;
-	struct outcome o;
-
 	(void)state;
-	start(&r, &x, &o, false, 0, 1 << 20);
+	start(false, 0, 1 << 20);
 	rig_sent(&r);
 	rig_server(&r, "* 1 FETCH (UID 3 BODY[] {5}\r\nWRONG)\r\n");
 	assert_string_equal(rig_client(&r), "");
@@ -91,12 +88,8 @@ test_retr_skips_another_uids_data(void **state)
 static void
 test_retr_expunged_meanwhile_is_an_ordinary_err(void **state)
 {
-	struct rig r;
-	struct gw_xfer x;
-	struct outcome o;
-
 	(void)state;
-	start(&r, &x, &o, false, 0, 1 << 20);
+	start(false, 0, 1 << 20);
 	rig_sent(&r);
 	rig_server(&r, "A1 OK no data\r\n");
 	assert_int_equal(o.end, GW_XFER_REFUSED);
@@ -107,12 +100,8 @@ test_retr_expunged_meanwhile_is_an_ordinary_err(void **state)
 static void
 test_retr_nil_is_sys_temp(void **state)
 {
-	struct rig r;
-	struct gw_xfer x;
-	struct outcome o;
-
 	(void)state;
-	start(&r, &x, &o, false, 0, 1 << 20);
+	start(false, 0, 1 << 20);
 	rig_sent(&r);
 	rig_server(&r, "* 2 FETCH (UID 7 BODY[] NIL)\r\nA1 OK\r\n");
 	assert_int_equal(o.end, GW_XFER_REFUSED);
@@ -124,12 +113,8 @@ test_retr_nil_is_sys_temp(void **state)
 static void
 test_retr_cut_after_ok(void **state)
 {
-	struct rig r;
-	struct gw_xfer x;
-	struct outcome o;
-
 	(void)state;
-	start(&r, &x, &o, false, 0, 1 << 20);
+	start(false, 0, 1 << 20);
 	rig_sent(&r);
 	rig_server(&r, "* 2 FETCH (UID 7 BODY[] {100}\r\nhalf");
 	gw_imapc_fail(&r.c, "connection closed by server");
@@ -141,12 +126,8 @@ test_retr_cut_after_ok(void **state)
 static void
 test_retr_pauses_above_the_high_watermark(void **state)
 {
-	struct rig r;
-	struct gw_xfer x;
-	struct outcome o;
-
 	(void)state;
-	start(&r, &x, &o, false, 0, 20);
+	start(false, 0, 20);
 	rig_sent(&r);
 	rig_server(&r, "* 2 FETCH (UID 7 BODY[] {40}\r\n0123456789012345678901234567890123456789)\r\n"
 	    "A1 OK\r\n");
@@ -166,15 +147,12 @@ test_top_windows(void **state)
 {
 	static char body[4096 + 1];
 	char wire[8192];
-	struct rig r;
-	struct gw_xfer x;
-	struct outcome o;
 	const char *client;
 
 	(void)state;
 	for (size_t i = 0; i < 4096; i += 8)
 		memcpy(body + i, "line..\r\n", 8);	/* 512 lines of 8 octets */
-	start(&r, &x, &o, true, 600, 1 << 20);
+	start(true, 600, 1 << 20);
 	assert_string_equal(rig_sent(&r), "A1 UID FETCH 7 BODY.PEEK[HEADER]\r\n"
 	    "A2 UID FETCH 7 BODY.PEEK[TEXT]<0.65536>\r\n");
 	/* The server gives only 4096 octets of that window (as if that were all it had for
@@ -189,7 +167,7 @@ test_top_windows(void **state)
 
 	/* 10 lines wanted: the first window is the smallest, and a full window without them
 	 * asks for the next one at its end, 4 times larger. */
-	start(&r, &x, &o, true, 10, 1 << 20);
+	start(true, 10, 1 << 20);
 	assert_string_equal(rig_sent(&r), "A1 UID FETCH 7 BODY.PEEK[HEADER]\r\n"
 	    "A2 UID FETCH 7 BODY.PEEK[TEXT]<0.4096>\r\n");
 	memset(body, 'x', 4096);		/* no line end in the first window */
@@ -212,12 +190,8 @@ test_top_windows(void **state)
 static void
 test_top_zero_is_the_header_only(void **state)
 {
-	struct rig r;
-	struct gw_xfer x;
-	struct outcome o;
-
 	(void)state;
-	start(&r, &x, &o, true, 0, 1 << 20);
+	start(true, 0, 1 << 20);
 	assert_string_equal(rig_sent(&r), "A1 UID FETCH 7 BODY.PEEK[HEADER]\r\n");
 	rig_server(&r, "* 2 FETCH (BODY[HEADER] \"A: b\\r\\n\\r\\n\" UID 7)\r\nA1 OK\r\n");
 	assert_int_equal(o.end, GW_XFER_SENT);

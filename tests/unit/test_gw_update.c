@@ -23,33 +23,34 @@ update_done(void *ctx, size_t removed, const char *error)
 	snprintf(o->error, sizeof(o->error), "%s", error ? error : "");
 }
 
+/* One test's connection, op and outcome. */
+static struct rig r;
+static struct gw_update u;
+static struct outcome o;
+
 /* Five messages, UIDs 2 4 6 8 10; marks[i] flags the i-th. */
 static void
-start(struct rig *r, struct gw_update *u, struct outcome *o, unsigned caps,
-    const uint8_t marks[5], size_t line_max)
+start(unsigned caps, const uint8_t marks[5], size_t line_max)
 {
 	static const uint32_t uids[] = { 2, 4, 6, 8, 10 };
-	struct gw_update_params p = { &r->snap, true, update_done, o };
+	struct gw_update_params p = { &r.snap, true, update_done, &o };
 
-	rig_open(r, caps, line_max);
-	r->c.caps_after_login = true;
-	rig_snapshot(r, uids, 5, 77);
+	rig_open(&r, caps, line_max);
+	r.c.caps_after_login = true;
+	rig_snapshot(&r, uids, 5, 77);
 	for (size_t i = 0; i < 5; i++)
-		r->snap.flags[i] = marks[i];
-	memset(o, 0, sizeof(*o));
-	gw_update_start(u, &r->c, &p);
+		r.snap.flags[i] = marks[i];
+	memset(&o, 0, sizeof(o));
+	gw_update_start(&u, &r.c, &p);
 }
 
 static void
 test_uidplus_store_then_uid_expunge_of_the_same_set(void **state)
 {
 	static const uint8_t marks[5] = { GW_MSG_DELETED, 0, GW_MSG_DELETED, 0, 0 };
-	struct rig r;
-	struct gw_update u;
-	struct outcome o;
 
 	(void)state;
-	start(&r, &u, &o, GW_CAP_UIDPLUS, marks, 0);
+	start(GW_CAP_UIDPLUS, marks, 0);
 	assert_string_equal(rig_sent(&r), "A1 UID STORE 2,6 +FLAGS.SILENT (\\Deleted)\r\n");
 	/* UID EXPUNGE only once STORE is answered (Dovecot 2.3.19 lost a piece otherwise). */
 	rig_server(&r, "A1 OK Store completed.\r\n");
@@ -70,12 +71,9 @@ static void
 test_imap4rev2_is_uid_expunge_too(void **state)
 {
 	static const uint8_t marks[5] = { 0, 0, 0, 0, GW_MSG_DELETED };
-	struct rig r;
-	struct gw_update u;
-	struct outcome o;
 
 	(void)state;
-	start(&r, &u, &o, GW_CAP_IMAP4REV2, marks, 0);
+	start(GW_CAP_IMAP4REV2, marks, 0);
 	assert_string_equal(rig_sent(&r), "A1 UID STORE 10 +FLAGS.SILENT (\\Deleted)\r\n");
 	rig_server(&r, "A1 OK\r\n");
 	assert_string_equal(rig_sent(&r), "A2 UID EXPUNGE 10\r\n");
@@ -93,9 +91,6 @@ test_imap4rev2_is_uid_expunge_too(void **state)
 static void
 test_pieces_bounded_by_the_answer_line(void **state)
 {
-	struct rig r;
-	struct gw_update u;
-	struct outcome o;
 	uint32_t uids[40];
 	struct gw_update_params p = { &r.snap, false, update_done, &o };
 	char want[128];
@@ -138,12 +133,9 @@ static void
 test_without_uidplus_another_clients_deleted_message_blocks_expunge(void **state)
 {
 	static const uint8_t marks[5] = { GW_MSG_DELETED, GW_MSG_DELETED, 0, 0, 0 };
-	struct rig r;
-	struct gw_update u;
-	struct outcome o;
 
 	(void)state;
-	start(&r, &u, &o, 0, marks, 0);
+	start(0, marks, 0);
 	assert_string_equal(rig_sent(&r), "A1 UID STORE 2,4 +FLAGS.SILENT (\\Deleted)\r\n");
 	rig_server(&r, "A1 OK\r\n");
 	assert_string_equal(rig_sent(&r), "A2 UID SEARCH DELETED UID 1:*\r\n");
@@ -159,12 +151,9 @@ static void
 test_without_uidplus_only_ours_deleted_then_expunge_and_check(void **state)
 {
 	static const uint8_t marks[5] = { GW_MSG_DELETED, 0, 0, GW_MSG_DELETED, 0 };
-	struct rig r;
-	struct gw_update u;
-	struct outcome o;
 
 	(void)state;
-	start(&r, &u, &o, 0, marks, 0);
+	start(0, marks, 0);
 	assert_string_equal(rig_sent(&r), "A1 UID STORE 2,8 +FLAGS.SILENT (\\Deleted)\r\n");
 	rig_server(&r, "A1 OK\r\n");
 	assert_string_equal(rig_sent(&r), "A2 UID SEARCH DELETED UID 1:*\r\n");
@@ -185,12 +174,9 @@ static void
 test_without_uidplus_no_answer_to_our_search_means_no_expunge(void **state)
 {
 	static const uint8_t marks[5] = { GW_MSG_DELETED, 0, 0, 0, 0 };
-	struct rig r;
-	struct gw_update u;
-	struct outcome o;
 
 	(void)state;
-	start(&r, &u, &o, 0, marks, 0);
+	start(0, marks, 0);
 	rig_sent(&r);
 	rig_server(&r, "A1 OK\r\n");
 	assert_string_equal(rig_sent(&r), "A2 UID SEARCH DELETED UID 1:*\r\n");
@@ -207,9 +193,6 @@ test_capability_asked_when_the_login_named_none(void **state)
 {
 	static const uint8_t marks[5] = { 0, GW_MSG_DELETED, 0, 0, 0 };
 	static const uint32_t uids[] = { 2, 4, 6, 8, 10 };
-	struct rig r;
-	struct gw_update u;
-	struct outcome o;
 	struct gw_update_params p = { &r.snap, false, update_done, &o };
 
 	(void)state;
@@ -231,12 +214,9 @@ static void
 test_seen_first_and_a_uidvalidity_change_stops_it(void **state)
 {
 	static const uint8_t marks[5] = { GW_MSG_RETRIEVED, GW_MSG_DELETED, 0, 0, 0 };
-	struct rig r;
-	struct gw_update u;
-	struct outcome o;
 
 	(void)state;
-	start(&r, &u, &o, GW_CAP_UIDPLUS, marks, 0);
+	start(GW_CAP_UIDPLUS, marks, 0);
 	assert_string_equal(rig_sent(&r), "A1 UID STORE 2 +FLAGS.SILENT (\\Seen)\r\n");
 	rig_server(&r, "* OK [UIDVALIDITY 78] rebuilt\r\nA1 OK\r\n");
 	assert_int_equal(o.calls, 1);
@@ -250,12 +230,9 @@ static void
 test_connection_lost_midway(void **state)
 {
 	static const uint8_t marks[5] = { GW_MSG_DELETED, 0, 0, 0, 0 };
-	struct rig r;
-	struct gw_update u;
-	struct outcome o;
 
 	(void)state;
-	start(&r, &u, &o, GW_CAP_UIDPLUS, marks, 0);
+	start(GW_CAP_UIDPLUS, marks, 0);
 	rig_sent(&r);
 	rig_server(&r, "* BYE shutting down\r\n");
 	gw_imapc_fail(&r.c, "connection closed by server");
@@ -269,12 +246,9 @@ static void
 test_nothing_marked_sends_nothing(void **state)
 {
 	static const uint8_t marks[5] = { 0 };
-	struct rig r;
-	struct gw_update u;
-	struct outcome o;
 
 	(void)state;
-	start(&r, &u, &o, GW_CAP_UIDPLUS, marks, 0);
+	start(GW_CAP_UIDPLUS, marks, 0);
 	assert_int_equal(o.calls, 1);
 	assert_string_equal(o.error, "");
 	assert_string_equal(rig_sent(&r), "");

@@ -16,10 +16,10 @@
 #include "../../imap/imap_fetch.h"
 #include "../../imap/imap_parse.h"
 
-static struct imap_slice
+static struct slice
 slice(const char *s)
 {
-	struct imap_slice sl = { (const uint8_t *)s, strlen(s) };
+	struct slice sl = { (const uint8_t *)s, strlen(s) };
 
 	return sl;
 }
@@ -33,7 +33,7 @@ static const char *const kind_names[] = {
 static void
 render(const uint8_t *text, size_t len, char *out, size_t outlen)
 {
-	struct imap_slice t = { text, len };
+	struct slice t = { text, len };
 	struct imap_fetch_iter it;
 	struct imap_fetch_att att;
 	enum imap_fetch_step step;
@@ -173,7 +173,7 @@ test_section_table(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct imap_slice n = slice(cases[i].name);
+		struct slice n = slice(cases[i].name);
 		struct imap_section s;
 
 		if (imap_section_parse(&n, &s) != cases[i].part || s.part != cases[i].part)
@@ -269,7 +269,7 @@ test_uid_and_find_section(void **state)
 	struct imap_section all = { IMAP_SECTION_ALL, false, false, 0 };
 	struct imap_section head = { IMAP_SECTION_HEADER, false, false, 0 };
 	struct imap_section win = { IMAP_SECTION_TEXT, false, true, 4096 };
-	struct imap_slice t;
+	struct slice t;
 	struct imap_fetch_att att;
 	uint32_t uid, seq;
 	struct imap_fetch_iter it;
@@ -335,7 +335,7 @@ test_quoted_unescape(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct imap_slice rest = slice(cases[i].quoted), piece;
+		struct slice rest = slice(cases[i].quoted), piece;
 		char out[64];
 		size_t n = 0;
 
@@ -441,7 +441,7 @@ test_find(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct imap_slice text = slice(cases[i].text);
+		struct slice text = slice(cases[i].text);
 		struct imap_fetch_att att;
 		bool present = imap_fetch_find(&text, cases[i].name, &att);
 

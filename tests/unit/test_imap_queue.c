@@ -15,10 +15,10 @@
 static void done_a(void) {}
 static void done_b(void) {}
 
-static struct imap_slice
+static struct slice
 tag(const char *t)
 {
-	struct imap_slice s = { (const uint8_t *)t, strlen(t) };
+	struct slice s = { (const uint8_t *)t, strlen(t) };
 
 	return s;
 }
@@ -35,7 +35,7 @@ static bool
 take(struct imap_queue *q, const char *t, char *log, size_t size)
 {
 	struct imap_cmd c;
-	struct imap_slice s = tag(t);
+	struct slice s = tag(t);
 	size_t n = strlen(log);
 
 	if (!imap_queue_take(q, &s, &c))
@@ -143,7 +143,7 @@ test_unknown_tag(void **state)
 	static const char *const bad[] = { "A3", "A", "A12", "a1", "A1 ", "", "*", "A0" };
 	struct imap_queue q;
 	struct imap_cmd c;
-	struct imap_slice s;
+	struct slice s;
 	char log[64] = "";
 
 	(void)state;
@@ -168,7 +168,7 @@ test_detach(void **state)
 	struct imap_queue q;
 	int mine, theirs;
 	struct imap_cmd c;
-	struct imap_slice s;
+	struct slice s;
 
 	(void)state;
 	new_queue(&q);

@@ -12,16 +12,16 @@
 #include "../../imap/imap_fetch.h"
 #include "../../imap/imap_resp.h"
 
-static struct imap_slice
+static struct slice
 slice(const char *s)
 {
-	struct imap_slice sl = { (const uint8_t *)s, strlen(s) };
+	struct slice sl = { (const uint8_t *)s, strlen(s) };
 
 	return sl;
 }
 
 static void
-assert_slice_eq(const struct imap_slice *s, const char *want)
+assert_slice_eq(const struct slice *s, const char *want)
 {
 	size_t n = strlen(want);
 
@@ -129,7 +129,7 @@ static void
 test_code_is(void **state)
 {
 	struct imap_resp r;
-	struct imap_slice arg;
+	struct slice arg;
 	uint64_t v;
 
 	(void)state;
@@ -162,7 +162,7 @@ test_code_is(void **state)
 static void
 test_caps_has(void **state)
 {
-	struct imap_slice caps = slice("IMAP4rev1 SASL-IR LITERAL+ AUTH=PLAIN ID");
+	struct slice caps = slice("IMAP4rev1 SASL-IR LITERAL+ AUTH=PLAIN ID");
 	struct imap_resp r;
 
 	(void)state;
@@ -232,7 +232,7 @@ test_fetch_number(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct imap_slice t = slice(cases[i].text);
+		struct slice t = slice(cases[i].text);
 		uint64_t v = 12345;
 		bool ok = imap_fetch_number(&t, cases[i].item, &v);
 
@@ -261,7 +261,7 @@ test_fetch_from_line(void **state)
 static void
 test_slice_helpers(void **state)
 {
-	struct imap_slice s;
+	struct slice s;
 	uint64_t v = 0;
 
 	(void)state;

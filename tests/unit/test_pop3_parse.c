@@ -65,7 +65,7 @@ feed_run(struct feed *f)
 {
 	for (;;) {
 		struct pop3_cmd cmd;
-		struct pop3_slice line;
+		struct slice line;
 		size_t consumed = 12345;
 		enum pop3_parse_result r;
 
@@ -434,7 +434,7 @@ test_switch_command_raw(void **state)
 	struct pop3_parser p = { 0 };
 	struct buf in = { 0 };
 	struct pop3_cmd cmd;
-	struct pop3_slice line;
+	struct slice line;
 	size_t consumed;
 	char junk[300];
 
@@ -539,7 +539,7 @@ test_number(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		struct pop3_slice s = { (const uint8_t *)t[i].s, strlen(t[i].s) };
+		struct slice s = { (const uint8_t *)t[i].s, strlen(t[i].s) };
 		uint32_t n = 0xdeadbeef;
 		bool ok = pop3_parse_number(&s, t[i].allow_zero, &n);
 
@@ -552,7 +552,7 @@ test_number(void **state)
 	}
 	{
 		/* Not NUL-terminated: only len bytes are read. */
-		struct pop3_slice s = { (const uint8_t *)"12345", 2 };
+		struct slice s = { (const uint8_t *)"12345", 2 };
 		uint32_t n;
 
 		assert_true(pop3_parse_number(&s, false, &n));
