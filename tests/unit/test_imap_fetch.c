@@ -187,6 +187,40 @@ test_section_table(void **state)
 	}
 }
 
+/* imap_section_is(): an answer's item is the one asked for only with the same part, kind
+ * and origin (a window of another command has another origin). */
+static void
+test_section_is(void **state)
+{
+	static const struct {
+		const char *got;
+		struct imap_section want;
+		bool match;
+	} cases[] = {
+		{ "BODY[]", { IMAP_SECTION_ALL, false, false, 0 }, true },
+		{ "body[]", { IMAP_SECTION_ALL, false, false, 0 }, true },
+		{ "BINARY[]", { IMAP_SECTION_ALL, false, false, 0 }, false },
+		{ "BODY[]<0>", { IMAP_SECTION_ALL, false, false, 0 }, false },
+		{ "BODY[HEADER]", { IMAP_SECTION_ALL, false, false, 0 }, false },
+		{ "BODY[HEADER]", { IMAP_SECTION_HEADER, false, false, 0 }, true },
+		{ "BODY[TEXT]<4096>", { IMAP_SECTION_TEXT, false, true, 4096 }, true },
+		{ "BODY[TEXT]<0>", { IMAP_SECTION_TEXT, false, true, 4096 }, false },
+		{ "BODY[TEXT]", { IMAP_SECTION_TEXT, false, true, 0 }, false },
+		{ "BODY[1]", { IMAP_SECTION_OTHER, false, false, 0 }, false },
+		{ "UID", { IMAP_SECTION_OTHER, false, false, 0 }, false },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct slice n = { (const uint8_t *)cases[i].got, strlen(cases[i].got) };
+		struct imap_section got;
+
+		imap_section_parse(&n, &got);
+		if (imap_section_is(&got, &cases[i].want) != cases[i].match)
+			fail_msg("%s: %s", cases[i].got, cases[i].match ? "no match" : "matched");
+	}
+}
+
 static void
 test_head_table(void **state)
 {
@@ -463,6 +497,7 @@ main(void)
 		cmocka_unit_test(test_walk_table),
 		cmocka_unit_test(test_walk_every_prefix),
 		cmocka_unit_test(test_section_table),
+		cmocka_unit_test(test_section_is),
 		cmocka_unit_test(test_head_table),
 		cmocka_unit_test(test_uid_and_find_section),
 		cmocka_unit_test(test_quoted_unescape),
