@@ -23,7 +23,7 @@ GW_OBJ    = $(GW_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all unit test integration sanitize valgrind deps demo clean fuzz fuzz-build
+.PHONY: all unit test integration sanitize valgrind deps demo clean fuzz fuzz-build measure
 
 all: $(BUILD)/popgate
 
@@ -61,6 +61,10 @@ deps:
 # Integration: real Dovecot on 127.0.0.1, real POP3 clients, popgate in between.
 integration: $(BUILD)/popgate
 	POPGATE_BIN=$(abspath $(BUILD)/popgate) $(PYTHON) -m pytest -p no:cacheprovider tests/integration $(PYTEST_ARGS)
+
+# RETR throughput and idle-session memory of build/popgate (tests/perf/measure.py; about a minute).
+measure: $(BUILD)/popgate
+	POPGATE_BIN=$(abspath $(BUILD)/popgate) $(PYTHON) tests/perf/measure.py $(MEASURE_ARGS)
 
 # The same, built with AddressSanitizer and UndefinedBehaviorSanitizer.
 sanitize:
