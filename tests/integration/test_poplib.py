@@ -13,6 +13,8 @@ import time
 import pytest
 
 import messages
+from helpers import (assert_err, assert_ok, assert_same_bytes, wait_no_dovecot_session,
+	wait_session_lines)
 from messages import NAMES, pop3_bytes, top_bytes, message_ids
 from pop3client import stuff, unstuff
 
@@ -40,14 +42,6 @@ def uidl_map(p):
 	resp, lines, _ = p.uidl()
 	assert resp.startswith(b"+OK"), resp
 	return listing(lines)
-
-
-def assert_err(reply, what=""):
-	assert reply.startswith(b"-ERR"), "%s: expected -ERR, got %r" % (what, reply)
-
-
-def assert_ok(reply, what=""):
-	assert reply.startswith(b"+OK"), "%s: expected +OK, got %r" % (what, reply)
 
 
 def assert_alive(c):
@@ -89,8 +83,7 @@ def test_retr_is_byte_exact(pop3, n):
 	# POP3 ends an unterminated last line with CRLF: the no-final-newline message gains b"\r\n".
 	got = joined(lines)
 	want = pop3_bytes(pop3.messages[n - 1])
-	assert len(got) == len(want)
-	assert got == want
+	assert_same_bytes(got, want, "RETR %d" % n)
 	p.quit()
 
 
@@ -104,8 +97,9 @@ def test_retr_wire_is_dot_stuffed(pop3):
 				continue
 			status, lines = c.cmd_multi("RETR %d" % n)
 			assert_ok(status, "RETR %d" % n)
-			assert b"".join(lines) == stuff(pop3_bytes(m)), "RETR %d (%s)" % (n, NAMES[n - 1])
-			assert unstuff(lines) == pop3_bytes(m)
+			assert_same_bytes(b"".join(lines), stuff(pop3_bytes(m)), "RETR %d (%s)" % (
+				n, NAMES[n - 1]))
+			assert_same_bytes(unstuff(lines), pop3_bytes(m), "RETR %d unstuffed" % n)
 		assert_ok(c.cmd("NOOP"))
 		assert_ok(c.quit())
 
@@ -124,7 +118,8 @@ def test_top_is_header_blank_line_and_n_body_lines(pop3, n, lines):
 	p = pop3.pop()
 	resp, got, _ = p.top(n, lines)
 	assert resp.startswith(b"+OK"), resp
-	assert joined(got) == top_bytes(pop3.messages[n - 1], lines)
+	assert_same_bytes(joined(got), top_bytes(pop3.messages[n - 1], lines), "TOP %d %d" % (
+		n, lines))
 	p.quit()
 
 
@@ -135,7 +130,8 @@ def test_top_of_the_20mb_message_completes(pop3):
 		t = time.monotonic()
 		status, lines = c.cmd_multi("TOP %d 0" % messages.BIG)
 		assert_ok(status)
-		assert unstuff(lines) == top_bytes(pop3.messages[messages.BIG - 1], 0)
+		assert_same_bytes(unstuff(lines), top_bytes(pop3.messages[messages.BIG - 1], 0),
+			"TOP %d 0" % messages.BIG)
 		print("TOP of the 20 MB message: %.3f s" % (time.monotonic() - t))
 		assert_ok(c.quit())
 
@@ -172,7 +168,7 @@ def test_dele_and_quit_removes_exactly_that_message_upstream(pop3):
 	p = pop3.pop(u.user)
 	assert p.stat()[0] == len(u.messages) - 1
 	assert sorted(uidl_map(p).values()) == sorted(v for n, v in before.items() if n != 2)
-	assert joined(p.retr(2)[1]) == pop3_bytes(u.messages[2])
+	assert_same_bytes(joined(p.retr(2)[1]), pop3_bytes(u.messages[2]), "RETR 2")
 	p.quit()
 
 
@@ -196,7 +192,12 @@ def test_dele_then_disconnect_without_quit_deletes_nothing(pop3):
 	assert_ok(c.cmd("DELE 1"))
 	assert_ok(c.cmd("DELE 3"))
 	c.close()	# no QUIT: RFC 1939 says no UPDATE state
-	time.sleep(0.5)	# let the server notice the close before looking upstream
+	# The server notices the close before we look upstream: its session ends (popgate logs
+	# its line, then logs out upstream; Dovecot's pop3 session ends), and whatever it sent
+	# upstream came before: once Dovecot has no session of the user, the mailbox is final.
+	if pop3.popgate is not None:
+		assert wait_session_lines(pop3.popgate, u.user, 1), "popgate's session did not end"
+	assert wait_no_dovecot_session(pop3.dovecot, u.user) == [], "Dovecot still has the session"
 	up = pop3.upstream(u.user)
 	assert [x.message_id for x in up] == message_ids(u.messages)
 	assert not [x for x in up if "\\Deleted" in x.flags], "\\Deleted left upstream: %r" % up
@@ -243,7 +244,7 @@ def test_deleted_message_is_gone_for_the_rest_of_the_session(pop3):
 		assert_ok(c.cmd("RSET"))
 		status, lines = c.cmd_multi("RETR 1")
 		assert_ok(status)
-		assert unstuff(lines) == pop3_bytes(u.messages[0])
+		assert_same_bytes(unstuff(lines), pop3_bytes(u.messages[0]), "RETR 1")
 		assert_ok(c.quit())
 	assert pop3.upstream_ids(u.user) == message_ids(u.messages)
 
@@ -261,7 +262,7 @@ def test_bad_message_numbers_get_err_and_the_session_goes_on(pop3):
 			assert_err(c.cmd(cmd), cmd)
 			assert_alive(c)
 		status, lines = c.cmd_multi("RETR 1")
-		assert unstuff(lines) == pop3_bytes(u.messages[0])
+		assert_same_bytes(unstuff(lines), pop3_bytes(u.messages[0]), "RETR 1")
 		assert_ok(c.quit())
 	assert pop3.upstream_ids(u.user) == message_ids(u.messages)
 
@@ -333,9 +334,9 @@ def test_pipelined_commands_are_answered_in_order(pop3):
 			assert_ok(c.readline(), what)
 			assert len(c.read_multiline()) == len(pop3.messages)
 		assert_ok(c.readline(), "RETR 1")
-		assert unstuff(c.read_multiline()) == pop3_bytes(m1)
+		assert_same_bytes(unstuff(c.read_multiline()), pop3_bytes(m1), "RETR 1")
 		assert_ok(c.readline(), "TOP 2 0")
-		assert unstuff(c.read_multiline()) == top_bytes(pop3.messages[1], 0)
+		assert_same_bytes(unstuff(c.read_multiline()), top_bytes(pop3.messages[1], 0), "TOP 2 0")
 		assert_ok(c.readline(), "QUIT")
 
 
@@ -418,7 +419,7 @@ def test_new_mail_appears_in_the_next_session_only(pop3):
 	p.quit()
 	p = pop3.pop(u.user)
 	assert p.stat()[0] == n + 1
-	assert joined(p.retr(n + 1)[1]) == new
+	assert_same_bytes(joined(p.retr(n + 1)[1]), new, "RETR of the new message")
 	p.quit()
 
 
@@ -436,7 +437,7 @@ def test_message_expunged_by_another_client_gets_err_and_the_session_goes_on(pop
 		assert_alive(c)
 		status, lines = c.cmd_multi("RETR 4")
 		assert_ok(status)
-		assert unstuff(lines) == pop3_bytes(u.messages[3])
+		assert_same_bytes(unstuff(lines), pop3_bytes(u.messages[3]), "RETR 4")
 		assert_ok(c.quit())
 	ids = message_ids(u.messages)
 	assert pop3.upstream_ids(u.user) == ids[:2] + ids[3:]
