@@ -136,6 +136,93 @@ def test_top_of_the_20mb_message_completes(pop3):
 		assert_ok(c.quit())
 
 
+# --- the wire: dot-stuffing where poplib cannot see it ------------------------------------------
+#
+# poplib un-stuffs only lines that start with "..": a line ".x" sent without its stuffing reads
+# back as ".x", so the poplib tests above would pass a server that never stuffs a line that is
+# not just ".". These read the answer's bytes as sent and compare them with the stored message
+# dot-stuffed (every line starting with "." gets one more), ended by CRLF "." CRLF.
+
+def wire_answer(c, cmd):
+	"""The bytes after the +OK line of a multi-line answer, its final ".\\r\\n" included."""
+	status, lines = c.cmd_multi(cmd)
+	assert_ok(status, cmd)
+	return b"".join(lines) + b".\r\n"
+
+
+def dot_stuffed(data, what):
+	"""What must be on the wire for data (ending in CRLF), checked to differ from data
+	unstuffed: the case must have lines to stuff, or it cannot catch a server that forgets."""
+	want = stuff(data) + b".\r\n"
+	assert want != data + b".\r\n", "%s has no line starting with '.': it proves nothing" % what
+	return want
+
+
+def assert_top_wire(c, n, stored, m):
+	want = top_bytes(stored, m)
+	if m > 0:
+		want = dot_stuffed(want, "TOP %d %d" % (n, m))
+	else:
+		want = stuff(want) + b".\r\n"
+	assert_same_bytes(wire_answer(c, "TOP %d %d" % (n, m)), want, "TOP %d %d on the wire" % (n, m))
+
+
+def lines_until(body, offset):
+	"""How many whole lines of body end (CRLF included) at or before offset."""
+	return body.count(b"\r\n", 0, offset)
+
+
+def test_retr_wire_of_the_20mb_message_is_dot_stuffed_exactly(pop3):
+	# Every 997th line of it starts with "." (the first body line too), deep into the stream.
+	big = pop3.messages[messages.BIG - 1]
+	want = dot_stuffed(pop3_bytes(big), "the 20 MB message")
+	with pop3.raw(timeout=120) as c:
+		c.login(pop3.user, pop3.password)
+		assert_same_bytes(wire_answer(c, "RETR %d" % messages.BIG), want, "RETR of 20 MB on the wire")
+		assert_ok(c.cmd("NOOP"), "nothing after the final '.'")
+		assert_ok(c.quit())
+
+
+def test_top_wire_of_the_20mb_message_is_dot_stuffed_exactly_across_windows(pop3):
+	# popgate fetches TOP's body in windows (4 KB growing 4 times each, up to 1 MB): these
+	# counts ask for the first body line (a "." line), the 998th (the next one), and 1.5 MB,
+	# 7.7 MB of lines, several windows each.
+	big = pop3.messages[messages.BIG - 1]
+	_, body = messages.split_header(big)
+	assert body.startswith(b".") and body.split(b"\r\n")[997].startswith(b".")
+	with pop3.raw(timeout=120) as c:
+		c.login(pop3.user, pop3.password)
+		for m in (0, 1, 2, 997, 998, lines_until(body, 1536 * 1024) + 1,
+				lines_until(body, 7700 * 1024)):
+			assert_top_wire(c, messages.BIG, big, m)
+		assert_ok(c.cmd("NOOP"), "nothing after the final '.'")
+		assert_ok(c.quit())
+
+
+def test_retr_and_top_wire_of_a_message_of_dot_lines_are_dot_stuffed_exactly(pop3):
+	# 2.9 MB of lines of every length, most starting with ".", some only "." or "..", some
+	# with a "." inside; at each offset where popgate may start a TOP window, a "." line
+	# starts, or a mid-line "." sits, or a CRLF is split (messages.dots_everywhere). The
+	# last line starts with "." and has no final newline: POP3 adds the CRLF, then stuffs.
+	u = pop3.fresh_user(seed=False)
+	msg = messages.dots_everywhere(u.user)
+	pop3.dovecot.seed_mailbox(u.user, msgs=[msg])
+	pop3.seeded[u.user] = [msg]
+	_, body = messages.split_header(msg)
+	counts = {0, 1, 2, 30, 31}
+	for b in messages.top_window_boundaries(len(body)):
+		counts |= {lines_until(body, b), lines_until(body, b) + 1}
+	counts.add(body.count(b"\r\n") + 5)	# more than there are: the whole message
+	with pop3.raw(timeout=120) as c:
+		c.login(u.user, u.password)
+		assert_same_bytes(wire_answer(c, "RETR 1"), dot_stuffed(pop3_bytes(msg), "RETR 1"),
+			"RETR of the dot lines on the wire")
+		for m in sorted(counts):
+			assert_top_wire(c, 1, msg, m)
+		assert_ok(c.cmd("NOOP"), "nothing after the final '.'")
+		assert_ok(c.quit())
+
+
 # --- UIDL ---------------------------------------------------------------------------------------
 
 def test_uidl_unique_consistent_and_stable_across_sessions(pop3):
