@@ -9,6 +9,7 @@ closed. A test that deletes, or could delete if popgate were wrong, uses a fresh
 """
 
 import poplib
+import re
 import socket
 import struct
 import time
@@ -17,6 +18,7 @@ import pytest
 
 import messages
 from conftest import Pop3Target
+from fakeimap import uid_set
 from helpers import (assert_err, assert_ok, assert_same_bytes, doveadm_who, read_until_eof,
 	session_lines, wait_no_dovecot_session, wait_session_lines, wait_until)
 from messages import message_ids, pop3_bytes, top_bytes
@@ -278,6 +280,47 @@ def test_without_uidplus_expunge_only_when_nothing_else_is_deleted(fgate, fake):
 def expunges_sent(fake):
 	"""The (UID) EXPUNGE command lines the fake received, as str."""
 	return [l for l in fake.lines() if l.split(" ")[1:2] == ["EXPUNGE"] or " UID EXPUNGE" in l]
+
+
+def update_commands(fake, user):
+	"""The commands (tags dropped) of user's one upstream connection after its UID FETCH 1:*
+	listing: those QUIT sent."""
+	cids = [c.cid for c in fake.conns if c.user == user]
+	assert len(cids) == 1, "connections of %s: %r\n%s" % (user, cids, fake.transcript())
+	cmds = [l.split(" ", 1)[1] for l in fake.lines(cids[0])]
+	listing = [i for i, c in enumerate(cmds) if c.startswith("UID FETCH 1:* ")]
+	assert len(listing) == 1, cmds
+	return cmds[listing[0] + 1:]
+
+
+# What QUIT may send besides its STORE and EXPUNGE: commands that change nothing.
+READ_ONLY = ("UID SEARCH ", "NOOP", "CHECK", "CAPABILITY", "LOGOUT")
+
+
+def test_with_uidplus_quit_sends_uid_store_then_uid_expunge_of_the_same_set_only(fgate, fake):
+	# The upstream offers UIDPLUS (the fake's greeting): QUIT flags the DELE'd UIDs and
+	# removes exactly those with UID EXPUNGE of the same set. A bare EXPUNGE would also remove
+	# what other clients flagged \Deleted. The commands on the wire are checked, then the
+	# outcome (test_another_clients_deleted_flag_is_not_expunged_by_quit: the real Dovecot).
+	assert "UIDPLUS" in fake.caps.split()
+	fake.messages = [b"Subject: %d\r\n\r\nbody %d\r\n" % (k, k) for k in range(1, 11)]
+	g = fgate()
+	g.begin()
+	fake.deleted.add(5)	# another client's
+	r = quit_after_dele(g, "ok-uidplus", 2, 3, 4, 7, 9)
+	assert r == b"+OK Logging out, 5 messages deleted.\r\n", r
+	cmds = update_commands(fake, "ok-uidplus")
+	changing = [c for c in cmds if not c.startswith(READ_ONLY)]
+	assert len(changing) == 2, "QUIT sent %r" % cmds
+	store, expunge = changing
+	m = re.fullmatch(r"UID STORE (\S+) \+FLAGS\.SILENT \(\\Deleted\)", store)
+	assert m, "QUIT's first change: %r" % store
+	assert sorted(uid_set(m.group(1).encode())) == [2, 3, 4, 7, 9], store
+	assert expunge == "UID EXPUNGE " + m.group(1), "then %r, after %r" % (expunge, store)
+	assert not [c for c in fake.lines() if c.split(" ")[1:2] == ["EXPUNGE"]], "a bare EXPUNGE"
+	assert fake.expunged == {2, 3, 4, 7, 9} and fake.deleted == {5}, (fake.expunged, fake.deleted)
+	assert " dele=5 " in g.last_session_line("ok-uidplus")
+	g.finish()
 
 
 def test_imap4rev2_server_gets_uid_expunge_and_other_clients_deleted_message_survives(fgate, fake):
