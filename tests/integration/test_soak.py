@@ -252,6 +252,7 @@ def upstream(d, user):
 		m.logout()
 
 
+@pytest.mark.timeout(SECONDS + 600)	# setup, SECONDS of sessions, up to 60 s to end, checks
 def test_soak_200_concurrent_sessions(soak_dovecot, tmp_path):
 	d = soak_dovecot
 	users = fresh_users(d, OWNERS + SHARED_USERS)
