@@ -112,4 +112,4 @@ fuzz: $(FUZZ_BIN)
 clean:
 	rm -rf build build-asan build-fuzz
 
--include $(LIB_OBJ:.o=.d) $(GW_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(GW_OBJ:.o=.d) $(UNIT_BIN:=.d)

@@ -7,7 +7,8 @@ pkgs=(
 	build-essential pkg-config
 	libev-dev libssl-dev libsqlite3-dev libinih-dev libcmocka-dev	# build + unit tests
 	dovecot-imapd dovecot-pop3d openssl				# the real upstream (and a POP3 peer)
-	python3 python3-pytest curl fetchmail mpop getmail6		# real POP3 clients
+	python3 python3-pytest python3-pytest-timeout			# the integration tests
+	curl fetchmail mpop getmail6					# real POP3 clients
 	valgrind clang libclang-rt-14-dev				# leak checks, sanitizers, fuzzing
 )
 

@@ -17,11 +17,13 @@ import re
 
 import pytest
 
-import dovecot as dovecot_mod
-from fakeimap import FakeImap
-from leaks import secret_forms
-from pop3client import Pop3Raw
-from popgate import popgate_bin, start_popgate
+pytest.register_assert_rewrite("helpers")	# its short byte comparisons show pytest's diff
+
+import dovecot as dovecot_mod	# noqa: E402
+from fakeimap import FakeImap	# noqa: E402
+from leaks import secret_forms	# noqa: E402
+from pop3client import Pop3Raw	# noqa: E402
+from popgate import popgate_bin, start_popgate	# noqa: E402
 
 User = collections.namedtuple("User", "user password messages")
 Upstream = collections.namedtuple("Upstream", "uid flags message_id size")

@@ -106,6 +106,69 @@ def big(user, size=BIG_SIZE):
 	return _msg(8, user, "seed 8: a 20 MB message", b"\r\n".join(out) + b"\r\n")
 
 
+# Offsets into a body where popgate's TOP may start a new BODY[TEXT]<off.len> window (gateway/
+# retr.c: the first window is 4096 bytes times 4 until it holds 80 bytes per asked line, at
+# most 1 MB; each next one 4 times the last, at most 1 MB), for every first window size.
+def top_window_boundaries(limit):
+	out = set()
+	first = 4096
+	while first <= 1 << 20:
+		off, n = 0, first
+		while off + n < limit:
+			off += n
+			out.add(off)
+			n = min(n * 4, 1 << 20)
+		first *= 4
+	return sorted(out)
+
+
+def dots_everywhere(user, size=2900 * 1024, seed=11):
+	"""About `size` bytes of body lines of every length from 0 to 300 (a seeded random mix),
+	most starting with "." (some only ".", "..", "...", ". "), others with a "." inside, so
+	that stuffed lines sit at every offset of whatever pieces a server reads, streams or
+	fetches. At each offset where popgate's TOP may start a window (top_window_boundaries)
+	there is, in turn: a "." line starting exactly there, a line not starting with "."
+	whose "." falls exactly there, or a line whose CR ends just before it (its LF starts the
+	window). The last line starts with "." and has no final newline. Not one of the seeded
+	messages: tests append it to a fresh user's mailbox."""
+	rnd = random.Random(seed)
+	bounds = top_window_boundaries(size)
+	specials = [b".", b"..", b"...", b". ", b".\t", b"", b"..."+b"." * 40]
+	body = bytearray()
+	k = 0
+
+	def add(line):
+		body.extend(line + b"\r\n")
+
+	while len(body) < size:
+		nxt = bounds[0] if bounds else None
+		if nxt is not None and nxt - len(body) <= 400:
+			mode = k % 3
+			k += 1
+			bounds.pop(0)
+			gap = nxt - len(body)		# at least 98: lines are at most 302 bytes
+			if mode == 0:		# a "." line starts exactly at the boundary
+				add(b"." * min(gap - 2, 3) + b"x" * max(0, gap - 5))
+				add(b".starts window at %d" % nxt)
+			elif mode == 1:		# not a line start: the "." there must not be stuffed
+				add(b"x" * gap + b". mid-line dot at window %d" % nxt)
+			else:			# CR before, LF at the boundary, then a "." line
+				add(b"." + b"y" * (gap - 2))	# its LF is at offset nxt
+				add(b".after a CRLF split at window %d" % nxt)
+			continue
+		r = rnd.random()
+		if r < 0.1:
+			line = rnd.choice(specials)
+		else:
+			n = rnd.randrange(0, 301)
+			line = bytes(rnd.choices(b"abcdefghij .", k=n))
+			if r < 0.75:
+				line = b"." + line
+		add(line)
+	return _msg(9, user, "lines starting with dots everywhere", bytes(body) +
+		b".the last line starts with a dot and has no final newline")
+
+
 # Mailbox order. Names are used as test ids.
 BUILDERS = [
 	("small", small_plain),

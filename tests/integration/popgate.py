@@ -188,6 +188,36 @@ class Popgate:
 				pass
 		return total
 
+	def tcp_connections(self):
+		"""The TCP sockets popgate's processes hold that are not listening (client and
+		upstream connections, in any state), as [(local, remote, state)] in /proc's hex."""
+		inodes = set()
+		for p in self.pids():
+			d = "/proc/%d/fd" % p
+			try:
+				fds = os.listdir(d)
+			except OSError:
+				continue
+			for fd in fds:
+				try:
+					link = os.readlink(os.path.join(d, fd))
+				except OSError:
+					continue
+				if link.startswith("socket:["):
+					inodes.add(link[8:-1])
+		out = []
+		for name in ("tcp", "tcp6"):
+			try:
+				with open("/proc/%d/net/%s" % (self.proc.pid, name)) as f:
+					rows = f.read().splitlines()[1:]
+			except OSError:
+				continue
+			for row in rows:
+				col = row.split()
+				if col[9] in inodes and col[3] != "0A":	# 0A: LISTEN
+					out.append((col[1], col[2], col[3]))
+		return out
+
 	def wait_fd_count(self, want, timeout=5.0):
 		"""Polls until fd_count() <= want (sessions end asynchronously); returns the last count."""
 		import time

@@ -16,13 +16,13 @@ when a test fails. What each client sends, seen against Dovecot:
 import os
 import re
 import shutil
-import subprocess
 import sys
 from urllib.parse import quote
 
 import pytest
 
 import messages
+from helpers import assert_same_bytes, client_env, lf, run
 from messages import NAMES, pop3_bytes, message_ids
 from pop3proxy import Pop3Proxy
 
@@ -37,17 +37,8 @@ with open(os.path.join(d, "%03d" % (len(os.listdir(d)) + 1)), "wb") as f:
 """
 
 
-def lf(data):
-	"""Clients that deliver to local files store LF line endings."""
-	return data.replace(b"\r\n", b"\n")
-
-
-def run(args, timeout=120, **kw):
-	r = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, **kw)
-	print("$ %s\n-> exit %d\n%s%s" % (" ".join(map(str, args)), r.returncode,
-		r.stdout.decode("utf-8", "replace")[-3000:] if len(r.stdout) < 100000 else "(stdout %d bytes)"
-		% len(r.stdout), r.stderr.decode("utf-8", "replace")[-3000:]))
-	return r
+CURL_TIMEOUT = 120	# seconds curl may take (it is also given --max-time)
+CLIENT_TIMEOUT = 240	# fetchmail, mpop, getmail: a whole mailbox, the 20 MB message too
 
 
 def need(tool):
@@ -63,14 +54,15 @@ def proxy(pop3):
 	print("--- POP3 conversation through the recording relay:\n" + p.transcript())
 
 
+def assert_same_messages(got, msgs):
+	"""The files a client delivered are msgs, in order, with LF line endings."""
+	assert len(got) == len(msgs), "%d messages delivered, %d in the mailbox" % (len(got), len(msgs))
+	for n, (data, m) in enumerate(zip(got, msgs), 1):
+		assert_same_bytes(data, lf(pop3_bytes(m)), "message %d (%s)" % (n, NAMES[n - 1]))
+
+
 def numbered_files(d):
 	return [open(os.path.join(d, f), "rb").read() for f in sorted(os.listdir(d))]
-
-
-def client_env(home):
-	env = dict(os.environ, HOME=str(home), FETCHMAILHOME=str(home))
-	env.pop("MAIL", None)
-	return env
 
 
 # --- curl ---------------------------------------------------------------------------------------
@@ -83,7 +75,7 @@ def curl_url(port, path="", user="alice", password=""):
 def curl(pop3, proxy, path="", user="alice", extra=()):
 	need("curl")
 	return run(["curl", "-sS", "--max-time", "120", *extra,
-		curl_url(proxy.port, path, user, pop3.users[user])])
+		curl_url(proxy.port, path, user, pop3.users[user])], CURL_TIMEOUT)
 
 
 @pytest.mark.parametrize("n", NUMS)
@@ -92,7 +84,7 @@ def test_curl_retrieves_each_message_byte_exact(pop3, proxy, n):
 	assert r.returncode == 0
 	# curl writes the message as received, unstuffed; for the message without a final newline
 	# that includes the CRLF the server must add before the terminating dot.
-	assert r.stdout == pop3_bytes(pop3.messages[n - 1])
+	assert_same_bytes(r.stdout, pop3_bytes(pop3.messages[n - 1]), "curl's RETR %d" % n)
 
 
 def test_curl_lists_messages(pop3, proxy):
@@ -114,7 +106,7 @@ def test_curl_uidl_matches_the_uidl_poplib_sees(pop3, proxy):
 def test_curl_top_0(pop3, proxy):
 	r = curl(pop3, proxy, extra=("-X", "TOP 2 0"))
 	assert r.returncode == 0
-	assert r.stdout == messages.top_bytes(pop3.messages[1], 0)
+	assert_same_bytes(r.stdout, messages.top_bytes(pop3.messages[1], 0), "curl's TOP 2 0")
 
 
 def test_curl_dele_removes_the_message_upstream(pop3, proxy):
@@ -127,7 +119,8 @@ def test_curl_dele_removes_the_message_upstream(pop3, proxy):
 
 def test_curl_wrong_password_is_login_denied(pop3, proxy):
 	need("curl")
-	r = run(["curl", "-sS", "--max-time", "60", curl_url(proxy.port, "1", "alice", "wrong-password")])
+	r = run(["curl", "-sS", "--max-time", "60", curl_url(proxy.port, "1", "alice",
+		"wrong-password")], CURL_TIMEOUT)
 	assert r.returncode == 67, "curl: expected 67 (login denied)"
 
 
@@ -170,7 +163,7 @@ def fetchmail(home, rc):
 	need("fetchmail")
 	# --pidfile: as root fetchmail would lock /var/run/fetchmail.pid, one run per machine.
 	return run(["fetchmail", "-f", str(rc), "--nodetach", "-v", "--pidfile", str(home / "pid")],
-		env=client_env(home), timeout=240)
+		CLIENT_TIMEOUT, env=client_env(home))
 
 
 def strip_fetchmail_received(data):
@@ -190,7 +183,8 @@ def test_fetchmail_keep_gets_all_messages_and_second_run_nothing(pop3, proxy, tm
 	got = numbered_files(out)
 	assert len(got) == N
 	for n, (data, m) in enumerate(zip(got, pop3.messages), 1):
-		assert strip_fetchmail_received(data) == lf(pop3_bytes(m)), "message %d (%s)" % (n, NAMES[n - 1])
+		assert_same_bytes(strip_fetchmail_received(data), lf(pop3_bytes(m)), "message %d (%s)" % (
+			n, NAMES[n - 1]))
 	# .fetchids holds the server's UIDLs
 	p = pop3.pop()
 	uidls = [line.split()[1].decode() for line in p.uidl()[1]]
@@ -210,7 +204,7 @@ def test_fetchmail_without_keep_deletes_upstream(pop3, proxy, tmp_path):
 	r = fetchmail(home, rc)
 	assert r.returncode == 0
 	got = numbered_files(out)
-	assert [strip_fetchmail_received(d) for d in got] == [lf(pop3_bytes(m)) for m in u.messages]
+	assert_same_messages([strip_fetchmail_received(d) for d in got], u.messages)
 	assert pop3.upstream(u.user) == []
 
 
@@ -225,7 +219,7 @@ def mpop(home, port, user, password, keep=True):
 		"--user=" + user, "--passwordeval=printf '%%s' '%s'" % password.replace("'", "'\\''"),
 		"--keep=" + ("on" if keep else "off"), "--delivery=maildir," + str(md),
 		"--uidls-file=" + str(home / "uidls"), "--received-header=off", "--timeout=120", "-Q"],
-		env=client_env(home), timeout=240)
+		CLIENT_TIMEOUT, env=client_env(home))
 
 
 def mpop_messages(home):
@@ -243,7 +237,7 @@ def test_mpop_keep_gets_all_messages_and_second_run_nothing(pop3, proxy, tmp_pat
 	got = mpop_messages(home)
 	assert len(got) == N
 	for n, (data, m) in enumerate(zip(got, pop3.messages), 1):
-		assert data == lf(pop3_bytes(m)), "message %d (%s)" % (n, NAMES[n - 1])
+		assert_same_bytes(data, lf(pop3_bytes(m)), "message %d (%s)" % (n, NAMES[n - 1]))
 	r = mpop(home, proxy.port, "alice", pop3.password)
 	assert r.returncode == 0
 	assert b"new: no messages" in r.stdout + r.stderr
@@ -256,7 +250,7 @@ def test_mpop_without_keep_deletes_upstream(pop3, proxy, tmp_path):
 	home = tmp_path / "mpop"
 	r = mpop(home, proxy.port, u.user, u.password, keep=False)
 	assert r.returncode == 0
-	assert mpop_messages(home) == [lf(pop3_bytes(m)) for m in u.messages]
+	assert_same_messages(mpop_messages(home), u.messages)
 	assert pop3.upstream(u.user) == []
 
 
@@ -278,7 +272,7 @@ def getmail(home, port, user, password):
 		"[options]\nread_all = false\ndelete = false\nreceived = false\ndelivered_to = false\n"
 		"verbose = 1\n" % (port, user, password, sys.executable, home / "deliver.py", out))
 	return run(["getmail", "--getmaildir", str(home), "--rcfile", str(rc)],
-		env=client_env(home), timeout=240)
+		CLIENT_TIMEOUT, env=client_env(home))
 
 
 def test_getmail_gets_all_messages_and_second_run_nothing(pop3, proxy, tmp_path):
@@ -291,7 +285,7 @@ def test_getmail_gets_all_messages_and_second_run_nothing(pop3, proxy, tmp_path)
 		# getmail prepends "Return-Path: <unknown>" (no envelope sender in POP3) and delivers LF.
 		assert data.startswith(b"Return-Path: <unknown>\n"), data[:100]
 		data = data[len(b"Return-Path: <unknown>\n"):]
-		assert data == lf(pop3_bytes(m)), "message %d (%s)" % (n, NAMES[n - 1])
+		assert_same_bytes(data, lf(pop3_bytes(m)), "message %d (%s)" % (n, NAMES[n - 1]))
 	r = getmail(home, proxy.port, "alice", pop3.password)
 	assert r.returncode == 0
 	assert b"0 messages (0 bytes) retrieved" in r.stdout + r.stderr

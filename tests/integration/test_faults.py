@@ -9,15 +9,18 @@ closed. A test that deletes, or could delete if popgate were wrong, uses a fresh
 """
 
 import poplib
+import re
 import socket
 import struct
-import subprocess
 import time
 
 import pytest
 
 import messages
 from conftest import Pop3Target
+from fakeimap import uid_set
+from helpers import (assert_err, assert_ok, assert_same_bytes, doveadm_who, read_until_eof,
+	session_lines, wait_no_dovecot_session, wait_session_lines, wait_until)
 from messages import message_ids, pop3_bytes, top_bytes
 from pop3client import Pop3Raw, stuff, unstuff
 from popgate import start_popgate
@@ -25,42 +28,6 @@ from popgate import start_popgate
 pytestmark = pytest.mark.popgate_only
 
 FAKE_RETR = 3	# the fake's ~300 KB message: half of it reaches the client before a cut
-
-
-def assert_ok(reply, what=""):
-	assert reply.startswith(b"+OK"), "%s: expected +OK, got %r" % (what, reply)
-
-
-def assert_err(reply, what=""):
-	assert reply.startswith(b"-ERR"), "%s: expected -ERR, got %r" % (what, reply)
-
-
-def read_until_eof(sock, timeout, stop_at=None):
-	"""Raw bytes until the server closes (or `stop_at` ends the data, or the timeout):
-	(data, closed, seconds)."""
-	t0 = time.monotonic()
-	deadline = t0 + timeout
-	data = bytearray()
-	closed = False
-	while True:
-		left = deadline - time.monotonic()
-		if left <= 0:
-			break
-		sock.settimeout(left)
-		try:
-			chunk = sock.recv(1 << 20)
-		except socket.timeout:
-			break
-		except ConnectionResetError:
-			closed = True
-			break
-		if not chunk:
-			closed = True
-			break
-		data += chunk
-		if stop_at is not None and data.endswith(stop_at):
-			break
-	return bytes(data), closed, time.monotonic() - t0
 
 
 def read_some(sock, n):
@@ -116,13 +83,18 @@ class Gate:
 		n = max(range(len(msgs)), key=lambda i: len(msgs[i])) + 1
 		status, lines = c.cmd_multi("RETR %d" % n)
 		assert_ok(status, "healthy RETR %d" % n)
-		assert unstuff(lines) == pop3_bytes(msgs[n - 1])
+		assert_same_bytes(unstuff(lines), pop3_bytes(msgs[n - 1]), "healthy RETR %d" % n)
 		assert_ok(c.quit(), "healthy QUIT")
 
 	def warm_up(self):
-		"""One healthy session (the UIDL cache opens its files), then the baselines."""
+		"""One healthy session (the UIDL cache opens its files), then the baselines, taken
+		once that session has ended and popgate holds no connection (the upstream one closes
+		after LOGOUT is answered, a moment after the session's line)."""
 		self.healthy_session()
-		time.sleep(0.2)
+		wait_until(lambda: self.session_lines(self.healthy_user) and
+			not self.pg.tcp_connections(), 5, lambda: "after the warm-up session: session "
+			"lines %r, connections %r" % (self.session_lines(self.healthy_user),
+			self.pg.tcp_connections()))
 		self.baseline_fds = self.pg.fd_count()
 		self.baseline_rss = self.pg.rss_kb()
 		return self
@@ -159,18 +131,13 @@ class Gate:
 
 	def session_lines(self, user):
 		"""popgate's end-of-session log lines for user."""
-		return [l for l in self.pg.log().splitlines() if " user=%s " % user in l and
-			" result=" in l]
+		return session_lines(self.pg, user)
 
 	def last_session_line(self, user, timeout=5.0):
 		"""The newest end-of-session line of user, waiting for it: the client may read the
 		last reply before popgate has written the line."""
-		deadline = time.monotonic() + timeout
-		while not self.session_lines(user) and time.monotonic() < deadline:
-			time.sleep(0.05)
-		lines = self.session_lines(user)
-		assert lines, "no session line for user=%s" % user
-		return lines[-1]
+		return wait_until(lambda: self.session_lines(user), timeout,
+			"no session line for user=%s" % user)[-1]
 
 
 def _print_logs(request, gates, fake=None, dovecot=None):
@@ -236,7 +203,7 @@ def test_upstream_cut_mid_literal_cuts_the_client_without_terminator(fgate, fake
 		sent += b"\r\n* BYE Server shutting down (fake).\r\n"
 	assert len(body) == len(stuff_partial(sent)), "%d bytes after +OK, %d sent by the upstream" % (
 		len(body), len(stuff_partial(sent)))
-	assert body == stuff_partial(sent), "the bytes before the cut differ from the message"
+	assert_same_bytes(body, stuff_partial(sent), "the bytes before the cut")
 	assert len(g.session_lines(scenario)) == 2, g.pg.log_tail()
 	assert "upstream_error=" in g.last_session_line(scenario)
 	g.finish()
@@ -261,9 +228,7 @@ def test_upstream_bye_between_commands_then_retr_and_quit_say_so_and_delete_noth
 	g = fgate()
 	g.begin()
 	c = g.login("bye_idle", "pw", timeout=10)
-	deadline = time.monotonic() + 5
-	while "said BYE" not in g.pg.log() and time.monotonic() < deadline:
-		time.sleep(0.05)
+	wait_until(lambda: "said BYE" in g.pg.log(), 5)	# popgate has read it (or 5 s went by)
 	# The listing is the session's: STAT, LIST, UIDL, DELE need no upstream.
 	assert c.cmd("STAT") == b"+OK %d %d\r\n" % (len(fake.messages), sum(map(len, fake.messages)))
 	assert_ok(c.cmd("DELE 1"))
@@ -315,6 +280,47 @@ def test_without_uidplus_expunge_only_when_nothing_else_is_deleted(fgate, fake):
 def expunges_sent(fake):
 	"""The (UID) EXPUNGE command lines the fake received, as str."""
 	return [l for l in fake.lines() if l.split(" ")[1:2] == ["EXPUNGE"] or " UID EXPUNGE" in l]
+
+
+def update_commands(fake, user):
+	"""The commands (tags dropped) of user's one upstream connection after its UID FETCH 1:*
+	listing: those QUIT sent."""
+	cids = [c.cid for c in fake.conns if c.user == user]
+	assert len(cids) == 1, "connections of %s: %r\n%s" % (user, cids, fake.transcript())
+	cmds = [l.split(" ", 1)[1] for l in fake.lines(cids[0])]
+	listing = [i for i, c in enumerate(cmds) if c.startswith("UID FETCH 1:* ")]
+	assert len(listing) == 1, cmds
+	return cmds[listing[0] + 1:]
+
+
+# What QUIT may send besides its STORE and EXPUNGE: commands that change nothing.
+READ_ONLY = ("UID SEARCH ", "NOOP", "CHECK", "CAPABILITY", "LOGOUT")
+
+
+def test_with_uidplus_quit_sends_uid_store_then_uid_expunge_of_the_same_set_only(fgate, fake):
+	# The upstream offers UIDPLUS (the fake's greeting): QUIT flags the DELE'd UIDs and
+	# removes exactly those with UID EXPUNGE of the same set. A bare EXPUNGE would also remove
+	# what other clients flagged \Deleted. The commands on the wire are checked, then the
+	# outcome (test_another_clients_deleted_flag_is_not_expunged_by_quit: the real Dovecot).
+	assert "UIDPLUS" in fake.caps.split()
+	fake.messages = [b"Subject: %d\r\n\r\nbody %d\r\n" % (k, k) for k in range(1, 11)]
+	g = fgate()
+	g.begin()
+	fake.deleted.add(5)	# another client's
+	r = quit_after_dele(g, "ok-uidplus", 2, 3, 4, 7, 9)
+	assert r == b"+OK Logging out, 5 messages deleted.\r\n", r
+	cmds = update_commands(fake, "ok-uidplus")
+	changing = [c for c in cmds if not c.startswith(READ_ONLY)]
+	assert len(changing) == 2, "QUIT sent %r" % cmds
+	store, expunge = changing
+	m = re.fullmatch(r"UID STORE (\S+) \+FLAGS\.SILENT \(\\Deleted\)", store)
+	assert m, "QUIT's first change: %r" % store
+	assert sorted(uid_set(m.group(1).encode())) == [2, 3, 4, 7, 9], store
+	assert expunge == "UID EXPUNGE " + m.group(1), "then %r, after %r" % (expunge, store)
+	assert not [c for c in fake.lines() if c.split(" ")[1:2] == ["EXPUNGE"]], "a bare EXPUNGE"
+	assert fake.expunged == {2, 3, 4, 7, 9} and fake.deleted == {5}, (fake.expunged, fake.deleted)
+	assert " dele=5 " in g.last_session_line("ok-uidplus")
+	g.finish()
 
 
 def test_imap4rev2_server_gets_uid_expunge_and_other_clients_deleted_message_survives(fgate, fake):
@@ -533,7 +539,7 @@ def test_login_answers_in_reverse_order_still_log_in(fgate, fake):
 	assert c.cmd("STAT") == b"+OK 3 %d\r\n" % sum(map(len, fake.messages))
 	status, lines = c.cmd_multi("RETR 1")
 	assert_ok(status)
-	assert unstuff(lines) == pop3_bytes(fake.messages[0])
+	assert_same_bytes(unstuff(lines), pop3_bytes(fake.messages[0]), "RETR 1")
 	assert_ok(c.quit())
 	g.finish()
 
@@ -633,7 +639,7 @@ def test_fetch_refused_with_bad_gives_err_and_the_session_goes_on(fgate, fake):
 	assert_ok(c.cmd("NOOP"))
 	status, lines = c.cmd_multi("TOP 1 0")
 	assert_ok(status)
-	assert unstuff(lines) == top_bytes(fake.messages[0], 0)
+	assert_same_bytes(unstuff(lines), top_bytes(fake.messages[0], 0), "TOP 1 0")
 	assert_ok(c.quit())
 	g.finish()
 
@@ -662,26 +668,8 @@ def dgate(request, dovecot, tmp_path):
 		g.pg.stop()
 
 
-def doveadm_who(dovecot, user):
-	"""PIDs of user's sessions that Dovecot (anvil) knows about."""
-	r = subprocess.run(["doveadm", "-c", dovecot.conf, "who", "-1", user], capture_output=True,
-		text=True, timeout=10)
-	assert r.returncode == 0, r.stderr
-	return [line.split()[2] for line in r.stdout.splitlines()[1:] if line.split()[:1] == [user]]
-
-
-def wait_no_dovecot_session(dovecot, user, timeout=5.0):
-	deadline = time.monotonic() + timeout
-	while doveadm_who(dovecot, user) and time.monotonic() < deadline:
-		time.sleep(0.1)
-	return doveadm_who(dovecot, user)
-
-
 def wait_session_end(g, user, count, timeout=5.0):
-	deadline = time.monotonic() + timeout
-	while len(g.session_lines(user)) < count and time.monotonic() < deadline:
-		time.sleep(0.05)
-	return g.session_lines(user)
+	return wait_session_lines(g.pg, user, count, timeout)
 
 
 def test_client_vanishing_mid_retr_of_20mb_frees_everything(dgate, dovecot):
@@ -714,7 +702,9 @@ def test_dele_then_connection_drop_mid_retr_deletes_nothing(dgate):
 	assert c.sock.recv(4096).startswith(b"+OK")
 	rst_close(c)
 	assert len(wait_session_end(g, u.user, 1)) == 1
-	time.sleep(0.3)
+	# Whatever popgate's session sends upstream comes before its LOGOUT: once Dovecot has no
+	# session of the user, the mailbox is what the dropped session left.
+	assert wait_no_dovecot_session(t.dovecot, u.user) == [], "Dovecot still has the session"
 	up = t.upstream(u.user)
 	assert [x.message_id for x in up] == message_ids(u.messages)
 	assert not [x for x in up if "\\Deleted" in x.flags], up
@@ -732,7 +722,7 @@ def test_line_of_300_bytes_gets_err_and_the_session_goes_on(dgate, dovecot):
 	assert_err(c.cmd(b"RETR 1" + b" " * 294), "300-byte RETR line")
 	assert_ok(c.cmd("NOOP"))
 	status, lines = c.cmd_multi("RETR 1")
-	assert unstuff(lines) == pop3_bytes(dovecot.seeded["alice"][0])
+	assert_same_bytes(unstuff(lines), pop3_bytes(dovecot.seeded["alice"][0]), "RETR 1")
 	assert_ok(c.quit())
 	g.finish()
 
@@ -769,7 +759,7 @@ def test_second_session_of_a_user_is_in_use_until_the_first_quits(dgate, dovecot
 	assert r.startswith(b"-ERR [IN-USE]"), r
 	assert_ok(first.cmd("STAT"), "the first session is not disturbed")
 	assert_ok(first.quit())
-	time.sleep(0.2)
+	assert len(wait_session_end(g, "alice", 1)) == 1, "the first session did not end"
 	second.login("alice", dovecot.users["alice"])
 	assert second.cmd("STAT").startswith(b"+OK %d " % len(dovecot.seeded["alice"]))
 	assert_ok(second.quit())
@@ -802,8 +792,9 @@ def test_connection_over_a_limit_of_2_is_refused_and_the_others_go_on(dgate, lim
 	assert closed, "third connection left open: %r" % data
 	assert_ok(c2.cmd("CAPA"), "the sessions under the limit are not disturbed")
 	c2.read_multiline()
+	ended = len(g.session_lines("-"))	# sessions that logged in no one
 	c2.close()
-	time.sleep(0.2)
+	assert len(wait_session_end(g, "-", ended + 1)) == ended + 1, "c2's session did not end"
 	g.finish()	# its new healthy session is the second connection again
 
 
@@ -860,7 +851,7 @@ def test_slow_reader_keeps_rss_bounded_and_gets_the_exact_message(dgate, dovecot
 		assert chunk, "closed by the server after %d bytes" % len(data)
 		data += chunk
 		peak = max(peak, g.pg.rss_kb())
-		time.sleep(0.05)
+		time.sleep(0.05)	# reading slowly is the condition under test
 	growth_mb = (peak - g.baseline_rss) / 1024.0
 	print("slow reader: %d bytes read slowly, popgate RSS %d -> peak %d KiB" % (
 		len(data), g.baseline_rss, peak))
@@ -871,7 +862,7 @@ def test_slow_reader_keeps_rss_bounded_and_gets_the_exact_message(dgate, dovecot
 		data += chunk
 	status, _, body = bytes(data).partition(b"\r\n")
 	assert_ok(status)
-	assert body[:-3] == stuff(pop3_bytes(big)), "the 20 MB message is not byte-exact"
+	assert_same_bytes(body[:-3], stuff(pop3_bytes(big)), "the 20 MB message")
 	assert_ok(c.quit())
 	g.finish()
 
@@ -906,7 +897,7 @@ def test_message_expunged_by_another_client_then_dele_of_others_and_quit(dgate):
 	assert_ok(c.cmd("DELE 1"))
 	assert_ok(c.cmd("DELE 5"))
 	status, lines = c.cmd_multi("RETR 4")
-	assert unstuff(lines) == pop3_bytes(u.messages[3])
+	assert_same_bytes(unstuff(lines), pop3_bytes(u.messages[3]), "RETR 4")
 	assert_ok(c.quit())
 	ids = message_ids(u.messages)
 	assert t.upstream_ids(u.user) == [ids[1], ids[3], ids[5], ids[6]]

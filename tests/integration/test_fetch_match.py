@@ -6,12 +6,10 @@ MATCH_SCENARIOS): Dovecot does not produce these. Every test then shows the sess
 (NOOP, another RETR byte-exact) and popgate is still running.
 """
 
-import socket
-import time
-
 import pytest
 
 from fakeimap import FakeImap, default_messages
+from helpers import assert_same_bytes, read_until_eof
 from messages import pop3_bytes, top_bytes
 from pop3client import Pop3Raw, stuff
 from popgate import start_popgate
@@ -64,26 +62,8 @@ def top_wire(c, n, m):
 def still_serving(pg, c, msgs, n=3):
 	"""The session goes on: NOOP, then RETR n byte-exact; popgate is still running."""
 	assert c.cmd("NOOP").startswith(b"+OK")
-	assert retr_wire(c, n) == expect_retr(msgs[n - 1])
+	assert_same_bytes(retr_wire(c, n), expect_retr(msgs[n - 1]), "RETR %d" % n)
 	assert pg.proc.poll() is None, "popgate exited"
-
-
-def read_until_eof(sock, timeout):
-	"""(bytes, closed) until the server closes or the timeout."""
-	deadline = time.monotonic() + timeout
-	data = b""
-	while time.monotonic() < deadline:
-		sock.settimeout(max(0.05, deadline - time.monotonic()))
-		try:
-			chunk = sock.recv(1 << 20)
-		except socket.timeout:
-			break
-		except ConnectionResetError:
-			return data, True
-		if not chunk:
-			return data, True
-		data += chunk
-	return data, False
 
 
 def test_retr_skips_another_uids_literal_sent_before_ours(fake, gate):
@@ -91,8 +71,8 @@ def test_retr_skips_another_uids_literal_sent_before_ours(fake, gate):
 	msgs = fake.messages
 	c = login(pg, "other_uid_first")
 	# The fake sends "* 2 FETCH (UID 2 BODY[] {n}" (message 2) before message 1's answer.
-	assert retr_wire(c, 1) == expect_retr(msgs[0])
-	assert retr_wire(c, 2) == expect_retr(msgs[1])
+	assert_same_bytes(retr_wire(c, 1), expect_retr(msgs[0]), "RETR 1")
+	assert_same_bytes(retr_wire(c, 2), expect_retr(msgs[1]), "RETR 2")
 	still_serving(pg, c, msgs)
 	assert c.quit().startswith(b"+OK")
 
@@ -103,8 +83,8 @@ def test_retr_skips_unsolicited_fetch_and_another_uids_literal_whose_uid_comes_a
 	c = login(pg, "uid_after_literal")
 	# "* 2 FETCH (BODY[] {0}\r\n UID 2)", "* 1 FETCH (FLAGS (\Seen))", then ours with its UID
 	# after the literal: the empty literal is not message 1, and nothing of it was sent.
-	assert retr_wire(c, 1) == expect_retr(msgs[0])
-	assert retr_wire(c, 2) == expect_retr(msgs[1])
+	assert_same_bytes(retr_wire(c, 1), expect_retr(msgs[0]), "RETR 1")
+	assert_same_bytes(retr_wire(c, 2), expect_retr(msgs[1]), "RETR 2")
 	still_serving(pg, c, msgs)
 	assert c.quit().startswith(b"+OK")
 
@@ -116,7 +96,7 @@ def test_retr_streamed_data_of_another_uid_named_after_the_literal_cuts_without_
 	# Message 2's bytes stream before its "UID 2" says whose they are: the client must see a
 	# cut, never a "." that would make it store message 2 as message 1.
 	c.send(b"RETR 1\r\n")
-	data, closed = read_until_eof(c.sock, 10)
+	data, closed, _ = read_until_eof(c.sock, 10)
 	c.close()
 	assert data.startswith(b"+OK"), data[:200]
 	assert closed, "not cut: %r" % data[-200:]
@@ -151,7 +131,7 @@ def test_retr_and_top_of_body_nil_are_sys_temp_and_the_session_goes_on(fake, gat
 	assert r.startswith(b"-ERR [SYS/TEMP]"), r
 	r = c.cmd("TOP 2 0")
 	assert r.startswith(b"-ERR [SYS/TEMP]"), r
-	assert top_wire(c, 1, 1) == stuff(top_bytes(msgs[0], 1)) + b".\r\n"
+	assert_same_bytes(top_wire(c, 1, 1), stuff(top_bytes(msgs[0], 1)) + b".\r\n", "TOP 1 1")
 	still_serving(pg, c, msgs)
 	assert c.quit().startswith(b"+OK")
 
@@ -161,9 +141,9 @@ def test_top_skips_windows_of_another_uid_and_of_a_stale_origin(fake, gate):
 	msgs = fake.messages
 	c = login(pg, "stale_window")
 	# Before ours: message 2's window at our origin, message 1's window at another origin.
-	assert top_wire(c, 1, 2) == stuff(top_bytes(msgs[0], 2)) + b".\r\n"
-	assert top_wire(c, 2, 3) == stuff(top_bytes(msgs[1], 3)) + b".\r\n"
-	assert top_wire(c, 3, 150) == stuff(top_bytes(msgs[2], 150)) + b".\r\n"
+	assert_same_bytes(top_wire(c, 1, 2), stuff(top_bytes(msgs[0], 2)) + b".\r\n", "TOP 1 2")
+	assert_same_bytes(top_wire(c, 2, 3), stuff(top_bytes(msgs[1], 3)) + b".\r\n", "TOP 2 3")
+	assert_same_bytes(top_wire(c, 3, 150), stuff(top_bytes(msgs[2], 150)) + b".\r\n", "TOP 3 150")
 	still_serving(pg, c, msgs)
 	assert c.quit().startswith(b"+OK")
 
@@ -174,9 +154,9 @@ def test_top_items_of_another_uid_in_one_line_are_all_undone_or_cut(fake, gate):
 	pg = gate(fake)
 	msgs = fake.messages
 	c = login(pg, "two_items_uid_last")
-	assert top_wire(c, 1, 2) == stuff(top_bytes(msgs[0], 2)) + b".\r\n"
+	assert_same_bytes(top_wire(c, 1, 2), stuff(top_bytes(msgs[0], 2)) + b".\r\n", "TOP 1 2")
 	c.send(b"TOP 2 2\r\n")
-	data, closed = read_until_eof(c.sock, 10)
+	data, closed, _ = read_until_eof(c.sock, 10)
 	c.close()
 	assert data.startswith(b"+OK") and closed, data[:200]
 	assert not data.endswith(b"\r\n.\r\n"), "a terminating '.' after another message's header"
@@ -191,7 +171,7 @@ def test_top_window_answered_before_the_header_is_asked_again(fake, gate):
 	pg = gate(fake)
 	msgs = fake.messages
 	c = login(pg, "window_first")
-	assert top_wire(c, 1, 2) == stuff(top_bytes(msgs[0], 2)) + b".\r\n"
-	assert top_wire(c, 3, 5) == stuff(top_bytes(msgs[2], 5)) + b".\r\n"
+	assert_same_bytes(top_wire(c, 1, 2), stuff(top_bytes(msgs[0], 2)) + b".\r\n", "TOP 1 2")
+	assert_same_bytes(top_wire(c, 3, 5), stuff(top_bytes(msgs[2], 5)) + b".\r\n", "TOP 3 5")
 	still_serving(pg, c, msgs)
 	assert c.quit().startswith(b"+OK")

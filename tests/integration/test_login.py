@@ -1,21 +1,17 @@
 """Login policy of popgate: a wrong password retried by a client reaches the upstream once,
 the UIDL cache, and the refusal to serve sessions as root."""
 
-import base64
 import os
 import sqlite3
 import subprocess
 
 import pytest
 
+from helpers import plain_ir
 from pop3client import Pop3Raw
 from popgate import popgate_check_config, popgate_ini, start_popgate
 
 pytestmark = pytest.mark.popgate_only
-
-
-def plain_ir(user, password):
-	return base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode()
 
 
 def test_wrong_password_retried_three_ways_reaches_upstream_once(pop3, tmp_path):

@@ -9,13 +9,13 @@ login_* scenarios refuse), which lets a test choose user names and refusals free
   - the failure delay cannot be reset by an attacker's own successful login from the address
 """
 
-import base64
 import re
 import sqlite3
 import time
 
 import pytest
 
+from helpers import plain_ir
 from pop3client import Pop3Raw
 from popgate import start_popgate
 
@@ -23,10 +23,6 @@ pytestmark = pytest.mark.popgate_only
 
 # key=value fields of a log line; a value is a bare word or a "quoted string" with \x escapes.
 FIELD = re.compile(r'(?:^|\s)([A-Za-z_]+)=("(?:[^"\\]|\\.)*"|\S*)')
-
-
-def plain_ir(user, password):
-	return base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode()
 
 
 def session_lines(pg):

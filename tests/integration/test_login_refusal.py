@@ -12,22 +12,18 @@ Dovecot cannot be made to answer LOGIN with UNAVAILABLE, INUSE, BAD or a BYE on 
 Each test's client connects from its own 127.0.0.x address, so that delays do not mix.
 """
 
-import base64
 import re
 import time
 
 import pytest
 
+from helpers import plain_ir
 from pop3client import Pop3Raw
 from popgate import start_popgate
 
 pytestmark = pytest.mark.popgate_only
 
 DELAY_MS = 400		# limits.auth_fail_delay_ms of these tests
-
-
-def plain_ir(user, password):
-	return base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode()
 
 
 @pytest.fixture

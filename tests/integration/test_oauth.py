@@ -13,14 +13,12 @@ import base64
 import http.server
 import json
 import os
-import subprocess
 import threading
-import time
 import urllib.parse
 
 import pytest
 
-from fakeimap import FakeImap
+from helpers import assert_same_bytes, capa, run, wait_until
 from leaks import find_in_memory
 from pop3client import Pop3Raw, unstuff
 from popgate import start_popgate
@@ -122,10 +120,8 @@ def gate(request, tmp_path):
 
 
 def wait_log(pg, text, timeout=10.0):
-	deadline = time.monotonic() + timeout
-	while text not in pg.log():
-		assert time.monotonic() < deadline, "%r not in popgate's log:\n%s" % (text, pg.log_tail())
-		time.sleep(0.05)
+	wait_until(lambda: text in pg.log(), timeout,
+		lambda: "%r not in popgate's log:\n%s" % (text, pg.log_tail()))
 
 
 def xoauth2(user, token):
@@ -138,12 +134,6 @@ def oauthbearer(user, token, host="127.0.0.1"):
 
 
 ENCODERS = {"XOAUTH2": xoauth2, "OAUTHBEARER": oauthbearer}
-
-
-def capa(c):
-	status, lines = c.cmd_multi("CAPA")
-	assert status.startswith(b"+OK"), status
-	return [x.rstrip(b"\r\n").decode() for x in lines]
 
 
 def sasl_line(c):
@@ -244,7 +234,7 @@ def test_good_token_retr(oauth_dovecot, gate, mech, initial):
 		for i, msg in enumerate(d.seeded["alice"][:3], 1):
 			status, lines = c.cmd_multi("RETR %d" % i)
 			assert status.startswith(b"+OK"), status
-			assert unstuff(lines) == msg
+			assert_same_bytes(unstuff(lines), msg, "RETR %d" % i)
 		# A token is a password: once used, the gateway's memory no longer holds it.
 		assert find_in_memory(pg.proc.pid, [GOOD, ENCODERS[mech]("alice", GOOD)]) == []
 		assert c.quit().startswith(b"+OK")
@@ -325,20 +315,20 @@ def test_in_use_by_token_user(oauth_dovecot, gate):
 # --- the exact IMAP conversation, against the scripted fake upstream (tests/integration/fakeimap.py) ---
 
 @pytest.fixture
-def fake():
-	f = FakeImap()
-	f.tokens = {GOOD: "alice"}
-	yield f
-	f.stop()
+def token_fake(fake):
+	"""conftest's fake upstream, knowing GOOD as alice's token."""
+	fake.tokens = {GOOD: "alice"}
+	return fake
 
 
 @pytest.mark.parametrize("sasl_ir", [True, False], ids=["sasl-ir", "no-sasl-ir"])
 @pytest.mark.parametrize("mech", ["XOAUTH2", "OAUTHBEARER"])
-def test_fake_upstream_conversation(fake, gate, mech, sasl_ir):
+def test_fake_upstream_conversation(token_fake, gate, mech, sasl_ir):
 	"""AUTHENTICATE with the client's response byte for byte, as an initial response when the
 	upstream has SASL-IR, else after its "+"; SELECT only after the OK (a refused token's "+"
 	must be answered before anything else); the error challenge answered with an empty
 	response (XOAUTH2) or ^A (OAUTHBEARER, RFC 7628 §3.2.3), then -ERR [AUTH]."""
+	fake = token_fake
 	fake.caps = "IMAP4rev1 LITERAL+ UIDPLUS AUTH=PLAIN AUTH=%s%s" % (mech,
 		" SASL-IR" if sasl_ir else "")
 	pg = gate(fake.port)
@@ -353,7 +343,7 @@ def test_fake_upstream_conversation(fake, gate, mech, sasl_ir):
 		r = auth(c, mech, good)
 		assert r.startswith(b"+OK Logged in, 3 messages"), (r, fake.transcript())
 		status, lines = c.cmd_multi("RETR 1")
-		assert unstuff(lines) == fake.messages[0]
+		assert_same_bytes(unstuff(lines), fake.messages[0], "RETR 1")
 		assert c.quit().startswith(b"+OK")
 	form = "ir" if sasl_ir else "continuation"
 	ack = b"" if mech == "XOAUTH2" else b"AQ=="
@@ -369,8 +359,9 @@ def test_fake_upstream_conversation(fake, gate, mech, sasl_ir):
 	assert cmds[1][:2] == [want, 'SELECT "INBOX"'], fake.transcript()
 
 
-def test_fake_upstream_drops_mechanism(fake, gate):
+def test_fake_upstream_drops_mechanism(token_fake, gate):
 	"""Offered at the probe, gone at login: a temporary failure, not a wrong password."""
+	fake = token_fake
 	fake.caps = "IMAP4rev1 LITERAL+ UIDPLUS AUTH=PLAIN AUTH=XOAUTH2 SASL-IR"
 	pg = gate(fake.port)
 	fake.caps = "IMAP4rev1 LITERAL+ UIDPLUS AUTH=PLAIN SASL-IR"
@@ -442,11 +433,9 @@ def test_curl(oauth_dovecot, gate, mech):
 	d = oauth_dovecot
 	pg = gate(d.imap_port)
 	base = ["curl", "-sS", "--max-time", "30", "--login-options", "AUTH=" + mech, "-u", "alice:"]
-	r = subprocess.run(base + ["--oauth2-bearer", GOOD, "pop3://127.0.0.1:%d/2" % pg.port],
-		stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+	r = run(base + ["--oauth2-bearer", GOOD, "pop3://127.0.0.1:%d/2" % pg.port], 60)
 	assert r.returncode == 0, r.stderr
-	assert r.stdout == d.seeded["alice"][1]
-	r = subprocess.run(base + ["--oauth2-bearer", "ya29.curl-bad", "pop3://127.0.0.1:%d/" % pg.port],
-		stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+	assert_same_bytes(r.stdout, d.seeded["alice"][1], "curl's RETR 2")
+	r = run(base + ["--oauth2-bearer", "ya29.curl-bad", "pop3://127.0.0.1:%d/" % pg.port], 60)
 	assert r.returncode == 67, (r.returncode, r.stderr)	# CURLE_LOGIN_DENIED
 	assert "ya29.curl-bad" not in pg.log()

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from helpers import wait_until
 from pop3client import Pop3Raw
 from popgate import start_popgate
 
@@ -32,9 +33,9 @@ def test_emfile_pauses_accepting_without_spinning_then_recovers(pop3, tmp_path):
 			check=True)
 		for _ in range(12):
 			socks.append(socket.create_connection(("127.0.0.1", pg.port), timeout=5))
-		time.sleep(0.5)
+		wait_until(lambda: "pausing new connections" in pg.log(), 5)	# it hit EMFILE
 		before = cpu_seconds(pg.proc.pid)
-		time.sleep(2.0)
+		time.sleep(2.0)		# the time it is watched while out of descriptors
 		spent = cpu_seconds(pg.proc.pid) - before
 		assert spent < 0.5, "popgate used %.2f s of CPU in 2 s while out of descriptors" % spent
 		assert "pausing new connections" in pg.log()

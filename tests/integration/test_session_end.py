@@ -24,31 +24,13 @@ import pytest
 
 import dovecot as dovecot_mod
 import messages
+from helpers import (assert_same_bytes, read_until_eof, session_lines, wait_session_closed,
+	wait_until)
 from messages import message_ids, pop3_bytes
 from pop3client import Pop3Raw, stuff, unstuff
 from popgate import start_popgate
 
 pytestmark = pytest.mark.popgate_only
-
-
-def read_until_eof(sock, timeout):
-	"""Raw bytes until the server closes or the timeout: (data, closed)."""
-	deadline = time.monotonic() + timeout
-	data = bytearray()
-	while True:
-		left = deadline - time.monotonic()
-		if left <= 0:
-			return bytes(data), False
-		sock.settimeout(left)
-		try:
-			chunk = sock.recv(1 << 20)
-		except socket.timeout:
-			return bytes(data), False
-		except ConnectionResetError:
-			return bytes(data), True
-		if not chunk:
-			return bytes(data), True
-		data += chunk
 
 
 def small_rcvbuf_conn(port, size=16 * 1024):
@@ -67,14 +49,9 @@ def small_rcvbuf_conn(port, size=16 * 1024):
 	return s
 
 
-def session_lines(pg, user):
-	return [l for l in pg.log().splitlines() if " user=%s " % user in l and " result=" in l]
-
-
 def wait_session_line(pg, user, timeout=10.0):
-	deadline = time.monotonic() + timeout
-	while not session_lines(pg, user) and time.monotonic() < deadline:
-		time.sleep(0.05)
+	"""user's one end-of-session line, waiting for it."""
+	wait_until(lambda: session_lines(pg, user), timeout)
 	lines = session_lines(pg, user)
 	assert len(lines) == 1, "session lines of %s: %r\n%s" % (user, lines, pg.log_tail())
 	return lines[0]
@@ -183,7 +160,7 @@ def test_dele_and_quit_with_close_in_the_same_tls_flight_apply_the_deletion(gate
 	assert c.readline().startswith(b"+OK")
 	assert c.readline().startswith(b"+OK"), "login"
 	c.send_records(b"DELE 1\r\nQUIT\r\n", close_notify=(end == "close_notify"))
-	raw, closed = read_until_eof(c.sock, 20)
+	raw, closed, _ = read_until_eof(c.sock, 20)
 	assert closed, "popgate did not close after QUIT"
 	if end == "tcp_fin":
 		# Nothing was sent after the data but a FIN: our TLS can still read the replies.
@@ -220,7 +197,7 @@ def test_pipelined_noops_retr_dele_quit_then_shut_wr_runs_them_all(gate, dovecot
 	c = Pop3Raw("127.0.0.1", pg.port, timeout=30)
 	c.send(login_lines(user, password) + b"NOOP\r\n" * noops + b"RETR 2\r\nDELE 1\r\nQUIT\r\n")
 	c.sock.shutdown(socket.SHUT_WR)	# half-closed: popgate's replies can still come
-	data, closed = read_until_eof(c.sock, 30)
+	data, closed, _ = read_until_eof(c.sock, 30)
 	c.close()
 	assert closed
 	lines = data.split(b"\r\n")
@@ -231,7 +208,7 @@ def test_pipelined_noops_retr_dele_quit_then_shut_wr_runs_them_all(gate, dovecot
 	assert rest.startswith(b"+OK"), rest[:200]
 	body = rest.split(b"\r\n", 1)[1]
 	want = stuff(pop3_bytes(msgs[1])) + b".\r\n"
-	assert body[:len(want)] == want, "RETR 2 is not byte-exact"
+	assert_same_bytes(body[:len(want)], want, "RETR 2")
 	tail = body[len(want):]
 	assert tail.startswith(b"+OK") and tail.endswith(b"+OK Logging out, 1 messages deleted.\r\n"), tail
 	line = wait_session_line(pg, user)
@@ -247,14 +224,14 @@ def test_fin_after_pipelined_retr_runs_it_and_a_partial_quit_deletes_nothing(gat
 	c.login(user, password)
 	c.send(b"DELE 1\r\nRETR 7\r\nQUI")	# the 50 KB multipart one; QUIT never completed
 	c.sock.shutdown(socket.SHUT_WR)
-	data, closed = read_until_eof(c.sock, 30)
+	data, closed, _ = read_until_eof(c.sock, 30)
 	c.close()
 	assert closed
 	status, _, rest = data.partition(b"\r\n")
 	assert status.startswith(b"+OK"), status
 	retr_status, _, body = rest.partition(b"\r\n")
 	assert retr_status.startswith(b"+OK"), retr_status
-	assert body == stuff(pop3_bytes(msgs[6])) + b".\r\n", "RETR 7 after the FIN: %d bytes" % len(body)
+	assert_same_bytes(body, stuff(pop3_bytes(msgs[6])) + b".\r\n", "RETR 7 after the FIN")
 	line = wait_session_line(pg, user)
 	assert "result=disconnected" in line and "dele=0" in line, line
 	up = dovecot_upstream(dovecot, user)
@@ -276,8 +253,8 @@ def test_retr_of_20mb_and_quit_pipelined_to_a_client_not_reading_arrive_whole(ga
 	big = dovecot.seeded["alice"][messages.BIG - 1]
 	s = small_rcvbuf_conn(pg.port)
 	s.sendall(login_lines("alice", dovecot.users["alice"]) + b"RETR %d\r\nQUIT\r\n" % messages.BIG)
-	time.sleep(2)		# popgate has it all queued, and has ended the session
-	data, closed = read_until_eof(s, 120)
+	wait_session_closed(pg, "alice")	# popgate has it all queued, and has ended the session
+	data, closed, _ = read_until_eof(s, 120)
 	s.close()
 	assert closed
 	head = data.split(b"\r\n", 3)
@@ -285,7 +262,7 @@ def test_retr_of_20mb_and_quit_pipelined_to_a_client_not_reading_arrive_whole(ga
 	body = head[3]
 	want = stuff(pop3_bytes(big)) + b".\r\n"
 	assert len(body) >= len(want), "%d of the %d bytes of RETR arrived" % (len(body), len(want))
-	assert body[:len(want)] == want, "the 20 MB message is not byte-exact"
+	assert_same_bytes(body[:len(want)], want, "the 20 MB message")
 	assert body[len(want):] == b"+OK Logging out, 0 messages deleted.\r\n", body[len(want):][:200]
 	line = wait_session_line(pg, "alice")
 	assert "result=ok" in line, line
@@ -304,8 +281,8 @@ def retr_replies(data, msg, count):
 	for i in range(count):
 		status, sep, data = data.partition(b"\r\n")
 		assert status.startswith(want) and sep, "RETR %d of %d: %r" % (i + 1, count, status[:100])
-		assert data[:len(one)] == one, "RETR %d of %d is not whole: %d bytes left" % (
-			i + 1, count, len(data))
+		assert_same_bytes(data[:len(one)], one, "RETR %d of %d (%d bytes left)" % (
+			i + 1, count, len(data)))
 		data = data[len(one):]
 	return data
 
@@ -317,8 +294,8 @@ def test_quit_ok_after_update_reaches_a_client_whose_buffer_was_full(gate, dovec
 	s = small_rcvbuf_conn(pg.port)
 	s.sendall(login_lines(user, password) + b"DELE 1\r\n" + b"RETR %d\r\n" % MSG * RETRS +
 		b"QUIT\r\n")
-	time.sleep(2)
-	data, closed = read_until_eof(s, 120)
+	wait_session_closed(pg, user)	# the replies are queued, QUIT has run and ended the session
+	data, closed, _ = read_until_eof(s, 120)
 	s.close()
 	assert closed
 	head = data.split(b"\r\n", 3)
@@ -336,8 +313,8 @@ def test_too_many_bad_commands_reply_reaches_a_client_whose_buffer_was_full(gate
 	s = small_rcvbuf_conn(pg.port)
 	s.sendall(login_lines("bob", dovecot.users["bob"]) + b"RETR %d\r\n" % MSG * RETRS +
 		b"XYZZY\r\n" * 20)
-	time.sleep(2)
-	data, closed = read_until_eof(s, 120)
+	wait_session_closed(pg, "bob")	# the replies are queued, the 20th XYZZY ended the session
+	data, closed, _ = read_until_eof(s, 120)
 	s.close()
 	assert closed
 	head = data.split(b"\r\n", 2)
@@ -380,7 +357,7 @@ def test_slowly_streamed_retr_is_not_client_inactivity(slow_gate, fake):
 	c.login("slow_literal", "pw")
 	status, lines = c.cmd_multi("RETR 3")	# 4 pieces 1.5 s apart: 6 s, idle_timeout 1
 	assert status.startswith(b"+OK"), status
-	assert unstuff(lines) == pop3_bytes(fake.messages[2])
+	assert_same_bytes(unstuff(lines), pop3_bytes(fake.messages[2]), "RETR 3")
 	assert c.quit().startswith(b"+OK")
 
 

@@ -24,6 +24,7 @@ import time
 import pytest
 
 import messages
+from helpers import wait_until
 from messages import message_ids, pop3_bytes, top_bytes
 from pop3client import Pop3Raw, unstuff
 from popgate import popgate_sanitized, start_popgate
@@ -251,6 +252,7 @@ def upstream(d, user):
 		m.logout()
 
 
+@pytest.mark.timeout(SECONDS + 600)	# setup, SECONDS of sessions, up to 60 s to end, checks
 def test_soak_200_concurrent_sessions(soak_dovecot, tmp_path):
 	d = soak_dovecot
 	users = fresh_users(d, OWNERS + SHARED_USERS)
@@ -271,7 +273,11 @@ def test_soak_200_concurrent_sessions(soak_dovecot, tmp_path):
 				c.login(u, users[u][0])
 				c.cmd_multi("RETR 7")
 				assert c.quit().startswith(b"+OK")
-		time.sleep(0.3)
+		# Both sessions have ended and popgate holds no connection (the upstream ones close
+		# after LOGOUT is answered, a moment after the session's line).
+		wait_until(lambda: len([l for l in pg.log().splitlines() if " result=" in l and
+			" user=- " not in l]) == 2 and not pg.tcp_connections(), 5,
+			lambda: "after the warm-up: connections %r" % pg.tcp_connections())
 		fds0, rss0 = pg.fd_count(), pg.rss_kb()
 
 		start = threading.Event()
@@ -321,14 +327,12 @@ def test_soak_200_concurrent_sessions(soak_dovecot, tmp_path):
 			up = upstream(d, u)
 			assert [x[0] for x in up] == message_ids(soak.original[u]), u
 			assert not [x for x in up if "\\Deleted" in x[1]], (u, up)
-		left = ""
-		for _ in range(50):
+		def dovecot_sessions():
 			r = subprocess.run(["doveadm", "-c", d.conf, "who", "-1"], capture_output=True,
 				text=True, timeout=10)
-			left = [l for l in r.stdout.splitlines()[1:] if l.strip()]
-			if not left:
-				break
-			time.sleep(0.1)
+			return [l for l in r.stdout.splitlines()[1:] if l.strip()]
+		wait_until(lambda: not dovecot_sessions(), 5, interval=0.1)
+		left = dovecot_sessions()
 		assert not left, "Dovecot sessions left after the soak:\n%s" % "\n".join(left)
 		# One end-of-session line per session (not counting start_popgate()'s readiness probe,
 		# which never logs in).

@@ -11,13 +11,11 @@ Dovecot the real client's address and port.
 The certificates come from dovecot.make_certs(): ca.pem signs server.pem (127.0.0.1, localhost)
 and wronghost.pem (wrong.example); wrong-ca.pem signs nothing we serve."""
 
-import base64
 import os
 import poplib
 import re
 import socket
 import ssl
-import subprocess
 import sys
 import threading
 import time
@@ -25,24 +23,13 @@ import time
 import pytest
 
 import dovecot as dovecot_mod
+from helpers import assert_same_bytes, b64, capa, client_env, lf, plain_ir, run, wait_until
 from leaks import find_in_memory, secret_forms
 from messages import pop3_bytes, message_ids
 from pop3client import Pop3Raw
 from popgate import start_popgate
 
 pytestmark = pytest.mark.popgate_only
-
-
-def b64(data):
-	return base64.b64encode(data).decode()
-
-
-def plain_ir(user, password):
-	if isinstance(user, str):
-		user = user.encode("utf-8")
-	if isinstance(password, str):
-		password = password.encode("utf-8")
-	return b64(b"\0" + user + b"\0" + password)
 
 
 def client_ctx(cafile):
@@ -72,30 +59,7 @@ def pg(dovecot, tmp_path):
 	p.stop()
 
 
-def capa(conn):
-	"""CAPA over a Pop3Raw: the capability lines, without CRLF."""
-	status, lines = conn.cmd_multi("CAPA")
-	assert status.startswith(b"+OK"), status
-	return [l.rstrip(b"\r\n").decode() for l in lines]
-
-
-def run(args, timeout=180, **kw):
-	r = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-		stderr=subprocess.PIPE, timeout=timeout, **kw)
-	sys.stdout.write("$ %s\nexit %d\n--- stdout (%d bytes)\n--- stderr:\n%s\n" % (
-		" ".join(str(a) for a in args), r.returncode, len(r.stdout),
-		r.stderr.decode("utf-8", "replace")[-3000:]))
-	return r
-
-
-def client_env(home):
-	env = dict(os.environ, HOME=str(home), FETCHMAILHOME=str(home))
-	env.pop("MAILRC", None)
-	return env
-
-
-def lf(data):
-	return data.replace(b"\r\n", b"\n")
+RUN_TIMEOUT = 180	# seconds a real client may take here
 
 
 # --- POP3S and STLS with real clients ----------------------------------------------------------
@@ -103,18 +67,20 @@ def lf(data):
 def test_pop3s_curl_with_cacert_retrieves_byte_exact(pg, dovecot):
 	msgs = dovecot.seeded["bob"]
 	url = "pop3s://bob:%s@127.0.0.1:%d/" % (dovecot.users["bob"].replace(" ", "%20"), pg.tls_port)
-	r = run(["curl", "-sS", "--max-time", "60", "--cacert", dovecot.certs["ca.pem"], url])
+	r = run(["curl", "-sS", "--max-time", "60", "--cacert", dovecot.certs["ca.pem"], url],
+		RUN_TIMEOUT)
 	assert r.returncode == 0
 	assert [int(l.split()[1]) for l in r.stdout.splitlines()] == [len(m) for m in msgs]
 	for n in (1, 2, len(msgs)):
-		r = run(["curl", "-sS", "--max-time", "60", "--cacert", dovecot.certs["ca.pem"], url + str(n)])
+		r = run(["curl", "-sS", "--max-time", "60", "--cacert", dovecot.certs["ca.pem"],
+			url + str(n)], RUN_TIMEOUT)
 		assert r.returncode == 0
-		assert r.stdout == pop3_bytes(msgs[n - 1]), "message %d" % n
+		assert_same_bytes(r.stdout, pop3_bytes(msgs[n - 1]), "message %d" % n)
 
 
 def test_pop3s_curl_refuses_a_gateway_it_cannot_verify(pg, dovecot):
 	r = run(["curl", "-sS", "--max-time", "60", "--cacert", dovecot.certs["wrong-ca.pem"],
-		"pop3s://bob:x@127.0.0.1:%d/" % pg.tls_port])
+		"pop3s://bob:x@127.0.0.1:%d/" % pg.tls_port], RUN_TIMEOUT)
 	assert r.returncode == 60, "curl: expected 60 (peer certificate cannot be authenticated)"
 
 
@@ -132,10 +98,13 @@ def test_pop3s_mpop_and_fetchmail_in_tls_mode(pg, dovecot, tmp_path):
 		"--tls-starttls=off", "--tls-trust-file=" + dovecot.certs["ca.pem"], "--auth=user",
 		"--user=" + u, "--passwordeval=printf '%%s' '%s'" % dovecot.users[u], "--keep=on",
 		"--delivery=maildir," + str(md), "--uidls-file=" + str(home / "uidls"),
-		"--received-header=off", "--timeout=60", "-Q"], env=client_env(home))
+		"--received-header=off", "--timeout=60", "-Q"], RUN_TIMEOUT, env=client_env(home))
 	assert r.returncode == 0
 	got = sorted(open(md / "new" / f, "rb").read() for f in os.listdir(md / "new"))
-	assert got == sorted(lf(pop3_bytes(m)) for m in msgs)
+	want = sorted(lf(pop3_bytes(m)) for m in msgs)
+	assert len(got) == len(want), "mpop delivered %d messages of %d" % (len(got), len(want))
+	for i, (data, m) in enumerate(zip(got, want)):
+		assert_same_bytes(data, m, "mpop's message %d (sorted)" % i)
 	# fetchmail: implicit TLS ("ssl"), certificate checked against the test CA.
 	home = tmp_path / "fetchmail"
 	out = home / "out"
@@ -153,7 +122,7 @@ def test_pop3s_mpop_and_fetchmail_in_tls_mode(pg, dovecot, tmp_path):
 			sys.executable, home / "deliver.py", out))
 	rc.chmod(0o600)
 	r = run(["fetchmail", "-f", str(rc), "--nodetach", "-v", "--pidfile", str(home / "pid")],
-		env=client_env(home))
+		RUN_TIMEOUT, env=client_env(home))
 	assert r.returncode == 0	# the port speaks only TLS: success means fetchmail used it
 	got = [open(out / f, "rb").read() for f in sorted(os.listdir(out))]
 	assert len(got) == len(msgs)
@@ -161,7 +130,7 @@ def test_pop3s_mpop_and_fetchmail_in_tls_mode(pg, dovecot, tmp_path):
 		body = data.split(b"\n", 1)[1]
 		while body[:1] in (b" ", b"\t"):	# fetchmail's Received: continuation lines
 			body = body.split(b"\n", 1)[1]
-		assert body == lf(pop3_bytes(m))
+		assert_same_bytes(body, lf(pop3_bytes(m)), "fetchmail's message")
 
 
 def test_stls_with_poplib_then_login_and_retr(pg, dovecot):
@@ -177,7 +146,8 @@ def test_stls_with_poplib_then_login_and_retr(pg, dovecot):
 	p.user("bob")
 	p.pass_(dovecot.users["bob"])
 	_, lines, _ = p.retr(1)
-	assert b"\r\n".join(lines) + b"\r\n" == pop3_bytes(dovecot.seeded["bob"][0])
+	assert_same_bytes(b"\r\n".join(lines) + b"\r\n", pop3_bytes(dovecot.seeded["bob"][0]),
+		"RETR 1")
 	p.quit()
 
 
@@ -234,7 +204,9 @@ def test_pipelined_commands_beyond_one_read_over_tls(pg, dovecot):
 		assert tf.readline().startswith(b"+OK")
 		t.sendall(b"USER bob\r\nPASS wrong\r\n" + line)
 		assert tf.readline().startswith(b"+OK")
-		time.sleep(0.2)		# PASS is now waiting out its delay; `line` waits in the buffer
+		# PASS is now waiting out its delay (2 s); `line` waits in the buffer.
+		wait_until(lambda: "login of user=bob failed" in pg.log(), 5,
+			lambda: "PASS not refused yet:\n" + pg.log_tail())
 		t.sendall(line * n)	# one TLS record
 		assert tf.readline().startswith(b"-ERR [AUTH]")
 		for i in range(n + 1):
@@ -354,8 +326,8 @@ def test_upstream_tls_with_the_right_ca(dovecot, tmp_path, security):
 	try:
 		r, lines = retr1_via(pg, "bob", dovecot.users["bob"])
 		assert r.startswith(b"+OK"), r
-		assert b"".join(l[1:] if l.startswith(b".") else l for l in lines) == \
-			pop3_bytes(dovecot.seeded["bob"][0])
+		assert_same_bytes(b"".join(l[1:] if l.startswith(b".") else l for l in lines),
+			pop3_bytes(dovecot.seeded["bob"][0]), "RETR 1")
 	finally:
 		pg.stop()
 	# Dovecot says the login came over TLS.
@@ -392,7 +364,7 @@ def test_tls_on_both_sides_every_message_byte_exact_through_a_slow_reader(doveco
 					if got > 256 * 1024:
 						time.sleep(0.05)	# a slow reader, every 256 KB
 						got = 0
-				assert b"".join(lines) == pop3_bytes(m), "message %d" % i
+				assert_same_bytes(b"".join(lines), pop3_bytes(m), "message %d" % i)
 			t.sendall(b"QUIT\r\n")
 			assert tf.readline().startswith(b"+OK")
 	finally:
@@ -572,11 +544,11 @@ def test_curl_auth_plain(pop3, dovecot):
 	from urllib.parse import quote
 	pw = dovecot.users["carol"]
 	r = run(["curl", "-sS", "--max-time", "60", "--login-options", "AUTH=PLAIN",
-		"pop3://%s:%s@127.0.0.1:%d/1" % ("carol", quote(pw, safe=""), pop3.port)])
+		"pop3://%s:%s@127.0.0.1:%d/1" % ("carol", quote(pw, safe=""), pop3.port)], RUN_TIMEOUT)
 	assert r.returncode == 0
-	assert r.stdout == pop3_bytes(dovecot.seeded["carol"][0])
+	assert_same_bytes(r.stdout, pop3_bytes(dovecot.seeded["carol"][0]), "curl's RETR 1")
 	r = run(["curl", "-sS", "--max-time", "60", "--login-options", "AUTH=PLAIN",
-		"pop3://carol:wrong@127.0.0.1:%d/1" % pop3.port])
+		"pop3://carol:wrong@127.0.0.1:%d/1" % pop3.port], RUN_TIMEOUT)
 	assert r.returncode == 67
 
 
@@ -663,10 +635,9 @@ def test_send_client_id_shows_the_real_client_to_dovecot(make_dovecot, tmp_path)
 			c.quit()
 	finally:
 		pg.stop()
-	deadline = time.monotonic() + 5
-	while time.monotonic() < deadline:
-		log = open(d.log_path, errors="replace").read()
-		if "Login: user=<bob>" in log:
-			break
-		time.sleep(0.1)
+	def dovecot_log():
+		with open(d.log_path, errors="replace") as f:
+			return f.read()
+	wait_until(lambda: "Login: user=<bob>" in dovecot_log(), 5)
+	log = dovecot_log()
 	assert re.search(r"Login: user=<bob>.* rport=%d\b" % client_port, log), log[-2000:]

@@ -105,6 +105,78 @@ test_stored_uidl_wins(void **state)
 	cache_free(&c);
 }
 
+/* What a lookup records: one row per message, in the file, for the next process. */
+static void
+test_lookup_records_each_message(void **state)
+{
+	const uint32_t uids[] = { 1, 2, 9 };
+	const uint64_t sizes[] = { 100, 200, 300 };
+	char u[3][CACHE_UIDL_MAX];
+	const char *error = NULL;
+	struct cache *c;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int rows = 0;
+
+	(void)state;
+	assert_non_null(c = cache_open(dbpath, &error));
+	assert_int_equal(cache_lookup_uidls(c, "alice", "INBOX", 42, uids, sizes, 3, u, &error), 0);
+	cache_free(&c);
+	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT user, mailbox, uidvalidity, uid, uidl, size "
+	    "FROM uidl ORDER BY uid", -1, &st, NULL), SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		assert_true(rows < 3);
+		assert_string_equal((const char *)sqlite3_column_text(st, 0), "alice");
+		assert_string_equal((const char *)sqlite3_column_text(st, 1), "INBOX");
+		assert_int_equal(sqlite3_column_int64(st, 2), 42);
+		assert_int_equal(sqlite3_column_int64(st, 3), uids[rows]);
+		assert_string_equal((const char *)sqlite3_column_text(st, 4), u[rows]);
+		assert_int_equal(sqlite3_column_int64(st, 5), sizes[rows]);
+		rows++;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	assert_int_equal(rows, 3);
+}
+
+/* A mapping stored in the file (what an import from the old POP3 server writes, before any
+ * login) is what the next processes hand out: not replaced by the derived UIDL, for its
+ * UIDVALIDITY only. A cache that keeps nothing in the file, or never reads it, fails. */
+static void
+test_imported_uidl_is_served_after_reopen(void **state)
+{
+	const uint32_t uids[] = { 2, 3, 4 };
+	const uint64_t sizes[] = { 20, 30, 40 };
+	char u[3][CACHE_UIDL_MAX];
+	const char *error = NULL;
+	struct cache *c;
+	sqlite3 *db;
+
+	(void)state;
+	assert_non_null(c = cache_open(dbpath, &error));	/* creates the table */
+	cache_free(&c);
+	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "INSERT INTO uidl (user, mailbox, uidvalidity, uid, uidl, "
+	    "size) VALUES ('dave', 'INBOX', 7, 3, 'imported-uidl-3', 30)", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	for (int round = 0; round < 2; round++) {	/* a login, then another process's */
+		assert_non_null(c = cache_open(dbpath, &error));
+		assert_int_equal(cache_lookup_uidls(c, "dave", "INBOX", 7, uids, sizes, 3, u, &error),
+		    0);
+		assert_string_equal(u[0], "0000000200000007");
+		assert_string_equal(u[1], "imported-uidl-3");
+		assert_string_equal(u[2], "0000000400000007");
+		cache_free(&c);
+	}
+	/* Another UIDVALIDITY: the UIDs name other messages, the import does not apply. */
+	assert_non_null(c = cache_open(dbpath, &error));
+	assert_int_equal(cache_lookup_uidls(c, "dave", "INBOX", 8, uids, sizes, 3, u, &error), 0);
+	assert_string_equal(u[1], "0000000300000008");
+	cache_free(&c);
+}
+
 static void
 test_no_cache_gives_derived(void **state)
 {
@@ -129,6 +201,9 @@ main(void)
 		cmocka_unit_test(test_derive_format),
 		cmocka_unit_test_setup_teardown(test_lookup_stable_across_opens, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stored_uidl_wins, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lookup_records_each_message, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_imported_uidl_is_served_after_reopen, setup,
+		    teardown),
 		cmocka_unit_test(test_no_cache_gives_derived),
 	};
 

@@ -12,8 +12,7 @@
 #include <cmocka.h>
 
 #include "../../pop3/pop3_dotstuff.h"
-
-#define W(s) s, sizeof(s) - 1
+#include "unit.h"
 
 static const struct {
 	const char *in;

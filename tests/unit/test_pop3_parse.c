@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "../../pop3/pop3_parse.h"
+#include "unit.h"
 
 /* A parser, its input buffer and a record of what came out, "RETR 7|NOOP|!LONG". */
 struct feed {
@@ -128,9 +129,7 @@ parse_all(struct feed *f, const char *wire, size_t len, size_t max)
 	return f->rec;
 }
 
-/* A wire literal and its length: some hold NUL bytes. */
-#define W(s) s, sizeof(s) - 1
-
+/* Wire literals as W() (unit.h): some hold NUL bytes. */
 static void
 test_table(void **state)
 {

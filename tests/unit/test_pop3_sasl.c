@@ -13,8 +13,7 @@
 
 #include "../../common/b64.h"
 #include "../../pop3/pop3_sasl.h"
-
-#define W(s) s, sizeof(s) - 1
+#include "unit.h"
 
 static void
 test_b64_vectors(void **state)

@@ -8,8 +8,7 @@
 #include <cmocka.h>
 
 #include "../../pop3/pop3_top.h"
-
-#define W(s) s, sizeof(s) - 1
+#include "unit.h"
 
 /* Bytes taken from body for m lines, fed in two pieces cut at `cut`. */
 static size_t
