@@ -20,9 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/slice.h"
-
 #include "../common/buf.h"
+#include "../common/slice.h"
 
 #define POP3_LINE_MAX 255	/* RFC 2449 §4: a command line, CRLF included */
 #define POP3_SASL_LINE_MAX 8192	/* RFC 5034 §4: SASL lines (OAuth tokens run to kilobytes) */
