@@ -66,7 +66,7 @@ cache_free(struct cache **cp)
 void
 cache_derive_uidl(uint32_t uidvalidity, uint32_t uid, char uidl_r[CACHE_UIDL_MAX])
 {
-	snprintf(uidl_r, CACHE_UIDL_MAX, "%08X%08X", uid, uidvalidity);
+	snprintf(uidl_r, CACHE_UIDL_MAX, "%08x%08x", uid, uidvalidity);
 }
 
 /* Index of uid in the ascending array, or -1. */

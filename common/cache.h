@@ -3,8 +3,9 @@
  * Maps, per user and mailbox, IMAP (UIDVALIDITY, UID) to the UIDL POP3 clients know the
  * message by. A message not yet in the cache gets a UIDL derived from UIDVALIDITY and UID
  * only, so two gateways hand out the same UIDL without sharing state; the format is
- * Dovecot's default pop3_uidl_format "%08Xu%08Xv", so mailboxes that Dovecot's own POP3
- * served keep their UIDLs.
+ * Dovecot's default pop3_uidl_format "%08Xu%08Xv" (lower-case hex: Dovecot's %X prints
+ * with "%llx"), so mailboxes that Dovecot's own POP3 served keep their UIDLs, byte for
+ * byte.
  *
  * The cache is a cache: every failure is reported to the caller, which goes on with the
  * derived UIDLs. One short transaction per login; a locked database is not waited for

@@ -50,7 +50,7 @@ def test_uidls_are_dovecots_default_and_recorded_in_the_cache(pop3, tmp_path):
 	uids = [u.uid for u in pop3.upstream()]
 	m.logout()
 	# Dovecot's pop3_uidl_format default %08Xu%08Xv: migrating from its POP3 changes nothing.
-	assert uidls == ["%08X%08X" % (uid, uidvalidity) for uid in uids]
+	assert uidls == ["%08x%08x" % (uid, uidvalidity) for uid in uids]
 	db = sqlite3.connect(str(tmp_path / "popgate" / "uidl.sqlite"))
 	rows = db.execute("SELECT uid, uidl FROM uidl WHERE user='alice' ORDER BY uid").fetchall()
 	db.close()

@@ -48,11 +48,12 @@ test_derive_format(void **state)
 	char u[CACHE_UIDL_MAX];
 
 	(void)state;
-	/* Dovecot's default pop3_uidl_format %08Xu%08Xv: UID first, then UIDVALIDITY. */
+	/* Dovecot's default pop3_uidl_format %08Xu%08Xv: UID first, then UIDVALIDITY, in
+	 * lower-case hex (Dovecot's %X modifier prints with "%llx"). */
 	cache_derive_uidl(0x5f3a1b2cu, 7, u);
-	assert_string_equal(u, "000000075F3A1B2C");
+	assert_string_equal(u, "000000075f3a1b2c");
 	cache_derive_uidl(UINT32_MAX, UINT32_MAX, u);
-	assert_string_equal(u, "FFFFFFFFFFFFFFFF");
+	assert_string_equal(u, "ffffffffffffffff");
 }
 
 static void
@@ -73,7 +74,7 @@ test_lookup_stable_across_opens(void **state)
 	assert_int_equal(cache_lookup_uidls(c, "alice", "INBOX", 42, uids, sizes, 3, b, &error), 0);
 	for (int i = 0; i < 3; i++)
 		assert_string_equal(a[i], b[i]);
-	assert_string_equal(a[2], "000000090000002A");
+	assert_string_equal(a[2], "000000090000002a");
 	cache_free(&c);
 }
 

@@ -88,7 +88,7 @@ test_pipelined_sasl_ir_and_the_snapshot(void **state)
 	assert_int_equal(l.r.snap.uid[1], 9);
 	assert_int_equal(l.r.snap.size[2], 300);
 	assert_int_equal(l.r.snap.uidvalidity, 42);
-	assert_string_equal(l.r.snap.uidl[0], "000000050000002A");
+	assert_string_equal(l.r.snap.uidl[0], "000000050000002a");
 	assert_true(l.r.c.caps_after_login);
 	assert_true(l.r.c.caps & GW_CAP_UIDPLUS);
 	rig_free(&l.r);
