@@ -321,7 +321,7 @@ static void
 imapc_caps(struct gw_imapc *c, const struct slice *caps)
 {
 	c->caps = gw_imapc_parse_caps(caps);
-	c->caps_known = true;
+	c->caps_known = c->caps_seen = true;
 	if (c->authenticated)
 		c->caps_after_login = true;
 }
@@ -572,7 +572,7 @@ starttls_done(struct gw_imapc_op *op, const struct imap_resp *r)
 		gw_imapc_fail(c, "upstream sent data after STARTTLS OK");
 		return;
 	}
-	c->caps_known = false;	/* RFC 3501 §6.2.1: forget what was said in clear */
+	c->caps_known = c->caps_seen = false;	/* RFC 3501 §6.2.1: forget what was said in clear */
 	c->caps = 0;
 	if (gw_io_start_tls(&c->io, c->t.tls, false, c->t.host, c->t.verify) < 0) {
 		gw_imapc_fail(c, "%s", c->io.c.error);

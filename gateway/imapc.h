@@ -121,7 +121,8 @@ struct gw_imapc {
 	struct gw_imapc_op prelogin;	/* the connection's own commands (STARTTLS, CAPABILITY) */
 	ev_timer timer;
 	unsigned caps;			/* GW_CAP_* */
-	bool caps_known;
+	bool caps_known;		/* asked, or named: what caps says is what there is */
+	bool caps_seen;			/* the server named its capabilities (not only OK'd) */
 	bool authenticated;		/* gw_imapc_authenticated() was called */
 	bool caps_after_login;		/* caps are what the server offers once logged in */
 	bool bye;

@@ -94,6 +94,16 @@ gw_io_pause(struct gw_io *io, bool pause)
 	gw_io_update(io);
 }
 
+/* The io reads on this readiness: a TLS handshake always, else unless paused, at EOF or
+ * with the input full. */
+static bool
+io_reads(const struct gw_io *io)
+{
+	const struct conn *c = &io->c;
+
+	return c->handshaking || (!c->read_paused && !c->eof && buf_room(&c->in) > 0);
+}
+
 void
 gw_io_update(struct gw_io *io)
 {
@@ -118,9 +128,11 @@ gw_io_update(struct gw_io *io)
 	}
 	/* What epoll will not report (io.h), and what the owner's own calls caused: the
 	 * callback runs as if the socket were ready. ev_io_stop() drops a fed event, so it is
-	 * fed again after every re-arm, and a closed io is never called. */
+	 * fed again after every re-arm, and a closed io is never called. Held bytes only when
+	 * the callback will read them: EV_READ is also armed for a TLS write that needs a read
+	 * (conn_want_read()), and feeding what nobody reads would spin the loop. */
 	if (io->failed || io->lowat_due || io->c.tls_news ||
-	    ((ev & EV_READ) && conn_tls_pending(&io->c)))
+	    ((ev & EV_READ) && io_reads(io) && conn_tls_pending(&io->c)))
 		ev_feed_event(io->loop, &io->w, EV_CUSTOM);
 }
 
@@ -159,7 +171,7 @@ io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	if (!io->failed && conn_flush(c) == CONN_ERROR)
 		io_failed(io);
-	if (!io->failed && (c->handshaking || (!c->read_paused && !c->eof && buf_room(&c->in) > 0)))
+	if (!io->failed && io_reads(io))
 		st = conn_read(c);
 	if (st == CONN_ERROR)
 		io_failed(io);

@@ -54,11 +54,20 @@ gw_upcaps_get(struct gw_probe *p, unsigned *caps_r)
 	return false;
 }
 
+static void probe_lost(void *ctx, const char *why);
+
 static void
 probe_ready(void *ctx)
 {
 	struct gw_probe *p = ctx;
 
+	if (!p->c.caps_seen) {
+		/* CAPABILITY answered OK without naming any: knowing nothing is not knowing that
+		 * there is no bearer mechanism. Tried again later, as any failure. */
+		gw_imapc_logout(&p->c);
+		probe_lost(p, "CAPABILITY answered without capabilities");
+		return;
+	}
 	gw_upcaps_learned(p, p->c.caps, "probe");
 	gw_imapc_logout(&p->c);		/* best effort, as a session's */
 	p->running = false;

@@ -63,7 +63,21 @@ send_fetch(struct gw_xfer *x, const char *what, gw_imapc_done_fn *done, const ch
 		return false;
 	buf_printf(out, "UID FETCH %u %s\r\n", x->p.uid, item);
 	gw_imapc_send(x->up);
+	x->inflight++;
 	return true;
+}
+
+/* One of our FETCHes is answered: true when the op goes on with it. A refused op that was
+ * waiting for its last FETCH ends now. */
+static bool
+fetch_answered(struct gw_xfer *x)
+{
+	x->inflight--;
+	if (!x->draining)
+		return true;
+	if (x->inflight == 0)
+		xfer_end(x, GW_XFER_REFUSED, NULL);
+	return false;
 }
 
 static void
@@ -95,6 +109,10 @@ xfer_no_message(struct gw_xfer *x, const struct imap_resp *r)
 	else
 		pop3_reply_err(x->p.out, POP3_CODE_SYS_TEMP, "The mail server could not "
 		    "deliver message %zu now, try again later.", x->p.msgno);
+	if (x->inflight > 0) {
+		x->draining = true;	/* TOP: the other FETCH is still coming */
+		return;
+	}
 	xfer_end(x, GW_XFER_REFUSED, NULL);
 }
 
@@ -103,6 +121,8 @@ retr_done(struct gw_imapc_op *op, const struct imap_resp *r)
 {
 	struct gw_xfer *x = XFER(op);
 
+	if (!fetch_answered(x))
+		return;
 	if (!x->got_literal || r->status != IMAP_STATUS_OK) {
 		xfer_no_message(x, r);
 		return;
@@ -150,6 +170,8 @@ top_window_done(struct gw_imapc_op *op, const struct imap_resp *r)
 {
 	struct gw_xfer *x = XFER(op);
 
+	if (!fetch_answered(x))
+		return;
 	if (r->status != IMAP_STATUS_OK) {
 		xfer_no_message(x, r);
 		return;
@@ -164,8 +186,10 @@ top_header_done(struct gw_imapc_op *op, const struct imap_resp *r)
 {
 	struct gw_xfer *x = XFER(op);
 
+	if (!fetch_answered(x))
+		return;
 	if (!x->got_literal || r->status != IMAP_STATUS_OK) {
-		xfer_no_message(x, r);	/* the pipelined window's answer is dropped with the op */
+		xfer_no_message(x, r);	/* drains the pipelined window first */
 		return;
 	}
 	x->header_done = true;
@@ -269,6 +293,8 @@ xfer_literal(struct gw_imapc_op *op, const struct imap_event *ev)
 	enum imap_fetch_head_result res;
 	enum imap_section_part part;
 
+	if (x->draining)
+		return false;
 	res = imap_fetch_head(ev->line, ev->line_len, &h);
 	if (res == IMAP_FETCH_HEAD_INVALID)
 		x->unreadable = true;		/* if no data of ours comes: [SYS/TEMP] */
@@ -356,7 +382,7 @@ xfer_untagged(struct gw_imapc_op *op, const struct imap_resp *r)
 	uint32_t uid;
 	bool ours, has_uid;
 
-	if (!r->has_num || !imap_slice_eq(&r->name, "FETCH"))
+	if (x->draining || !r->has_num || !imap_slice_eq(&r->name, "FETCH"))
 		return;
 	has_uid = imap_fetch_uid(&r->text, &uid);
 	ours = has_uid && uid == x->p.uid;
@@ -405,7 +431,7 @@ xfer_lost(struct gw_imapc_op *op, const char *why)
 
 	(void)why;
 	/* After "+OK" no terminating "." is sent: the client must see the cut. */
-	if (!x->reply_started)
+	if (!x->reply_started && !x->draining)
 		pop3_reply_err(x->p.out, POP3_CODE_SYS_TEMP, "Lost the connection to the mail server.");
 	xfer_end(x, GW_XFER_CLOSE, "upstream lost");
 }

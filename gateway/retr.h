@@ -51,6 +51,10 @@ struct gw_xfer {
 	bool pending_body_phase;	/* body_phase before it was taken */
 	bool got_nil;			/* our FETCH answered the item with NIL */
 	bool unreadable;		/* a FETCH whose attributes could not be read came */
+	unsigned inflight;		/* FETCHes of ours not answered yet */
+	bool draining;			/* refused ("-ERR" written) while a FETCH of ours is in
+					   flight: its data is skipped until it is answered, so
+					   that the next TOP of the message never takes it */
 	uint64_t window_off;		/* TOP: body offset of the next window */
 	uint64_t window_len;		/* TOP: size asked for in the pending window */
 	uint64_t literal_size;

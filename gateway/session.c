@@ -483,7 +483,8 @@ client_lowat(struct gw_session *s)
 		gw_session_list_continue(s);
 	if (!s->closing && gw_imapc_paused(&s->up))
 		gw_imapc_resume(&s->up);	/* its `settled` flushes */
-	if (!s->closing && s->op == GW_OP_NONE &&
+	/* A command, or the SASL line an AUTH waits for: both wait for room in the output. */
+	if (!s->closing && waits_for_client(s) &&
 	    (buf_len(&s->client.c.in) > 0 || s->client.c.eof))
 		session_process(s);	/* at EOF too: it ends the session */
 }

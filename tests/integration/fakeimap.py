@@ -24,6 +24,8 @@ name itself when it is a scenario name), else "ok". Scenarios (RETR means `BODY.
 
   ok                 a well-behaved server
   no_greeting        accepts, then says nothing
+  capability_empty   a greeting without a [CAPABILITY] code, and CAPABILITY answered OK with
+                     no "* CAPABILITY" line (a server that names nothing)
   select_no          SELECT answers NO
   snapshot_bad       the UID FETCH 1:* listing answers BAD
   bye_idle           after the UID FETCH 1:* listing: "* BYE ..." and the connection closes
@@ -277,7 +279,10 @@ class _Conn:
 				self.wait_eof()
 				return
 			pre = self.server.prelogin_caps or self.server.caps
-			self.send(b"* OK [CAPABILITY " + pre.encode() + b"] fake IMAP server ready.\r\n")
+			if self.scenario == "capability_empty":
+				self.send(b"* OK fake IMAP server ready.\r\n")
+			else:
+				self.send(b"* OK [CAPABILITY " + pre.encode() + b"] fake IMAP server ready.\r\n")
 			while True:
 				line = self.readline()
 				self.command(line)
@@ -325,7 +330,9 @@ class _Conn:
 			self.log(tag + b" " + verb + (b" <hidden>" if verb == b"LOGIN"
 				else (b" " + rest if rest else b"")))
 		ok = tag + b" OK Completed.\r\n"
-		if verb == b"CAPABILITY":
+		if verb == b"CAPABILITY" and self.scenario == "capability_empty":
+			self.send(ok)
+		elif verb == b"CAPABILITY":
 			self.send(b"* CAPABILITY " + caps + b"\r\n" + ok)
 		elif verb == b"AUTHENTICATE" and mech.upper() in (b"XOAUTH2", b"OAUTHBEARER") and \
 				b"AUTH=" + mech.upper() in caps.split():

@@ -220,6 +220,21 @@ def test_probe_fails_upstream_down(gate, tmp_path):
 		assert c.cmd("CAPA").startswith(b"+OK")
 
 
+def test_probe_learns_nothing_from_a_capability_that_names_nothing(token_fake, gate):
+	"""A server whose CAPABILITY answers OK without naming anything (and whose greeting has no
+	[CAPABILITY] code) has not said it lacks XOAUTH2: the probe counts as failed and is
+	retried, and a bearer AUTH is let through for the upstream to decide, never refused on
+	a guess."""
+	token_fake.caps = "IMAP4rev1 LITERAL+ UIDPLUS AUTH=PLAIN SASL-IR AUTH=XOAUTH2"
+	token_fake.next_scenarios.append("capability_empty")
+	pg = gate(token_fake.port, wait_probe=False)
+	wait_log(pg, "learning its capabilities failed: \"CAPABILITY answered without capabilities")
+	with Pop3Raw("127.0.0.1", pg.port) as c:
+		r = c.cmd("AUTH XOAUTH2 " + xoauth2("alice", GOOD))
+		assert r.startswith(b"+OK"), r
+		assert c.quit().startswith(b"+OK")
+
+
 # --- logging in ---
 
 @pytest.mark.parametrize("mech", ["XOAUTH2", "OAUTHBEARER"])

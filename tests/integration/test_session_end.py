@@ -16,6 +16,7 @@ Against the real Dovecot wherever it can show the case; every deleting test uses
 and checks the mailbox upstream afterwards.
 """
 
+import base64
 import socket
 import ssl
 import time
@@ -385,3 +386,43 @@ def test_client_that_stops_reading_a_retr_is_still_cut(gate, dovecot):
 	line = wait_session_line(pg, "alice", timeout=20)
 	assert "result=idle timeout" in line, line
 	s.close()
+
+
+def capa_reply_len(port):
+	"""The length of one CAPA reply of this popgate, as its client receives it."""
+	with Pop3Raw("127.0.0.1", port) as c:
+		status, lines = c.cmd_multi("CAPA")
+		assert status.startswith(b"+OK"), status
+		return len(status) + sum(len(x) for x in lines) + 3
+
+
+@pytest.mark.popgate_only
+def test_auth_response_pipelined_behind_a_full_output_is_read_once_it_drains(fake, tmp_path):
+	"""A client pipelines CAPAs until popgate's output is at its high watermark, then AUTH PLAIN
+	and its response line: the "+ " goes out, the loop stops for room, and once the client
+	reads, the waiting response must be read and answered (it used to wait for the idle
+	timeout: only a next command, not a SASL line, was looked for at the low watermark)."""
+	pg = start_popgate(tmp_path / "probe", fake.port)
+	try:
+		size = capa_reply_len(pg.port)
+	finally:
+		pg.stop()
+	n = 4096 // size + 1	# n CAPA replies stay below the watermark; the "+ " crosses it
+	pg = start_popgate(tmp_path / "g", fake.port, **{
+		"limits.output_high_watermark": str(n * size + 2),
+		"limits.output_low_watermark": "1024"})
+	try:
+		s = socket.create_connection(("127.0.0.1", pg.port), timeout=10)
+		f = s.makefile("rb")
+		assert f.readline().startswith(b"+OK")
+		s.sendall(b"CAPA\r\n" * n + b"AUTH PLAIN\r\n" +
+			base64.b64encode(b"\0ok-user\0pw") + b"\r\n")
+		got = b""
+		while b"Logged in" not in got:
+			line = f.readline()
+			assert line, "popgate closed: %r" % got[-200:]
+			got += line
+		assert b"+OK Logged in" in got
+		s.close()
+	finally:
+		pg.stop()

@@ -198,6 +198,61 @@ test_top_zero_is_the_header_only(void **state)
 	rig_free(&r);
 }
 
+/* A TOP refused at its header while its window FETCH is in flight waits for that window
+ * (skipping its data) before the next command runs: a server that answers in order, and a
+ * proxy that sends the stale window after the next TOP's header, give the next TOP its own
+ * body either way. */
+static void
+test_top_refused_then_top_again(void **state)
+{
+	static char full[20001];
+	char wire[32768];
+	const char *client;
+	int lines = 0;
+
+	(void)state;
+	for (size_t i = 0; i < 200; i++)
+		snprintf(full + i * 100, 101, "%098zu\r\n", i);
+	start(true, 2, 1 << 20);			/* TOP 2 2 */
+	assert_string_equal(rig_sent(&r), "A1 UID FETCH 7 BODY.PEEK[HEADER]\r\n"
+	    "A2 UID FETCH 7 BODY.PEEK[TEXT]<0.4096>\r\n");
+	rig_server(&r, "A1 NO [UNAVAILABLE] try later\r\n");
+	assert_non_null(strstr(rig_client(&r), "-ERR [SYS/TEMP]"));
+	assert_int_equal(o.calls, 0);			/* not before A2 is answered */
+	rig_server(&r, "* 2 FETCH (UID 7 BODY[TEXT]<0> {11}\r\nSTALE\r\nXX\r\n)\r\nA2 OK\r\n");
+	assert_int_equal(o.calls, 1);
+	assert_int_equal(o.end, GW_XFER_REFUSED);
+	assert_null(strstr(rig_client(&r), "STALE"));
+	rig_free(&r);
+
+	/* The reordering proxy: A1 refused, then the next TOP's header, then A2's window. */
+	start(true, 2, 1 << 20);
+	rig_sent(&r);
+	rig_server(&r, "A1 NO [UNAVAILABLE] try later\r\n");
+	snprintf(wire, sizeof(wire), "* 2 FETCH (UID 7 BODY[TEXT]<0> {4096}\r\n%.4096s)\r\nA2 OK\r\n",
+	    full);
+	rig_server(&r, wire);
+	assert_int_equal(o.end, GW_XFER_REFUSED);
+	buf_reset(&r.out);
+	{
+		struct gw_xfer_params p = { 2, 7, 20005, true, 100, &r.out, 1 << 20, xfer_done, &o };
+
+		memset(&o, 0, sizeof(o));
+		gw_xfer_start(&x, &r.c, &p);		/* TOP 2 100 */
+	}
+	assert_string_equal(rig_sent(&r), "A3 UID FETCH 7 BODY.PEEK[HEADER]\r\n"
+	    "A4 UID FETCH 7 BODY.PEEK[TEXT]<0.16384>\r\n");
+	snprintf(wire, sizeof(wire), "* 2 FETCH (UID 7 BODY[HEADER] {5}\r\nH\r\n\r\n)\r\nA3 OK\r\n"
+	    "* 2 FETCH (UID 7 BODY[TEXT]<0> {16384}\r\n%.16384s)\r\nA4 OK\r\n", full);
+	rig_server(&r, wire);
+	assert_int_equal(o.end, GW_XFER_SENT);
+	client = rig_client(&r);
+	for (const char *q = strstr(client, "\r\n\r\n") + 4; (q = strstr(q, "\r\n")) != NULL; q += 2)
+		lines++;
+	assert_int_equal(lines - 1, 100);		/* the body lines, then "." */
+	rig_free(&r);
+}
+
 int
 main(void)
 {
@@ -210,6 +265,7 @@ main(void)
 		cmocka_unit_test(test_retr_pauses_above_the_high_watermark),
 		cmocka_unit_test(test_top_windows),
 		cmocka_unit_test(test_top_zero_is_the_header_only),
+		cmocka_unit_test(test_top_refused_then_top_again),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
