@@ -69,10 +69,10 @@ static double
 imapc_timeout(const struct gw_imapc *c)
 {
 	if (c->state == GW_IMAPC_CONNECTING && c->io.connecting)
-		return c->t.connect_timeout;
+		return c->t->connect_timeout;
 	if (c->io.c.handshaking)
-		return c->t.handshake_timeout;
-	return c->t.response_timeout;
+		return c->t->handshake_timeout;
+	return c->t->response_timeout;
 }
 
 /* The clock of the timeout that applies now restarts. */
@@ -127,10 +127,10 @@ imapc_init(struct gw_imapc *c, const struct gw_imapc_target *t, const char *log_
     const struct gw_imapc_handler *h, void *ctx)
 {
 	memset(c, 0, sizeof(*c));
-	c->t = *t;
+	c->t = t;
 	c->h = h;
 	c->ctx = ctx;
-	snprintf(c->log_id, sizeof(c->log_id), "%s", log_id);
+	c->log_id = log_id;
 	imap_parser_init(&c->parser, t->line_max);
 	imap_queue_init(&c->queue);
 }
@@ -195,7 +195,7 @@ gw_imapc_fail(struct gw_imapc *c, const char *fmt, ...)
 		snprintf(c->last_error, sizeof(c->last_error), "%s while %s", what, head->what);
 	else
 		snprintf(c->last_error, sizeof(c->last_error), "%s", what);
-	log_warn("%s upstream %s:%u: \"%s\"", c->log_id, c->t.host, c->t.port,
+	log_warn("%s upstream %s:%u: \"%s\"", c->log_id, c->t->host, c->t->port,
 	    log_escape(text, sizeof(text), (const uint8_t *)c->last_error, strlen(c->last_error),
 	    256));
 	imapc_reset(c);
@@ -574,7 +574,7 @@ starttls_done(struct gw_imapc_op *op, const struct imap_resp *r)
 	}
 	c->caps_known = c->caps_seen = false;	/* RFC 3501 §6.2.1: forget what was said in clear */
 	c->caps = 0;
-	if (gw_io_start_tls(&c->io, c->t.tls, false, c->t.host, c->t.verify) < 0) {
+	if (gw_io_start_tls(&c->io, c->t->tls, false, c->t->host, c->t->verify) < 0) {
 		gw_imapc_fail(c, "%s", c->io.c.error);
 		return;
 	}
@@ -598,7 +598,7 @@ prelogin_cmd(struct gw_imapc *c, const char *verb, gw_imapc_done_fn *done)
 static void
 prelogin_next(struct gw_imapc *c)
 {
-	if (c->t.security == GW_SEC_STARTTLS && !conn_tls_active(&c->io.c)) {
+	if (c->t->security == GW_SEC_STARTTLS && !conn_tls_active(&c->io.c)) {
 		if (c->io.c.ssl != NULL)
 			return;		/* the handshake runs: TLS_READY goes on */
 		if (c->caps_known && !(c->caps & GW_CAP_STARTTLS)) {
@@ -627,8 +627,8 @@ imapc_io(struct gw_io *io, enum gw_io_event ev, void *ctx)
 	switch (ev) {
 	case GW_IO_CONNECTED:
 		c->state = GW_IMAPC_GREETING;
-		if (c->t.security == GW_SEC_TLS &&
-		    gw_io_start_tls(&c->io, c->t.tls, false, c->t.host, c->t.verify) < 0) {
+		if (c->t->security == GW_SEC_TLS &&
+		    gw_io_start_tls(&c->io, c->t->tls, false, c->t->host, c->t->verify) < 0) {
 			gw_imapc_fail(c, "%s", c->io.c.error);
 			return;
 		}

@@ -111,10 +111,11 @@ struct gw_imapc {
 	struct gw_io io;
 	struct ev_loop *loop;		/* NULL for a scripted connection (tests) */
 	enum gw_imapc_state state;
-	struct gw_imapc_target t;
+	const struct gw_imapc_target *t;	/* the owner's; outlives the connection */
 	const struct gw_imapc_handler *h;
 	void *ctx;
-	char log_id[24];		/* "session=0000001a", "probe": first on its log lines */
+	const char *log_id;		/* "session=0000001a", "probe": first on its log lines
+					   (the owner's string, as long as the connection) */
 	struct imap_parser parser;
 	struct imap_queue queue;
 	struct gw_imapc_op *ops;	/* active ops */
@@ -134,7 +135,8 @@ struct gw_imapc {
 	char last_error[256];		/* the last upstream problem, for the log */
 };
 
-/* Starts connecting. The conn's output buffer is `secret` (credentials are written to it).
+/* Starts connecting to *t (which, like log_id, must outlive the connection). The conn's
+ * output buffer is `secret` (credentials are written to it).
  * Returns 0, or -1 with gw_imapc_last_error() set (nothing open). */
 int gw_imapc_open(struct gw_imapc *c, struct ev_loop *loop, const struct gw_imapc_target *t,
     const char *log_id, const struct gw_imapc_handler *h, void *ctx);

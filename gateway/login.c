@@ -28,7 +28,11 @@
 void
 gw_cred_wipe(struct gw_cred *cred)
 {
-	explicit_bzero(cred->pass, sizeof(cred->pass));
+	if (cred->pass != NULL) {
+		explicit_bzero(cred->pass, cred->pass_len);
+		free(cred->pass);
+		cred->pass = NULL;
+	}
 	cred->pass_len = 0;
 	if (cred->sasl_resp != NULL) {
 		explicit_bzero(cred->sasl_resp, cred->sasl_resp_len);
@@ -36,6 +40,17 @@ gw_cred_wipe(struct gw_cred *cred)
 		cred->sasl_resp = NULL;
 	}
 	cred->sasl_resp_len = 0;
+}
+
+int
+gw_cred_set_password(struct gw_cred *cred, const uint8_t *p, size_t len)
+{
+	gw_cred_wipe(cred);
+	if ((cred->pass = malloc(len ? len : 1)) == NULL)
+		return -1;
+	memcpy(cred->pass, p, len);
+	cred->pass_len = len;
+	return 0;
 }
 
 static void
@@ -352,7 +367,7 @@ send_password(struct gw_login *lg)
 {
 	struct gw_imapc *up = lg->up;
 	const struct gw_cred *cred = lg->p.cred;
-	const uint8_t *u = (const uint8_t *)cred->user, *p = (const uint8_t *)cred->pass;
+	const uint8_t *u = (const uint8_t *)cred->user, *p = cred->pass;
 	size_t ulen = strlen(cred->user), plen = cred->pass_len;
 	bool litplus = (up->caps & GW_CAP_LITERALPLUS) != 0;
 	enum imap_string_kind uk = imap_string_kind(u, ulen), pk = imap_string_kind(p, plen);
@@ -398,7 +413,7 @@ gw_login_ready(struct gw_login *lg)
 		return;
 	if (cred->mech == POP3_SASL_PLAIN &&
 	    (imap_string_kind((const uint8_t *)cred->user, strlen(cred->user)) == IMAP_STRING_INVALID ||
-	    imap_string_kind((const uint8_t *)cred->pass, cred->pass_len) == IMAP_STRING_INVALID)) {
+	    imap_string_kind(cred->pass, cred->pass_len) == IMAP_STRING_INVALID)) {
 		/* The last line of defence: never a CR, LF or NUL upstream. */
 		login_end(lg, GW_LOGIN_REFUSED, "credentials with CR, LF or NUL");
 		return;

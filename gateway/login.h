@@ -19,14 +19,16 @@
 struct gw_cred {
 	char user[POP3_SASL_FIELD_MAX];
 	enum pop3_sasl_mech mech;	/* PLAIN: pass; XOAUTH2/OAUTHBEARER: sasl_resp */
-	char pass[POP3_SASL_FIELD_MAX];
+	uint8_t *pass;			/* the password (malloc): an idle session holds none */
 	size_t pass_len;
 	uint8_t *sasl_resp;		/* the client's base64 bearer response, as sent (malloc) */
 	size_t sasl_resp_len;
 };
 
-/* Wipes the secret (and frees the bearer response); the user name stays. */
+/* Wipes the secret and frees it; the user name stays. */
 void gw_cred_wipe(struct gw_cred *cred);
+/* Takes a copy of the password (the previous secret is wiped). 0, or -1 on ENOMEM. */
+int gw_cred_set_password(struct gw_cred *cred, const uint8_t *p, size_t len);
 
 enum gw_login_outcome {
 	GW_LOGIN_OK,		/* logged in, selected, the snapshot is complete */

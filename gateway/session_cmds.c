@@ -246,12 +246,14 @@ cmd_pass(struct gw_session *s, const struct pop3_cmd *cmd)
 		pop3_reply_err(gw_client_out(s), NULL, "No user name given, send USER first.");
 		return;
 	}
-	if (!check_credential(s, cmd->rest.p, cmd->rest.len, sizeof(s->cred.pass)))
+	if (!check_credential(s, cmd->rest.p, cmd->rest.len, POP3_SASL_FIELD_MAX))
 		return;
-	memcpy(s->cred.pass, cmd->rest.p, cmd->rest.len);
-	s->cred.pass_len = cmd->rest.len;
+	if (gw_cred_set_password(&s->cred, cmd->rest.p, cmd->rest.len) < 0) {
+		pop3_reply_err(gw_client_out(s), POP3_CODE_SYS_TEMP, "Out of memory, try again later.");
+		return;
+	}
 	s->cred.mech = POP3_SASL_PLAIN;
-	gw_session_login_start(s, (const uint8_t *)s->cred.pass, s->cred.pass_len);
+	gw_session_login_start(s, s->cred.pass, s->cred.pass_len);
 }
 
 static void
@@ -281,14 +283,18 @@ sasl_plain(struct gw_session *s, const uint8_t *b64, size_t len)
 	if (plain.authzid[0] != '\0' && strcmp(plain.authzid, plain.authcid) != 0) {
 		pop3_reply_err(gw_client_out(s), POP3_CODE_AUTH, "Authorization identity not supported.");
 	} else if (check_credential(s, (const uint8_t *)plain.authcid, ulen, sizeof(s->cred.user)) &&
-	    check_credential(s, (const uint8_t *)plain.passwd, plen, sizeof(s->cred.pass))) {
+	    check_credential(s, (const uint8_t *)plain.passwd, plen, POP3_SASL_FIELD_MAX)) {
+		if (gw_cred_set_password(&s->cred, (const uint8_t *)plain.passwd, plen) < 0) {
+			pop3_reply_err(gw_client_out(s), POP3_CODE_SYS_TEMP,
+			    "Out of memory, try again later.");
+			explicit_bzero(&plain, sizeof(plain));
+			return;
+		}
 		memcpy(s->cred.user, plain.authcid, ulen + 1);
-		memcpy(s->cred.pass, plain.passwd, plen);
-		s->cred.pass_len = plen;
 		s->have_user = true;
 		s->cred.mech = POP3_SASL_PLAIN;
 		explicit_bzero(&plain, sizeof(plain));
-		gw_session_login_start(s, (const uint8_t *)s->cred.pass, s->cred.pass_len);
+		gw_session_login_start(s, s->cred.pass, s->cred.pass_len);
 		return;
 	}
 	explicit_bzero(&plain, sizeof(plain));

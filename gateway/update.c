@@ -124,7 +124,7 @@ marked_uids(const struct gw_update *u, uint8_t flag, size_t *n_r)
 static size_t
 search_window(const struct gw_update *u)
 {
-	size_t w = (u->up->t.line_max - 64) / 11;
+	size_t w = (u->up->t->line_max - 64) / 11;
 
 	return w < 16 ? 16 : w;
 }
