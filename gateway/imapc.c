@@ -321,7 +321,10 @@ static void
 imapc_caps(struct gw_imapc *c, const struct slice *caps)
 {
 	c->caps = gw_imapc_parse_caps(caps);
-	c->caps_known = c->caps_seen = true;
+	c->caps_known = true;
+	/* A list that names no IMAP version (RFC 3501 §7.2.1: it must) names nothing. */
+	if (imap_caps_has(caps, "IMAP4rev1") || imap_caps_has(caps, "IMAP4rev2"))
+		c->caps_seen = true;
 	if (c->authenticated)
 		c->caps_after_login = true;
 }

@@ -107,8 +107,10 @@ login_done(void *ctx, enum gw_login_outcome outcome, const char *why)
 static void
 login_ready(struct gw_session *s)
 {
-	/* The capabilities every login sees, after TLS: what CAPA offers next. */
-	gw_upcaps_learned(&s->w->probe, s->up.caps, "login");
+	/* The capabilities every login sees, after TLS: what CAPA offers next (unless the
+	 * server named none: that is not knowing, as for the probe). */
+	if (s->up.caps_seen)
+		gw_upcaps_learned(&s->w->probe, s->up.caps, "login");
 	gw_login_ready(&s->login);
 }
 

@@ -235,6 +235,23 @@ def test_probe_learns_nothing_from_a_capability_that_names_nothing(token_fake, g
 		assert c.quit().startswith(b"+OK")
 
 
+def test_a_login_that_learns_no_capabilities_does_not_close_the_door_to_bearers(token_fake, gate):
+	"""The probe and then a USER/PASS session's upstream connection both meet a server that
+	names no capabilities: the password login works (LOGIN needs none), and that login must
+	not record "no bearer mechanisms" for the next client's AUTH XOAUTH2 to be refused by."""
+	token_fake.caps = "IMAP4rev1 LITERAL+ UIDPLUS AUTH=PLAIN SASL-IR AUTH=XOAUTH2"
+	token_fake.next_scenarios += ["capability_empty", "capability_empty"]
+	pg = gate(token_fake.port, wait_probe=False)
+	wait_log(pg, "learning its capabilities failed")
+	with Pop3Raw("127.0.0.1", pg.port) as c:
+		c.login("alice", "pw")
+		assert c.quit().startswith(b"+OK")
+	with Pop3Raw("127.0.0.1", pg.port) as c:
+		r = c.cmd("AUTH XOAUTH2 " + xoauth2("alice", GOOD))
+		assert r.startswith(b"+OK"), r
+		assert c.quit().startswith(b"+OK")
+
+
 # --- logging in ---
 
 @pytest.mark.parametrize("mech", ["XOAUTH2", "OAUTHBEARER"])
