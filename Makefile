@@ -12,7 +12,7 @@ ALL_CFLAGS = $(OPT) -std=gnu11 -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-p
             -Wmissing-prototypes -D_GNU_SOURCE -MMD -MP $(CFLAGS)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # libev ships no .pc file in Debian: plain -lev.
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -pthread
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 PYTHON   ?= /usr/bin/python3
 
@@ -44,7 +44,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpopgate.a
 
 # The gateway's IMAP ops (login, RETR/TOP, UPDATE) against a scripted connection: no
 # socket, no loop (tests/unit/gw_rig.h).
-GW_OP_OBJ = $(addprefix $(BUILD)/gateway/,imapc.o io.o login.o retr.o update.o snapshot.o)
+GW_OP_OBJ = $(addprefix $(BUILD)/gateway/,imapc.o io.o login.o retr.o update.o snapshot.o cache_async.o keys.o)
 
 $(BUILD)/tests/test_gw_%: tests/unit/test_gw_%.c $(GW_OP_OBJ) $(BUILD)/libpopgate.a
 	@mkdir -p $(dir $@)

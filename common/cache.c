@@ -1,7 +1,9 @@
 /* common/cache.c: SQLite UIDL cache; see cache.h. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -19,8 +21,21 @@ static const char cache_schema[] =
 	"CREATE TABLE IF NOT EXISTS uidl ("
 	"  user TEXT NOT NULL, mailbox TEXT NOT NULL,"
 	"  uidvalidity INTEGER NOT NULL, uid INTEGER NOT NULL,"
-	"  uidl TEXT NOT NULL, size INTEGER NOT NULL,"
+	"  uidl TEXT NOT NULL, size INTEGER NOT NULL, ckey TEXT,"
 	"  PRIMARY KEY (user, mailbox, uidvalidity, uid)) WITHOUT ROWID;";
+
+/* Version 1 had no content keys: its rows get them at their user's next login. */
+static const char cache_v1_to_v2[] =
+	"ALTER TABLE uidl ADD COLUMN ckey TEXT;";
+
+static int
+cache_migrate(sqlite3 *db)
+{
+	if (sqlite3_exec(db, "SELECT ckey FROM uidl LIMIT 0", NULL, NULL, NULL) != SQLITE_OK &&
+	    sqlite3_exec(db, cache_v1_to_v2, NULL, NULL, NULL) != SQLITE_OK)
+		return -1;
+	return sqlite3_exec(db, "PRAGMA user_version=2", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
 
 static const char *
 cache_err(struct cache *c, const char *what)
@@ -34,15 +49,21 @@ cache_open(const char *path, const char **error_r)
 {
 	static char open_error[256];
 	struct cache *c;
+	int fd;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		*error_r = "out of memory";
 		return NULL;
 	}
+	/* Created 0600 (user names, and what each user's mailbox holds, are nobody else's);
+	 * SQLite gives its -wal and -shm files the database file's mode. */
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) >= 0)
+		close(fd);
 	if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
 	    sqlite3_busy_timeout(c->db, CACHE_BUSY_MS) != SQLITE_OK ||
-	    sqlite3_exec(c->db, cache_schema, NULL, NULL, NULL) != SQLITE_OK) {
+	    sqlite3_exec(c->db, cache_schema, NULL, NULL, NULL) != SQLITE_OK ||
+	    cache_migrate(c->db) < 0) {
 		snprintf(open_error, sizeof(open_error), "cache %s: %s", path,
 		    c->db ? sqlite3_errmsg(c->db) : "cannot open");
 		*error_r = open_error;
@@ -78,34 +99,43 @@ uid_index(const uint32_t *uids, size_t n, uint32_t uid)
 	return i < n && uids[i] == uid ? (ssize_t)i : -1;
 }
 
-int
-cache_lookup_uidls(struct cache *c, const char *user, const char *mailbox, uint32_t uidvalidity,
-    const uint32_t *uids, const uint64_t *sizes, size_t n, char (*uidl_r)[CACHE_UIDL_MAX],
-    const char **error_r)
+static int
+step_done(sqlite3_stmt *st)
 {
-	sqlite3_stmt *sel = NULL, *ins = NULL;
-	unsigned char *known = NULL;
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
+}
+
+int
+cache_lookup_learned(struct cache *c, const char *user, const char *mailbox,
+    uint32_t uidvalidity, const uint32_t *uids, size_t n, const struct cache_answer *a,
+    bool *rebuilt_r, const char **error_r)
+{
+	sqlite3_stmt *sel = NULL, *old = NULL;
+	unsigned char *keyed = NULL;
+	char derived[CACHE_UIDL_MAX];
 	int rc;
 
-	for (size_t i = 0; i < n; i++)
-		cache_derive_uidl(uidvalidity, uids[i], uidl_r[i]);
+	*rebuilt_r = false;
 	if (c == NULL) {
 		*error_r = "no cache";
 		return -1;
 	}
-	if (n > 0 && (known = calloc(n, 1)) == NULL) {
+	if (n > 0 && (keyed = calloc(n, 1)) == NULL) {
 		*error_r = "out of memory";
 		return -1;
 	}
-	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+	if (sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
 		*error_r = cache_err(c, "cache begin");
-		free(known);
+		free(keyed);
 		return -1;
 	}
-	if (sqlite3_prepare_v2(c->db, "SELECT uid, uidl FROM uidl WHERE user=?1 AND mailbox=?2 "
-	    "AND uidvalidity=?3", -1, &sel, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(c->db, "INSERT OR IGNORE INTO uidl (user, mailbox, uidvalidity, uid, "
-	    "uidl, size) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", -1, &ins, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(c->db, "SELECT uid, uidl, ckey FROM uidl WHERE user=?1 AND "
+	    "mailbox=?2 AND uidvalidity=?3", -1, &sel, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(c->db, "SELECT 1 FROM uidl WHERE user=?1 AND mailbox=?2 AND "
+	    "uidvalidity<>?3 LIMIT 1", -1, &old, NULL) != SQLITE_OK)
 		goto fail;
 	sqlite3_bind_text(sel, 1, user, -1, SQLITE_STATIC);
 	sqlite3_bind_text(sel, 2, mailbox, -1, SQLITE_STATIC);
@@ -118,28 +148,151 @@ cache_lookup_uidls(struct cache *c, const char *user, const char *mailbox, uint3
 		/* A stored UIDL must still be a valid one (RFC 1939: 0x21..0x7E, 1..70). */
 		if (idx < 0 || u == NULL || ulen < 1 || ulen >= CACHE_UIDL_MAX)
 			continue;
-		memcpy(uidl_r[idx], u, (size_t)ulen);
-		uidl_r[idx][ulen] = '\0';
-		known[idx] = 1;
+		keyed[idx] = sqlite3_column_bytes(sel, 2) == CONTENT_KEY_LEN;
+		cache_derive_uidl(uidvalidity, uids[idx], derived);
+		if ((size_t)ulen != strlen(derived) || memcmp(u, derived, (size_t)ulen) != 0)
+			a->learned(a->ctx, (size_t)idx, (const char *)u, (size_t)ulen);
 	}
 	if (rc != SQLITE_DONE)
 		goto fail;
-	for (size_t i = 0; i < n; i++) {
-		if (known[i])
-			continue;
-		sqlite3_reset(ins);
-		sqlite3_bind_text(ins, 1, user, -1, SQLITE_STATIC);
-		sqlite3_bind_text(ins, 2, mailbox, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(ins, 3, uidvalidity);
-		sqlite3_bind_int64(ins, 4, uids[i]);
-		sqlite3_bind_text(ins, 5, uidl_r[i], -1, SQLITE_STATIC);
-		sqlite3_bind_int64(ins, 6, (sqlite3_int64)sizes[i]);
-		if (sqlite3_step(ins) != SQLITE_DONE)
-			goto fail;
-	}
+	sqlite3_bind_text(old, 1, user, -1, SQLITE_STATIC);
+	sqlite3_bind_text(old, 2, mailbox, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(old, 3, uidvalidity);
+	if ((rc = sqlite3_step(old)) != SQLITE_ROW && rc != SQLITE_DONE)
+		goto fail;
+	*rebuilt_r = rc == SQLITE_ROW;
+	for (size_t i = 0; i < n; i++)
+		if (!keyed[i])
+			a->need_key(a->ctx, i);
 	sqlite3_finalize(sel);
+	sqlite3_finalize(old);
+	free(keyed);
+	sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+	return 0;
+fail:
+	*error_r = cache_err(c, "cache query");
+	sqlite3_finalize(sel);
+	sqlite3_finalize(old);
+	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	free(keyed);
+	return -1;
+}
+
+int
+cache_record(struct cache *c, const char *user, const char *mailbox, uint32_t uidvalidity,
+    const struct cache_entry *e, size_t n, const struct cache_answer *a,
+    struct cache_stats *stats_r, const char **error_r)
+{
+	sqlite3_stmt *upd = NULL, *ins = NULL, *match = NULL, *take = NULL, *taken = NULL,
+	    *lost = NULL, *drop = NULL;
+	char derived[CACHE_UIDL_MAX], uidl[CACHE_UIDL_MAX];
+	int rc;
+
+	memset(stats_r, 0, sizeof(*stats_r));
+	if (c == NULL) {
+		*error_r = "no cache";
+		return -1;
+	}
+	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		*error_r = cache_err(c, "cache begin");
+		return -1;
+	}
+	/* A message with a row gets its key; one without, a row: the UIDL of an old row (another
+	 * UIDVALIDITY: the mailbox was rebuilt) with the same key, the first in UID order not
+	 * taken yet, else its derived UIDL, unless that is an old message's UIDL. */
+	if (sqlite3_prepare_v2(c->db, "UPDATE uidl SET ckey=?5 WHERE user=?1 AND mailbox=?2 AND "
+	    "uidvalidity=?3 AND uid=?4", -1, &upd, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(c->db, "INSERT INTO uidl (user, mailbox, uidvalidity, uid, uidl, "
+	    "size, ckey) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", -1, &ins, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(c->db, "SELECT uidvalidity, uid, uidl FROM uidl WHERE user=?1 AND "
+	    "mailbox=?2 AND uidvalidity<>?3 AND ckey=?4 ORDER BY uidvalidity, uid LIMIT 1", -1,
+	    &match, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(c->db, "DELETE FROM uidl WHERE user=?1 AND mailbox=?2 AND "
+	    "uidvalidity=?3 AND uid=?4", -1, &take, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(c->db, "SELECT 1 FROM uidl WHERE user=?1 AND mailbox=?2 AND "
+	    "uidl=?3 LIMIT 1", -1, &taken, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(c->db, "SELECT COUNT(*) FROM uidl WHERE user=?1 AND mailbox=?2 AND "
+	    "uidvalidity<>?3", -1, &lost, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(c->db, "DELETE FROM uidl WHERE user=?1 AND mailbox=?2 AND "
+	    "uidvalidity<>?3", -1, &drop, NULL) != SQLITE_OK)
+		goto fail;
+#define BIND3(st) (sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC), \
+	sqlite3_bind_text(st, 2, mailbox, -1, SQLITE_STATIC), \
+	sqlite3_bind_int64(st, 3, uidvalidity))
+	BIND3(upd);
+	BIND3(ins);
+	BIND3(match);
+	BIND3(lost);
+	BIND3(drop);
+	sqlite3_bind_text(take, 1, user, -1, SQLITE_STATIC);
+	sqlite3_bind_text(take, 2, mailbox, -1, SQLITE_STATIC);
+	sqlite3_bind_text(taken, 1, user, -1, SQLITE_STATIC);
+	sqlite3_bind_text(taken, 2, mailbox, -1, SQLITE_STATIC);
+	for (size_t i = 0; i < n; i++) {
+		const char *key = e[i].ckey[0] ? e[i].ckey : NULL;
+
+		sqlite3_bind_int64(upd, 4, e[i].uid);
+		sqlite3_bind_text(upd, 5, key, -1, SQLITE_STATIC);
+		if (step_done(upd) < 0)
+			goto fail;
+		if (sqlite3_changes(c->db) > 0)
+			continue;
+		cache_derive_uidl(uidvalidity, e[i].uid, derived);
+		strcpy(uidl, derived);
+		rc = SQLITE_DONE;
+		if (key != NULL) {
+			sqlite3_bind_text(match, 4, key, -1, SQLITE_STATIC);
+			rc = sqlite3_step(match);
+		}
+		if (rc == SQLITE_ROW && sqlite3_column_bytes(match, 2) > 0 &&
+		    sqlite3_column_bytes(match, 2) < CACHE_UIDL_MAX) {
+			memcpy(uidl, sqlite3_column_text(match, 2), (size_t)sqlite3_column_bytes(match, 2));
+			uidl[sqlite3_column_bytes(match, 2)] = '\0';
+			sqlite3_bind_int64(take, 3, sqlite3_column_int64(match, 0));
+			sqlite3_bind_int64(take, 4, sqlite3_column_int64(match, 1));
+			sqlite3_reset(match);
+			if (step_done(take) < 0)
+				goto fail;
+			stats_r->matched++;
+		} else {
+			sqlite3_reset(match);
+			if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+				goto fail;
+			/* A new UIDL is never one an old message of the user had. */
+			sqlite3_bind_text(taken, 3, uidl, -1, SQLITE_STATIC);
+			for (unsigned k = 1; (rc = sqlite3_step(taken)) == SQLITE_ROW && k < 100; k++) {
+				sqlite3_reset(taken);
+				snprintf(uidl, sizeof(uidl), "%.60s-%u", derived, k);
+				sqlite3_bind_text(taken, 3, uidl, -1, SQLITE_STATIC);
+			}
+			sqlite3_reset(taken);
+			if (rc != SQLITE_DONE)
+				goto fail;
+			stats_r->fresh++;
+		}
+		sqlite3_bind_int64(ins, 4, e[i].uid);
+		sqlite3_bind_text(ins, 5, uidl, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(ins, 6, (sqlite3_int64)e[i].size);
+		sqlite3_bind_text(ins, 7, key, -1, SQLITE_STATIC);
+		if (step_done(ins) < 0)
+			goto fail;
+		if (strcmp(uidl, derived) != 0)
+			a->learned(a->ctx, e[i].idx, uidl, strlen(uidl));
+	}
+	/* The old rows no message took: those messages are gone. */
+	if (sqlite3_step(lost) != SQLITE_ROW)
+		goto fail;
+	stats_r->lost = (size_t)sqlite3_column_int64(lost, 0);
+	if (step_done(drop) < 0)
+		goto fail;
+#undef BIND3
+	sqlite3_finalize(upd);
 	sqlite3_finalize(ins);
-	free(known);
+	sqlite3_finalize(match);
+	sqlite3_finalize(take);
+	sqlite3_finalize(taken);
+	sqlite3_finalize(lost);
+	sqlite3_finalize(drop);
 	if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		*error_r = cache_err(c, "cache commit");
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
@@ -147,11 +300,69 @@ cache_lookup_uidls(struct cache *c, const char *user, const char *mailbox, uint3
 	}
 	return 0;
 fail:
-	*error_r = cache_err(c, "cache query");
-	sqlite3_finalize(sel);
+	*error_r = cache_err(c, "cache update");
+	sqlite3_finalize(upd);
 	sqlite3_finalize(ins);
+	sqlite3_finalize(match);
+	sqlite3_finalize(take);
+	sqlite3_finalize(taken);
+	sqlite3_finalize(lost);
+	sqlite3_finalize(drop);
 	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-	/* UIDLs already read stay: they are right even if recording the new ones failed. */
-	free(known);
 	return -1;
+}
+
+/* cache_lookup_uidls(): a learned UIDL overwrites the derived one in the array; a message
+ * without a key is recorded (without one). */
+struct array_ctx {
+	char (*uidl_r)[CACHE_UIDL_MAX];
+	struct cache_entry *e;
+	size_t ne;
+	const uint32_t *uids;
+	const uint64_t *sizes;
+};
+
+static void
+learned_into_array(void *ctx, size_t idx, const char *uidl, size_t len)
+{
+	struct array_ctx *x = ctx;
+
+	memcpy(x->uidl_r[idx], uidl, len);
+	x->uidl_r[idx][len] = '\0';
+}
+
+static void
+need_key_into_entries(void *ctx, size_t idx)
+{
+	struct array_ctx *x = ctx;
+
+	x->e[x->ne++] = (struct cache_entry){ idx, x->uids[idx], x->sizes[idx], "" };
+}
+
+int
+cache_lookup_uidls(struct cache *c, const char *user, const char *mailbox, uint32_t uidvalidity,
+    const uint32_t *uids, const uint64_t *sizes, size_t n, char (*uidl_r)[CACHE_UIDL_MAX],
+    const char **error_r)
+{
+	struct array_ctx x = { uidl_r, NULL, 0, uids, sizes };
+	struct cache_answer a = { learned_into_array, need_key_into_entries, &x };
+	struct cache_stats stats;
+	bool rebuilt;
+	int r;
+
+	for (size_t i = 0; i < n; i++)
+		cache_derive_uidl(uidvalidity, uids[i], uidl_r[i]);
+	if (c == NULL) {
+		*error_r = "no cache";
+		return -1;
+	}
+	if ((x.e = calloc(n ? n : 1, sizeof(*x.e))) == NULL) {
+		*error_r = "out of memory";
+		return -1;
+	}
+	r = cache_lookup_learned(c, user, mailbox, uidvalidity, uids, n, &a, &rebuilt, error_r);
+	if (r == 0 && x.ne > 0)
+		r = cache_record(c, user, mailbox, uidvalidity, x.e, x.ne, &a, &stats, error_r);
+	free(x.e);
+	return r;
 }

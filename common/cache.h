@@ -13,8 +13,11 @@
 #ifndef POPGATE_CACHE_H
 #define POPGATE_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "content_key.h"
 
 #define CACHE_UIDL_MAX 71	/* RFC 1939 §7: 1..70 characters, plus NUL */
 #define CACHE_BUSY_MS 100
@@ -28,9 +31,47 @@ void cache_free(struct cache **cp);
 /* The derived UIDL of a message. */
 void cache_derive_uidl(uint32_t uidvalidity, uint32_t uid, char uidl_r[CACHE_UIDL_MAX]);
 
-/* Fills uidl_r[i] for the n messages (uids ascending) of user's mailbox: from the cache
- * where known, derived (and recorded) otherwise. uidl_r is always fully filled, also when
- * it returns -1 (then with derived UIDLs and *error_r set). */
+/* What a lookup or a record hands back, message by message (idx: into the caller's list). */
+struct cache_answer {
+	/* The message's UIDL is not its derived one (len < CACHE_UIDL_MAX). */
+	void (*learned)(void *ctx, size_t idx, const char *uidl, size_t len);
+	/* The cache has no content key for it: the caller should compute one and record it. */
+	void (*need_key)(void *ctx, size_t idx);
+	void *ctx;
+};
+
+/* For the n messages (uids ascending) of user's mailbox under uidvalidity: the learned
+ * UIDLs, the messages without a content key, and *rebuilt_r when rows of another
+ * UIDVALIDITY exist (the mailbox was rebuilt: cache_record() matches them by key). Reads
+ * only. 0, or -1 with *error_r (what was handed out before the error stands). */
+int cache_lookup_learned(struct cache *c, const char *user, const char *mailbox,
+    uint32_t uidvalidity, const uint32_t *uids, size_t n, const struct cache_answer *a,
+    bool *rebuilt_r, const char **error_r);
+
+struct cache_entry {
+	size_t idx;			/* the caller's index, handed back to learned() */
+	uint32_t uid;
+	uint64_t size;
+	char ckey[CONTENT_KEY_SIZE];	/* "" when it could not be computed */
+};
+
+struct cache_stats {
+	size_t matched;			/* took an old message's UIDL by content key */
+	size_t fresh;			/* got a new UIDL */
+	size_t lost;			/* old messages no current one matched */
+};
+
+/* Records messages: one with a row gets its content key; one without gets a row whose UIDL
+ * is that of the first old row (another UIDVALIDITY) with the same key not taken yet, in UID
+ * order (learned() says so), else its derived UIDL, made unique among the user's old ones.
+ * Old rows are then dropped. One transaction. 0, or -1 with *error_r (nothing changed). */
+int cache_record(struct cache *c, const char *user, const char *mailbox, uint32_t uidvalidity,
+    const struct cache_entry *e, size_t n, const struct cache_answer *a,
+    struct cache_stats *stats_r, const char **error_r);
+
+/* The same, as a full array: uidl_r[i] for every message, from the cache where known,
+ * derived otherwise. uidl_r is always fully filled, also when it returns -1 (then with
+ * derived UIDLs and *error_r set). */
 int cache_lookup_uidls(struct cache *c, const char *user, const char *mailbox, uint32_t uidvalidity,
     const uint32_t *uids, const uint64_t *sizes, size_t n, char (*uidl_r)[CACHE_UIDL_MAX],
     const char **error_r);

@@ -128,7 +128,7 @@ login_maybe_finish(struct gw_login *lg)
 		lg->expunged = 0;
 	}
 	snap->uidvalidity = up->uidvalidity;
-	if (gw_snapshot_finish(snap, lg->p.cache, lg->p.cache_user, lg->p.mailbox) < 0) {
+	if (gw_snapshot_sort(snap) < 0) {
 		login_end(lg, GW_LOGIN_TEMP, "out of memory building the message list");
 		return;
 	}

@@ -1,6 +1,6 @@
 /* gateway/login.h: the upstream login, as an operation on an IMAP client connection:
  * credentials in, a selected mailbox and its fixed message list (the snapshot) out. It
- * knows IMAP and the cache, nothing of POP3 replies, delays or sessions (the owner decides
+ * knows IMAP, nothing of POP3 replies, delays or sessions (the owner decides
  * what an outcome means for its client). */
 #ifndef POPGATE_LOGIN_H
 #define POPGATE_LOGIN_H
@@ -42,9 +42,7 @@ struct gw_login_params {
 	const char *mailbox;		/* [upstream] mailbox */
 	const char *id_addr;		/* client address for ID (RFC 2971); NULL: no ID */
 	unsigned id_port;
-	struct gw_snapshot *snap;	/* filled */
-	struct cache *cache;		/* UIDLs (may be NULL) */
-	const char *cache_user;		/* the user's canonical name for the cache */
+	struct gw_snapshot *snap;	/* filled and sorted; its UIDLs are the owner's business */
 	/* The login is decided: called once, after which the op is over. why: for the log
 	 * (it may hold the server's words), never for the client. */
 	void (*done)(void *ctx, enum gw_login_outcome outcome, const char *why);

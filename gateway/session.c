@@ -294,6 +294,13 @@ gw_session_close(struct gw_session *s, const char *result)
 	ev_timer_stop(w->loop, &s->idle);
 	ev_timer_stop(w->loop, &s->delay);
 	gw_login_abort(&s->login);
+	if (s->cache_req != NULL) {
+		gw_cache_cancel(s->cache_req);	/* the thread's answer is dropped */
+		s->cache_req = NULL;
+	}
+	gw_keys_abort(&s->keys);
+	free(s->keying);
+	s->keying = NULL;
 	gw_xfer_abort(&s->xfer);
 	gw_update_abort(&s->upd);
 	gw_imapc_logout(&s->up);

@@ -30,8 +30,10 @@
 #include "../common/log.h"
 #include "../pop3/pop3_parse.h"
 #include "../pop3/pop3_sasl.h"
+#include "cache_async.h"
 #include "imapc.h"
 #include "io.h"
+#include "keys.h"
 #include "login.h"
 #include "registry.h"
 #include "retr.h"
@@ -90,6 +92,11 @@ struct gw_session {
 	struct gw_login login;
 	struct gw_xfer xfer;
 	struct gw_update upd;
+	struct gw_cache_req *cache_req;	/* the login's UIDLs, asked of the cache thread */
+	struct gw_keys keys;		/* the login's content keys, read upstream */
+	struct cache_entry *keying;	/* ... for these messages (then the cache's) */
+	size_t nkeying;
+	bool rebuilt;			/* the cache holds rows of another UIDVALIDITY */
 	struct { size_t next; bool uidl; } list;
 
 	/* for the session's log line */

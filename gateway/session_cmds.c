@@ -456,6 +456,7 @@ void
 gw_session_list_continue(struct gw_session *s)
 {
 	struct buf *out = gw_client_out(s);
+	char uidl[CACHE_UIDL_MAX];
 
 	while (s->list.next < s->snap.count && !gw_session_client_full(s)) {
 		size_t i = s->list.next++;
@@ -463,7 +464,7 @@ gw_session_list_continue(struct gw_session *s)
 		if (s->snap.flags[i] & GW_MSG_DELETED)
 			continue;
 		if (s->list.uidl)
-			pop3_reply_line(out, "%zu %s", i + 1, s->snap.uidl[i]);
+			pop3_reply_line(out, "%zu %s", i + 1, gw_snapshot_uidl(&s->snap, i, uidl));
 		else
 			pop3_reply_line(out, "%zu %llu", i + 1, (unsigned long long)s->snap.size[i]);
 	}
@@ -477,13 +478,15 @@ static void
 cmd_list(struct gw_session *s, const struct pop3_cmd *cmd)
 {
 	bool uidl = cmd->id == POP3_CMD_UIDL;
+	char text[CACHE_UIDL_MAX];
 	ssize_t idx;
 
 	if (cmd->nargs >= 1) {
 		if ((idx = only_msg_arg(s, cmd)) < 0)
 			return;
 		if (uidl)
-			pop3_reply_ok(gw_client_out(s), "%zd %s", idx + 1, s->snap.uidl[idx]);
+			pop3_reply_ok(gw_client_out(s), "%zd %s", idx + 1,
+			    gw_snapshot_uidl(&s->snap, (size_t)idx, text));
 		else
 			pop3_reply_ok(gw_client_out(s), "%zd %llu", idx + 1,
 			    (unsigned long long)s->snap.size[idx]);

@@ -72,25 +72,19 @@ login_failed(struct gw_session *s, enum gw_login_outcome outcome, const char *wh
 	ev_timer_start(s->w->loop, &s->delay);
 }
 
-/* The login op's outcome (login.h). */
+/* Logged in, the snapshot and its UIDLs complete: the mailbox is the client's now, unless
+ * another session of the user holds it ([IN-USE] is decided here, on the loop, with no
+ * wait between the check and taking it). */
 static void
-login_done(void *ctx, enum gw_login_outcome outcome, const char *why)
+login_complete(struct gw_session *s)
 {
-	struct gw_session *s = ctx;
-	const struct gw_config *cfg = s->w->cfg;
 	char user[GW_LOG_USER_SIZE];
 	size_t count;
 	uint64_t octets;
 
-	if (outcome == GW_LOGIN_REFUSED)
-		gw_cred_refused(&s->w->guard, s->cred_hash, ev_now(s->w->loop));
-	if (outcome == GW_LOGIN_OK && cfg->in_use_check &&
+	if (s->w->cfg->in_use_check &&
 	    gw_registry_user_in_use(&s->w->sessions, &s->reg, s->user_key)) {
-		outcome = GW_LOGIN_IN_USE;
-		why = "Mailbox is locked by another POP3 session.";
-	}
-	if (outcome != GW_LOGIN_OK) {
-		login_failed(s, outcome, why);
+		login_failed(s, GW_LOGIN_IN_USE, "Mailbox is locked by another POP3 session.");
 		return;
 	}
 	gw_login_guard_ok(&s->w->guard, &s->addr, s->user_key, ev_now(s->w->loop));
@@ -102,6 +96,142 @@ login_done(void *ctx, enum gw_login_outcome outcome, const char *why)
 	pop3_reply_ok(gw_client_out(s), "Logged in, %zu messages (%llu octets).", count,
 	    (unsigned long long)octets);
 	gw_session_op_done(s);
+}
+
+/* Learned UIDLs of a cache answer into the snapshot. False on ENOMEM (login failed). */
+static bool
+apply_learned(struct gw_session *s, struct gw_cache_req *req)
+{
+	const char *uidl;
+	size_t idx, len;
+
+	while (gw_cache_req_next_learned(req, &idx, &uidl, &len)) {
+		if (gw_snapshot_learn(&s->snap, idx, uidl, len) < 0) {
+			login_failed(s, GW_LOGIN_TEMP, "out of memory for the learned UIDLs");
+			return false;
+		}
+	}
+	return true;
+}
+
+/* The keys are stored (cache_record()): a rebuilt mailbox's messages matched by content
+ * have their old UIDLs back. */
+static void
+cache_recorded(void *ctx, struct gw_cache_req *req, const char *error)
+{
+	struct gw_session *s = ctx;
+
+	s->cache_req = NULL;
+	if (!apply_learned(s, req)) {
+		gw_session_flush(s);
+		return;
+	}
+	if (error != NULL && s->rebuilt) {
+		/* New UIDLs for a rebuilt mailbox would mean a full download for the client. */
+		login_failed(s, GW_LOGIN_TEMP, error);
+		gw_session_flush(s);
+		return;
+	}
+	if (error != NULL)
+		gw_log(LOG_LVL_WARN, s, "UIDL cache unavailable, using derived UIDLs: %s", error);
+	else if (s->rebuilt)
+		gw_log(LOG_LVL_INFO, s, "mailbox rebuilt (UIDVALIDITY %u): matched=%zu new=%zu "
+		    "lost=%zu", s->snap.uidvalidity, req->stats.matched, req->stats.fresh,
+		    req->stats.lost);
+	login_complete(s);
+	gw_session_flush(s);
+}
+
+/* The content keys of the messages new to the cache are read (keys.c): to the cache. */
+static void
+keys_done(void *ctx, bool complete, const char *why)
+{
+	struct gw_session *s = ctx;
+	struct gw_cache_req *req;
+
+	if (!complete && s->rebuilt) {
+		free(s->keying);
+		s->keying = NULL;
+		login_failed(s, GW_LOGIN_TEMP, why);
+		return;
+	}
+	if (!complete) {
+		char text[GW_LOG_TEXT_SIZE];
+
+		gw_log(LOG_LVL_WARN, s, "content keys not all read: \"%s\"", gw_log_text(why, text,
+		    sizeof(text)));
+	}
+	req = gw_cache_record_new(s->user_key, s->w->cfg->up_mailbox, s->snap.uidvalidity,
+	    s->keying, s->nkeying);
+	s->keying = NULL;
+	if (req == NULL) {
+		login_failed(s, GW_LOGIN_TEMP, "out of memory for the UIDL cache request");
+		return;
+	}
+	s->cache_req = req;
+	gw_cache_submit(&s->w->cache, req, cache_recorded, s);
+}
+
+/* The cache's first answer (cache_async.h), on the loop: learned UIDLs replace derived
+ * ones; messages without a content key get one read upstream (only those: a routine poll
+ * reads no header). A cache that cannot be used leaves the derived UIDLs, and says so. */
+static void
+cache_looked_up(void *ctx, struct gw_cache_req *req, const char *error)
+{
+	struct gw_session *s = ctx;
+	struct gw_keys_params p = { NULL, 0, keys_done, s };
+
+	s->cache_req = NULL;
+	if (!apply_learned(s, req)) {
+		gw_session_flush(s);
+		return;
+	}
+	if (error != NULL)
+		gw_log(LOG_LVL_WARN, s, "UIDL cache unavailable, using derived UIDLs: %s", error);
+	if (error != NULL || req->nneed == 0) {
+		login_complete(s);
+		gw_session_flush(s);
+		return;
+	}
+	if ((s->keying = calloc(req->nneed, sizeof(*s->keying))) == NULL) {
+		login_failed(s, GW_LOGIN_TEMP, "out of memory for the content keys");
+		gw_session_flush(s);
+		return;
+	}
+	for (size_t i = 0; i < req->nneed; i++) {
+		size_t idx = req->need_key[i];
+
+		s->keying[i] = (struct cache_entry){ idx, s->snap.uid[idx], s->snap.size[idx], "" };
+	}
+	s->nkeying = req->nneed;
+	s->rebuilt = req->rebuilt;
+	p.entries = s->keying;
+	p.n = s->nkeying;
+	gw_keys_start(&s->keys, &s->up, &p);
+	gw_session_flush(s);
+}
+
+/* The login op's outcome (login.h). Logged in: the UIDLs are asked of the cache, off the
+ * loop; the client hears +OK once they are known. */
+static void
+login_done(void *ctx, enum gw_login_outcome outcome, const char *why)
+{
+	struct gw_session *s = ctx;
+	struct gw_snapshot *snap = &s->snap;
+
+	if (outcome == GW_LOGIN_REFUSED)
+		gw_cred_refused(&s->w->guard, s->cred_hash, ev_now(s->w->loop));
+	if (outcome != GW_LOGIN_OK) {
+		login_failed(s, outcome, why);
+		return;
+	}
+	s->cache_req = gw_cache_lookup_new(s->user_key, s->w->cfg->up_mailbox, snap->uidvalidity,
+	    snap->uid, snap->count);
+	if (s->cache_req == NULL) {
+		login_failed(s, GW_LOGIN_TEMP, "out of memory for the UIDL cache request");
+		return;
+	}
+	gw_cache_submit(&s->w->cache, s->cache_req, cache_looked_up, s);
 }
 
 static void
@@ -155,8 +285,6 @@ gw_session_login_start(struct gw_session *s, const uint8_t *secret, size_t len)
 		.id_addr = w->cfg->up_send_client_id ? s->addr_text : NULL,
 		.id_port = s->port,
 		.snap = &s->snap,
-		.cache = w->cache,
-		.cache_user = s->user_key,
 		.done = login_done,
 		.ctx = s,
 	};

@@ -2,7 +2,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/log.h"
 #include "snapshot.h"
 
 static int
@@ -51,11 +50,9 @@ pair_cmp(const void *a, const void *b)
 }
 
 int
-gw_snapshot_finish(struct gw_snapshot *snap, struct cache *cache, const char *user,
-    const char *mailbox)
+gw_snapshot_sort(struct gw_snapshot *snap)
 {
 	struct pair *p = NULL;
-	const char *error = NULL;
 	size_t n = 0;
 
 	if (snap->count > 0) {
@@ -77,13 +74,35 @@ gw_snapshot_finish(struct gw_snapshot *snap, struct cache *cache, const char *us
 		free(p);
 	}
 	snap->count = n;
-	if ((snap->flags = calloc(n ? n : 1, sizeof(*snap->flags))) == NULL ||
-	    (snap->uidl = calloc(n ? n : 1, sizeof(*snap->uidl))) == NULL)
+	if ((snap->flags = calloc(n ? n : 1, sizeof(*snap->flags))) == NULL)
 		return -1;
-	if (cache_lookup_uidls(cache, user, mailbox, snap->uidvalidity, snap->uid, snap->size, n,
-	    snap->uidl, &error) < 0)
-		log_warn("UIDL cache unavailable, using derived UIDLs: %s", error);
 	return 0;
+}
+
+int
+gw_snapshot_learn(struct gw_snapshot *snap, size_t idx, const char *uidl, size_t len)
+{
+	size_t off = buf_len(&snap->pool);
+
+	if (idx >= snap->count || len == 0 || len >= CACHE_UIDL_MAX || off >= UINT32_MAX - 128)
+		return -1;
+	if (snap->learned == NULL &&
+	    (snap->learned = calloc(snap->count, sizeof(*snap->learned))) == NULL)
+		return -1;
+	buf_set_max(&snap->pool, (size_t)GW_SNAPSHOT_MAX * CACHE_UIDL_MAX);
+	if (buf_append(&snap->pool, uidl, len) < 0 || buf_append(&snap->pool, "", 1) < 0)
+		return -1;
+	snap->learned[idx] = (uint32_t)off + 1;
+	return 0;
+}
+
+const char *
+gw_snapshot_uidl(const struct gw_snapshot *snap, size_t idx, char buf[CACHE_UIDL_MAX])
+{
+	if (snap->learned != NULL && snap->learned[idx] != 0)
+		return (const char *)buf_data(&snap->pool) + snap->learned[idx] - 1;
+	cache_derive_uidl(snap->uidvalidity, snap->uid[idx], buf);
+	return buf;
 }
 
 void
@@ -92,7 +111,8 @@ gw_snapshot_free(struct gw_snapshot *snap)
 	free(snap->uid);
 	free(snap->size);
 	free(snap->flags);
-	free(snap->uidl);
+	free(snap->learned);
+	buf_free(&snap->pool);
 	memset(snap, 0, sizeof(*snap));
 }
 

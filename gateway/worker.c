@@ -2,7 +2,6 @@
 #include <signal.h>
 #include <string.h>
 
-#include "../common/cache.h"
 #include "../common/log.h"
 #include "tls.h"
 #include "worker.h"
@@ -73,8 +72,9 @@ gw_worker_run(struct gw_worker *w)
 {
 	const char *error = NULL;
 
-	/* The cache opens after privileges are dropped, so the file is the service's. */
-	if ((w->cache = cache_open(w->cfg->cache_path, &error)) == NULL)
+	/* The cache thread opens the file after privileges are dropped, so it is the
+	 * service's. */
+	if (gw_cache_async_start(&w->cache, w->loop, w->cfg->cache_path, &error) < 0)
 		log_warn("UIDL cache unavailable, serving derived UIDLs: %s", error);
 	gw_probe_start(&w->probe);	/* CAPA's SASL line needs the upstream's mechanisms */
 	gw_listeners_pause(&w->listeners, false);
@@ -88,6 +88,7 @@ gw_worker_free(struct gw_worker *w)
 	gw_probe_stop(&w->probe, true);
 	gw_registry_stop_all(&w->sessions, true);	/* a lingering one too */
 	gw_registry_reap(&w->sessions);
+	gw_cache_async_stop(&w->cache);		/* its ev_async lives in the loop */
 	if (w->loop != NULL) {
 		ev_prepare_stop(w->loop, &w->reaper);
 		ev_signal_stop(w->loop, &w->sigterm);
@@ -95,7 +96,6 @@ gw_worker_free(struct gw_worker *w)
 		ev_loop_destroy(w->loop);
 		w->loop = NULL;
 	}
-	cache_free(&w->cache);
 	SSL_CTX_free(w->server_tls);
 	SSL_CTX_free(w->upstream_tls);
 	w->server_tls = w->upstream_tls = NULL;

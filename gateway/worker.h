@@ -11,14 +11,13 @@
 #include <ev.h>
 #include <openssl/ssl.h>
 
+#include "cache_async.h"
 #include "config.h"
 #include "imapc.h"
 #include "listener.h"
 #include "login_guard.h"
 #include "probe.h"
 #include "registry.h"
-
-struct cache;
 
 struct gw_worker {
 	struct ev_loop *loop;
@@ -27,7 +26,7 @@ struct gw_worker {
 	SSL_CTX *server_tls;		/* POP3 side; NULL without [tls] */
 	SSL_CTX *upstream_tls;		/* IMAP side; NULL for security = none */
 	struct gw_imapc_target upstream;	/* [upstream] */
-	struct cache *cache;
+	struct gw_cache_async cache;	/* the UIDL cache, on its own thread */
 	struct gw_registry sessions;
 	uint32_t next_session_id;
 	ev_prepare reaper;		/* frees ended sessions once the stack has unwound */

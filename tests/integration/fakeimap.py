@@ -7,6 +7,7 @@ It speaks just enough IMAP4rev1 for popgate's login and RETR/TOP/QUIT: the greet
 CAPABILITY, AUTHENTICATE PLAIN, XOAUTH2 and OAUTHBEARER (with or without an initial response;
 the bearer ones only when `caps` lists them), LOGIN, ID, SELECT/EXAMINE, `UID FETCH 1:* (UID
 RFC822.SIZE)`, `UID FETCH uid BODY.PEEK[]`, `BODY.PEEK[HEADER]`, `BODY.PEEK[TEXT]<off.len>`,
+`UID FETCH set (UID BODY.PEEK[HEADER.FIELDS (...)])` (the content keys' fields),
 UID STORE (\\Deleted is remembered in `deleted`), UID SEARCH DELETED and UID SEARCH UID set
 (as "* SEARCH", or as RFC 4731's "* ESEARCH (TAG ...) UID ALL ..." when `esearch` is set, the
 only form an IMAP4rev2 server has), UID EXPUNGE and EXPUNGE (they report and record in
@@ -535,6 +536,9 @@ class _Conn:
 				self.close_after(b"* BYE Idle shutdown (fake).\r\n")
 				raise _Closed()
 			return
+		if items.upper().startswith(b"(UID BODY.PEEK[HEADER.FIELDS ("):
+			self.header_fields(tag, uidset, items)
+			return
 		try:
 			uid = int(uidset)
 		except ValueError:
@@ -628,6 +632,23 @@ class _Conn:
 			self.send(window(other, off, omsg) + stale + window(uid, off, msg) + done)
 			return True
 		return False
+
+	def header_fields(self, tag, uidset, items):
+		"""UID FETCH set (UID BODY.PEEK[HEADER.FIELDS (names)]): the named fields of each
+		message of the set that exists (what popgate's content keys are made of)."""
+		msgs = self.server.messages
+		names = items.upper().split(b"(")[2].split(b")")[0].split()
+		name = b"BODY[HEADER.FIELDS (" + b" ".join(names) + b")]"
+		out = []
+		for uid in sorted(uid_set(uidset)):
+			if not 1 <= uid <= len(msgs) or uid in self.server.gone:
+				continue
+			head = msgs[uid - 1].split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+			keep = [l for l in head if l.split(b":", 1)[0].strip().upper() in names]
+			data = b"".join(l + b"\r\n" for l in keep) + b"\r\n"
+			out.append(b"* %d FETCH (UID %d %s {%d}\r\n" % (uid, uid, name, len(data)) + data +
+				b")\r\n")
+		self.send(b"".join(out) + tag + b" OK Fetch completed.\r\n")
 
 	def retr(self, tag, uid, msg):
 		sc = self.scenario

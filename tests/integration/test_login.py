@@ -92,6 +92,60 @@ def test_unreadable_cache_still_serves_mail_with_derived_uidls(pop3, tmp_path):
 		pg.stop()
 
 
+def login_uidl1(pg, pop3):
+	"""A whole session of alice: (STAT reply, UIDL 1 reply)."""
+	with Pop3Raw("127.0.0.1", pg.port) as c:
+		c.login("alice", pop3.password)
+		stat, uidl = c.cmd("STAT"), c.cmd("UIDL 1")
+		assert c.quit().startswith(b"+OK")
+	return stat, uidl
+
+
+@pytest.mark.parametrize("trouble", ["deleted", "garbage", "locked"])
+def test_a_cache_file_in_trouble_still_serves_mail(pop3, tmp_path, trouble):
+	"""The cache file deleted while popgate runs, overwritten with random bytes, or held
+	locked by another process: every session still logs in and lists the mailbox with the
+	same UIDLs, and a file that cannot be read is named in the log. popgate never rewrites or removes a file it cannot
+	read (an operator's to look at); a lock once released, the cache serves again."""
+	pg = start_popgate(tmp_path / "pg", pop3.dovecot.imap_port)
+	path = tmp_path / "pg" / "uidl.sqlite"
+	try:
+		stat, uidl = login_uidl1(pg, pop3)
+		assert stat.startswith(b"+OK %d " % len(pop3.messages))
+		assert (os.stat(path).st_mode & 0o777) == 0o600, oct(os.stat(path).st_mode)
+		lock = None
+		if trouble == "deleted":
+			for suffix in ("", "-wal", "-shm"):
+				if os.path.exists(str(path) + suffix):
+					os.unlink(str(path) + suffix)
+		elif trouble == "garbage":
+			pg.stop()
+			for suffix in ("-wal", "-shm"):
+				if os.path.exists(str(path) + suffix):
+					os.unlink(str(path) + suffix)
+			path.write_bytes(os.urandom(64 * 1024))
+			pg.start()
+		else:
+			lock = sqlite3.connect(str(path), timeout=0)
+			lock.execute("BEGIN EXCLUSIVE")
+		again = login_uidl1(pg, pop3)
+		assert again == (stat, uidl), "a cache in trouble changed what the client sees"
+		# Deleted: SQLite goes on with the unlinked file it has open; locked by a writer: a
+		# login whose messages the cache knows only reads (WAL lets it).
+		if trouble == "garbage":
+			assert "UIDL cache unavailable" in pg.log(), pg.log_tail()
+		if trouble == "garbage":
+			assert path.read_bytes()[:16] != b"SQLite format 3\x00", "popgate replaced the file"
+		if lock is not None:
+			lock.rollback()
+			lock.close()
+			before = pg.log().count("UIDL cache unavailable")
+			assert login_uidl1(pg, pop3) == (stat, uidl)
+			assert pg.log().count("UIDL cache unavailable") == before, pg.log_tail()
+	finally:
+		pg.stop()
+
+
 def test_root_without_service_user_is_refused(tmp_path):
 	ini = popgate_ini(tmp_path, 1, 1, **{"server.allow_root": None})
 	path = tmp_path / "root.ini"

@@ -195,10 +195,125 @@ test_no_cache_gives_derived(void **state)
 	assert_non_null(error);
 }
 
+/* What lookups and records hand back, as text. */
+struct seen {
+	char learned[256];
+	char need[64];
+};
+
+static void
+seen_learned(void *ctx, size_t idx, const char *uidl, size_t len)
+{
+	struct seen *x = ctx;
+	size_t n = strlen(x->learned);
+
+	snprintf(x->learned + n, sizeof(x->learned) - n, "%s%zu=%.*s", n ? "," : "", idx,
+	    (int)len, uidl);
+}
+
+static void
+seen_need(void *ctx, size_t idx)
+{
+	struct seen *x = ctx;
+	size_t n = strlen(x->need);
+
+	snprintf(x->need + n, sizeof(x->need) - n, "%s%zu", n ? "," : "", idx);
+}
+
+#define KEY_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define KEY_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define KEY_C "cccccccccccccccccccccccccccccccc"
+
+/* A rebuilt mailbox (new UIDVALIDITY, new UIDs, another order): each message takes the UIDL
+ * of the old message with its content key, duplicates pair up in UID order, a message
+ * with no match gets a new UIDL that no old message of the user had, and the old rows go. */
+static void
+test_a_rebuilt_mailbox_keeps_its_uidls(void **state)
+{
+	static const uint32_t new_uids[] = { 10, 11, 12, 13 };
+	struct cache_entry old[] = {
+		{ 0, 1, 100, KEY_A }, { 1, 2, 200, KEY_B }, { 2, 3, 100, KEY_A },
+	};
+	struct cache_entry now[] = {
+		{ 0, 10, 100, KEY_B }, { 1, 11, 100, KEY_A }, { 2, 12, 100, KEY_A },
+		{ 3, 13, 300, KEY_C },
+	};
+	struct seen x = { "", "" };
+	struct cache_answer a = { seen_learned, seen_need, &x };
+	struct cache_stats st;
+	const char *error = NULL;
+	struct cache *c;
+	sqlite3 *db;
+	bool rebuilt;
+
+	(void)state;
+	assert_non_null(c = cache_open(dbpath, &error));
+	assert_int_equal(cache_record(c, "ann", "INBOX", 1, old, 3, &a, &st, &error), 0);
+	assert_int_equal(st.fresh, 3);
+	assert_string_equal(x.learned, "");		/* derived UIDLs */
+	/* The old server's UIDL for UID 2 (an import), and one that collides with the derived
+	 * UIDL UID 13 will have under UIDVALIDITY 2. */
+	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "UPDATE uidl SET uidl='old-pop-2' WHERE uid=2; "
+	    "UPDATE uidl SET uidl='0000000d00000002' WHERE uid=3", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	assert_int_equal(cache_lookup_learned(c, "ann", "INBOX", 2, new_uids, 4, &a, &rebuilt,
+	    &error), 0);
+	assert_true(rebuilt);
+	assert_string_equal(x.need, "0,1,2,3");
+	assert_int_equal(cache_record(c, "ann", "INBOX", 2, now, 4, &a, &st, &error), 0);
+	assert_string_equal(x.learned, "0=old-pop-2,1=0000000100000001,2=0000000d00000002,"
+	    "3=0000000d00000002-1");
+	assert_int_equal(st.matched, 3);
+	assert_int_equal(st.fresh, 1);
+	assert_int_equal(st.lost, 0);
+
+	/* From now on, answered from the rows of the new UIDVALIDITY; nothing to key. */
+	memset(&x, 0, sizeof(x));
+	assert_int_equal(cache_lookup_learned(c, "ann", "INBOX", 2, new_uids, 4, &a, &rebuilt,
+	    &error), 0);
+	assert_false(rebuilt);
+	assert_string_equal(x.need, "");
+	assert_string_equal(x.learned, "0=old-pop-2,1=0000000100000001,2=0000000d00000002,"
+	    "3=0000000d00000002-1");
+	cache_free(&c);
+}
+
+/* A cache file of version 1 (no content keys) keeps its UIDLs; its rows are keyed later. */
+static void
+test_a_version_1_file_is_migrated(void **state)
+{
+	static const uint32_t uids[] = { 4 };
+	struct seen x = { "", "" };
+	struct cache_answer a = { seen_learned, seen_need, &x };
+	const char *error = NULL;
+	struct cache *c;
+	sqlite3 *db;
+	bool rebuilt;
+
+	(void)state;
+	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE uidl (user TEXT NOT NULL, mailbox TEXT "
+	    "NOT NULL, uidvalidity INTEGER NOT NULL, uid INTEGER NOT NULL, uidl TEXT NOT NULL, "
+	    "size INTEGER NOT NULL, PRIMARY KEY (user, mailbox, uidvalidity, uid)) WITHOUT ROWID;"
+	    "INSERT INTO uidl VALUES ('bo', 'INBOX', 7, 4, 'kept-from-v1', 10);", NULL, NULL,
+	    NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_non_null(c = cache_open(dbpath, &error));
+	assert_int_equal(cache_lookup_learned(c, "bo", "INBOX", 7, uids, 1, &a, &rebuilt, &error), 0);
+	assert_string_equal(x.learned, "0=kept-from-v1");
+	assert_string_equal(x.need, "0");
+	cache_free(&c);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_a_rebuilt_mailbox_keeps_its_uidls, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_a_version_1_file_is_migrated, setup, teardown),
 		cmocka_unit_test(test_derive_format),
 		cmocka_unit_test_setup_teardown(test_lookup_stable_across_opens, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stored_uidl_wins, setup, teardown),

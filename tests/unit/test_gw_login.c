@@ -35,8 +35,8 @@ static struct login_rig l;
 static void
 start(unsigned caps, const char *user, const char *pass)
 {
-	struct gw_login_params p = { &l.cred, "INBOX", "192.0.2.7", 40000, &l.r.snap, NULL, "u",
-	    login_done, &l.o };
+	struct gw_login_params p = { &l.cred, "INBOX", "192.0.2.7", 40000, &l.r.snap, login_done,
+	    &l.o };
 
 	rig_open(&l.r, caps, 0);
 	memset(&l.cred, 0, sizeof(l.cred));
@@ -85,7 +85,11 @@ test_pipelined_sasl_ir_and_the_snapshot(void **state)
 	assert_int_equal(l.r.snap.uid[1], 9);
 	assert_int_equal(l.r.snap.size[2], 300);
 	assert_int_equal(l.r.snap.uidvalidity, 42);
-	assert_string_equal(l.r.snap.uidl[0], "000000050000002a");
+	{
+		char buf[CACHE_UIDL_MAX];
+
+		assert_string_equal(gw_snapshot_uidl(&l.r.snap, 0, buf), "000000050000002a");
+	}
 	assert_true(l.r.c.caps_after_login);
 	assert_true(l.r.c.caps & GW_CAP_UIDPLUS);
 	rig_free(&l.r);
@@ -235,8 +239,7 @@ test_bearer_error_challenge(void **state)
 	l.cred.sasl_resp = malloc(sizeof(token) - 1);
 	memcpy(l.cred.sasl_resp, token, sizeof(token) - 1);
 	l.cred.sasl_resp_len = sizeof(token) - 1;
-	p = (struct gw_login_params){ &l.cred, "INBOX", NULL, 0, &l.r.snap, NULL, "u", login_done,
-	    &l.o };
+	p = (struct gw_login_params){ &l.cred, "INBOX", NULL, 0, &l.r.snap, login_done, &l.o };
 	gw_login_start(&l.lg, &l.r.c, &p);
 	gw_login_ready(&l.lg);
 	assert_string_equal(rig_sent(&l.r), "A1 AUTHENTICATE OAUTHBEARER bixhPWJvYkBleGFtcGxlLm5ldCwB"
