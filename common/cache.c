@@ -108,6 +108,63 @@ step_done(sqlite3_stmt *st)
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
 }
 
+/* Rows of this UIDVALIDITY whose message is no longer in the mailbox (uids: all of it) go.
+ * Best effort, its own short write: a busy file leaves them for the next login. */
+static void
+prune_expunged(struct cache *c, const char *user, const char *mailbox, uint32_t uidvalidity,
+    const uint32_t *uids, size_t n)
+{
+	sqlite3_stmt *sel = NULL, *del = NULL;
+	uint32_t *gone = NULL;
+	size_t ngone = 0, cap = 0;
+	int rc;
+
+	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return;
+	if (sqlite3_prepare_v2(c->db, "SELECT uid FROM uidl WHERE user=?1 AND mailbox=?2 AND "
+	    "uidvalidity=?3", -1, &sel, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(c->db, "DELETE FROM uidl WHERE user=?1 AND mailbox=?2 AND "
+	    "uidvalidity=?3 AND uid=?4", -1, &del, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_text(sel, 1, user, -1, SQLITE_STATIC);
+	sqlite3_bind_text(sel, 2, mailbox, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(sel, 3, uidvalidity);
+	/* The UIDs are collected first: no row is deleted under the open cursor. */
+	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+		uint32_t uid = (uint32_t)sqlite3_column_int64(sel, 0), *g;
+
+		if (uid_index(uids, n, uid) >= 0)
+			continue;
+		if (ngone == cap) {
+			cap = cap ? cap * 2 : 64;
+			if ((g = realloc(gone, cap * sizeof(*gone))) == NULL)
+				goto out;
+			gone = g;
+		}
+		gone[ngone++] = uid;
+	}
+	if (rc != SQLITE_DONE)
+		goto out;
+	sqlite3_bind_text(del, 1, user, -1, SQLITE_STATIC);
+	sqlite3_bind_text(del, 2, mailbox, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(del, 3, uidvalidity);
+	for (size_t i = 0; i < ngone; i++) {
+		sqlite3_bind_int64(del, 4, gone[i]);
+		if (step_done(del) < 0)
+			goto out;
+	}
+	sqlite3_finalize(sel);
+	sqlite3_finalize(del);
+	free(gone);
+	sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+	return;
+out:
+	sqlite3_finalize(sel);
+	sqlite3_finalize(del);
+	free(gone);
+	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
 int
 cache_lookup_learned(struct cache *c, const char *user, const char *mailbox,
     uint32_t uidvalidity, const uint32_t *uids, size_t n, const struct cache_answer *a,
@@ -115,6 +172,7 @@ cache_lookup_learned(struct cache *c, const char *user, const char *mailbox,
 {
 	sqlite3_stmt *sel = NULL, *old = NULL;
 	unsigned char *keyed = NULL;
+	size_t expunged = 0;
 	char derived[CACHE_UIDL_MAX];
 	int rc;
 
@@ -145,8 +203,12 @@ cache_lookup_learned(struct cache *c, const char *user, const char *mailbox,
 		const unsigned char *u = sqlite3_column_text(sel, 1);
 		int ulen = sqlite3_column_bytes(sel, 1);
 
+		if (idx < 0) {
+			expunged++;	/* its message is gone: pruned below */
+			continue;
+		}
 		/* A stored UIDL must still be a valid one (RFC 1939: 0x21..0x7E, 1..70). */
-		if (idx < 0 || u == NULL || ulen < 1 || ulen >= CACHE_UIDL_MAX)
+		if (u == NULL || ulen < 1 || ulen >= CACHE_UIDL_MAX)
 			continue;
 		keyed[idx] = sqlite3_column_bytes(sel, 2) == CONTENT_KEY_LEN;
 		cache_derive_uidl(uidvalidity, uids[idx], derived);
@@ -168,6 +230,8 @@ cache_lookup_learned(struct cache *c, const char *user, const char *mailbox,
 	sqlite3_finalize(old);
 	free(keyed);
 	sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+	if (expunged > 0)
+		prune_expunged(c, user, mailbox, uidvalidity, uids, n);
 	return 0;
 fail:
 	*error_r = cache_err(c, "cache query");

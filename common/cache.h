@@ -42,8 +42,10 @@ struct cache_answer {
 
 /* For the n messages (uids ascending) of user's mailbox under uidvalidity: the learned
  * UIDLs, the messages without a content key, and *rebuilt_r when rows of another
- * UIDVALIDITY exist (the mailbox was rebuilt: cache_record() matches them by key). Reads
- * only. 0, or -1 with *error_r (what was handed out before the error stands). */
+ * UIDVALIDITY exist (the mailbox was rebuilt: cache_record() matches them by key). Rows of
+ * this UIDVALIDITY whose message is not among uids any more (expunged) are then deleted,
+ * best effort (a busy file keeps them for next time). 0, or -1 with *error_r (what was
+ * handed out before the error stands). */
 int cache_lookup_learned(struct cache *c, const char *user, const char *mailbox,
     uint32_t uidvalidity, const uint32_t *uids, size_t n, const struct cache_answer *a,
     bool *rebuilt_r, const char **error_r);

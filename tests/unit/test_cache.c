@@ -280,6 +280,36 @@ test_a_rebuilt_mailbox_keeps_its_uidls(void **state)
 	cache_free(&c);
 }
 
+/* Rows of messages no longer in the mailbox are pruned at the next lookup; the others stay. */
+static void
+test_rows_of_expunged_messages_are_pruned(void **state)
+{
+	static const uint32_t left[] = { 1, 3 };
+	struct cache_entry e[] = { { 0, 1, 10, KEY_A }, { 1, 2, 10, KEY_B }, { 2, 3, 10, KEY_C } };
+	struct seen x = { "", "" };
+	struct cache_answer a = { seen_learned, seen_need, &x };
+	struct cache_stats st;
+	const char *error = NULL;
+	struct cache *c;
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	bool rebuilt;
+
+	(void)state;
+	assert_non_null(c = cache_open(dbpath, &error));
+	assert_int_equal(cache_record(c, "cy", "INBOX", 5, e, 3, &a, &st, &error), 0);
+	assert_int_equal(cache_lookup_learned(c, "cy", "INBOX", 5, left, 2, &a, &rebuilt, &error), 0);
+	assert_string_equal(x.need, "");
+	cache_free(&c);
+	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(uid) FROM (SELECT uid FROM uidl "
+	    "WHERE user='cy' ORDER BY uid)", -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(q, 0), "1,3");
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+}
+
 /* A cache file of version 1 (no content keys) keeps its UIDLs; its rows are keyed later. */
 static void
 test_a_version_1_file_is_migrated(void **state)
@@ -314,6 +344,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_a_rebuilt_mailbox_keeps_its_uidls, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_a_version_1_file_is_migrated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rows_of_expunged_messages_are_pruned, setup,
+		    teardown),
 		cmocka_unit_test(test_derive_format),
 		cmocka_unit_test_setup_teardown(test_lookup_stable_across_opens, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stored_uidl_wins, setup, teardown),
