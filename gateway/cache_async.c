@@ -62,7 +62,8 @@ gw_cache_lookup_new(const char *user, const char *mailbox, uint32_t uidvalidity,
 		req_free(req);
 		return NULL;
 	}
-	memcpy(req->uids, uids, n * sizeof(*uids));
+	if (n > 0)			/* an empty mailbox's list may be NULL */
+		memcpy(req->uids, uids, n * sizeof(*uids));
 	req->n = n;
 	return req;
 }

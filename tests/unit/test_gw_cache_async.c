@@ -137,7 +137,7 @@ test_a_cancelled_answer_is_dropped(void **state)
 	static const uint32_t uids[] = { 1 };
 	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
 	struct gw_cache_async ca;
-	struct answer gone = { 0 }, kept = { 0 };
+	struct answer gone = { 0 }, kept = { 0 }, empty = { 0 };
 	struct gw_cache_req *req;
 	const char *error = NULL;
 
@@ -151,6 +151,12 @@ test_a_cancelled_answer_is_dropped(void **state)
 	run_until(loop, 1);
 	assert_int_equal(gone.calls, 0);
 	assert_int_equal(kept.calls, 1);
+	/* An empty mailbox: no list at all. */
+	gw_cache_submit(&ca, gw_cache_lookup_new("gail", "INBOX", 1, NULL, 0), on_answer, &empty);
+	run_until(loop, 2);
+	assert_int_equal(empty.calls, 1);
+	assert_string_equal(empty.error, "");
+	assert_int_equal(empty.nneed, 0);
 	/* Requests still queued at the stop are freed without a call (valgrind: no leak). */
 	gw_cache_submit(&ca, gw_cache_lookup_new("erin", "INBOX", 1, uids, 1), on_answer,
 	    &gone);
