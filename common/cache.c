@@ -28,11 +28,35 @@ static const char cache_schema[] =
 static const char cache_v1_to_v2[] =
 	"ALTER TABLE uidl ADD COLUMN ckey TEXT;";
 
+/* The content key's lookups: by key among the old rows, and by UIDL for uniqueness. */
+static const char cache_indexes[] =
+	"CREATE INDEX IF NOT EXISTS uidl_ckey ON uidl (user, mailbox, ckey, uidvalidity, uid);"
+	"CREATE INDEX IF NOT EXISTS uidl_uidl ON uidl (user, mailbox, uidl);";
+
+static int
+user_version(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* Writes only what is missing: an open must not need the write lock another process may
+ * hold (the file of a running gateway, an import). */
 static int
 cache_migrate(sqlite3 *db)
 {
+	if (user_version(db) == 2)
+		return 0;
 	if (sqlite3_exec(db, "SELECT ckey FROM uidl LIMIT 0", NULL, NULL, NULL) != SQLITE_OK &&
 	    sqlite3_exec(db, cache_v1_to_v2, NULL, NULL, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_exec(db, cache_indexes, NULL, NULL, NULL) != SQLITE_OK)
 		return -1;
 	return sqlite3_exec(db, "PRAGMA user_version=2", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
@@ -193,7 +217,7 @@ cache_lookup_learned(struct cache *c, const char *user, const char *mailbox,
 	if (sqlite3_prepare_v2(c->db, "SELECT uid, uidl, ckey FROM uidl WHERE user=?1 AND "
 	    "mailbox=?2 AND uidvalidity=?3", -1, &sel, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(c->db, "SELECT 1 FROM uidl WHERE user=?1 AND mailbox=?2 AND "
-	    "uidvalidity<>?3 LIMIT 1", -1, &old, NULL) != SQLITE_OK)
+	    "uidvalidity<?3 LIMIT 1", -1, &old, NULL) != SQLITE_OK)
 		goto fail;
 	sqlite3_bind_text(sel, 1, user, -1, SQLITE_STATIC);
 	sqlite3_bind_text(sel, 2, mailbox, -1, SQLITE_STATIC);
@@ -247,9 +271,34 @@ cache_record(struct cache *c, const char *user, const char *mailbox, uint32_t ui
     const struct cache_entry *e, size_t n, const struct cache_answer *a,
     struct cache_stats *stats_r, const char **error_r)
 {
-	sqlite3_stmt *upd = NULL, *ins = NULL, *match = NULL, *take = NULL, *taken = NULL,
-	    *lost = NULL, *drop = NULL;
+	enum { ROW, SETKEY, INS, NEWER, ANYOLD, MATCH, TAKE, TAKEN, LOST, DROP, NSTMT };
+	static const char *const sql[NSTMT] = {
+		[ROW] = "SELECT uidl FROM uidl WHERE user=?1 AND mailbox=?2 AND uidvalidity=?3 "
+		    "AND uid=?4",
+		/* A key is never wiped by a session that could not read one. */
+		[SETKEY] = "UPDATE uidl SET ckey=COALESCE(?5, ckey) WHERE user=?1 AND mailbox=?2 "
+		    "AND uidvalidity=?3 AND uid=?4",
+		[INS] = "INSERT INTO uidl (user, mailbox, uidvalidity, uid, uidl, size, ckey) "
+		    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+		/* Old means an earlier UIDVALIDITY (RFC 3501 §2.3.1.1: a new one is greater): a
+		 * session that saw the mailbox before its rebuild never takes the new rows. */
+		[NEWER] = "SELECT 1 FROM uidl WHERE user=?1 AND mailbox=?2 AND uidvalidity>?3 "
+		    "LIMIT 1",
+		[ANYOLD] = "SELECT 1 FROM uidl WHERE user=?1 AND mailbox=?2 AND uidvalidity<?3 "
+		    "LIMIT 1",
+		[MATCH] = "SELECT uidvalidity, uid, uidl FROM uidl INDEXED BY uidl_ckey WHERE "
+		    "user=?1 AND mailbox=?2 AND ckey=?4 AND uidvalidity<?3 ORDER BY uidvalidity, "
+		    "uid LIMIT 1",
+		[TAKE] = "DELETE FROM uidl WHERE user=?1 AND mailbox=?2 AND uidvalidity=?5 AND "
+		    "uid=?4",
+		[TAKEN] = "SELECT 1 FROM uidl INDEXED BY uidl_uidl WHERE user=?1 AND mailbox=?2 "
+		    "AND uidl=?5 LIMIT 1",
+		[LOST] = "SELECT COUNT(*) FROM uidl WHERE user=?1 AND mailbox=?2 AND uidvalidity<?3",
+		[DROP] = "DELETE FROM uidl WHERE user=?1 AND mailbox=?2 AND uidvalidity<?3",
+	};
+	sqlite3_stmt *st[NSTMT] = { 0 };
 	char derived[CACHE_UIDL_MAX], uidl[CACHE_UIDL_MAX];
+	bool has_old, all_keyed = true;
 	int rc;
 
 	memset(stats_r, 0, sizeof(*stats_r));
@@ -261,102 +310,104 @@ cache_record(struct cache *c, const char *user, const char *mailbox, uint32_t ui
 		*error_r = cache_err(c, "cache begin");
 		return -1;
 	}
-	/* A message with a row gets its key; one without, a row: the UIDL of an old row (another
-	 * UIDVALIDITY: the mailbox was rebuilt) with the same key, the first in UID order not
-	 * taken yet, else its derived UIDL, unless that is an old message's UIDL. */
-	if (sqlite3_prepare_v2(c->db, "UPDATE uidl SET ckey=?5 WHERE user=?1 AND mailbox=?2 AND "
-	    "uidvalidity=?3 AND uid=?4", -1, &upd, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(c->db, "INSERT INTO uidl (user, mailbox, uidvalidity, uid, uidl, "
-	    "size, ckey) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", -1, &ins, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(c->db, "SELECT uidvalidity, uid, uidl FROM uidl WHERE user=?1 AND "
-	    "mailbox=?2 AND uidvalidity<>?3 AND ckey=?4 ORDER BY uidvalidity, uid LIMIT 1", -1,
-	    &match, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(c->db, "DELETE FROM uidl WHERE user=?1 AND mailbox=?2 AND "
-	    "uidvalidity=?3 AND uid=?4", -1, &take, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(c->db, "SELECT 1 FROM uidl WHERE user=?1 AND mailbox=?2 AND "
-	    "uidl=?3 LIMIT 1", -1, &taken, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(c->db, "SELECT COUNT(*) FROM uidl WHERE user=?1 AND mailbox=?2 AND "
-	    "uidvalidity<>?3", -1, &lost, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(c->db, "DELETE FROM uidl WHERE user=?1 AND mailbox=?2 AND "
-	    "uidvalidity<>?3", -1, &drop, NULL) != SQLITE_OK)
+	for (size_t k = 0; k < NSTMT; k++) {
+		if (sqlite3_prepare_v2(c->db, sql[k], -1, &st[k], NULL) != SQLITE_OK)
+			goto fail;
+		sqlite3_bind_text(st[k], 1, user, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st[k], 2, mailbox, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st[k], 3, uidvalidity);
+	}
+	/* A session that saw the mailbox before a rebuild another session has recorded: what it
+	 * knows is history; it records nothing (and serves derived UIDLs until it logs in again). */
+	if ((rc = sqlite3_step(st[NEWER])) == SQLITE_ROW)
+		n = 0;
+	else if (rc != SQLITE_DONE)
 		goto fail;
-#define BIND3(st) (sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC), \
-	sqlite3_bind_text(st, 2, mailbox, -1, SQLITE_STATIC), \
-	sqlite3_bind_int64(st, 3, uidvalidity))
-	BIND3(upd);
-	BIND3(ins);
-	BIND3(match);
-	BIND3(lost);
-	BIND3(drop);
-	sqlite3_bind_text(take, 1, user, -1, SQLITE_STATIC);
-	sqlite3_bind_text(take, 2, mailbox, -1, SQLITE_STATIC);
-	sqlite3_bind_text(taken, 1, user, -1, SQLITE_STATIC);
-	sqlite3_bind_text(taken, 2, mailbox, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st[ANYOLD])) != SQLITE_ROW && rc != SQLITE_DONE)
+		goto fail;
+	has_old = rc == SQLITE_ROW && n > 0;
 	for (size_t i = 0; i < n; i++) {
 		const char *key = e[i].ckey[0] ? e[i].ckey : NULL;
 
-		sqlite3_bind_int64(upd, 4, e[i].uid);
-		sqlite3_bind_text(upd, 5, key, -1, SQLITE_STATIC);
-		if (step_done(upd) < 0)
-			goto fail;
-		if (sqlite3_changes(c->db) > 0)
-			continue;
 		cache_derive_uidl(uidvalidity, e[i].uid, derived);
-		strcpy(uidl, derived);
-		rc = SQLITE_DONE;
-		if (key != NULL) {
-			sqlite3_bind_text(match, 4, key, -1, SQLITE_STATIC);
-			rc = sqlite3_step(match);
+		/* A row already (another session of the user was first): its UIDL is the one. */
+		sqlite3_bind_int64(st[ROW], 4, e[i].uid);
+		if ((rc = sqlite3_step(st[ROW])) == SQLITE_ROW) {
+			const unsigned char *u = sqlite3_column_text(st[ROW], 0);
+			int ulen = sqlite3_column_bytes(st[ROW], 0);
+
+			if (u != NULL && ulen > 0 && ulen < CACHE_UIDL_MAX &&
+			    ((size_t)ulen != strlen(derived) || memcmp(u, derived, (size_t)ulen) != 0))
+				a->learned(a->ctx, e[i].idx, (const char *)u, (size_t)ulen);
+			sqlite3_reset(st[ROW]);
+			sqlite3_bind_int64(st[SETKEY], 4, e[i].uid);
+			sqlite3_bind_text(st[SETKEY], 5, key, -1, SQLITE_STATIC);
+			if (step_done(st[SETKEY]) < 0)
+				goto fail;
+			continue;
 		}
-		if (rc == SQLITE_ROW && sqlite3_column_bytes(match, 2) > 0 &&
-		    sqlite3_column_bytes(match, 2) < CACHE_UIDL_MAX) {
-			memcpy(uidl, sqlite3_column_text(match, 2), (size_t)sqlite3_column_bytes(match, 2));
-			uidl[sqlite3_column_bytes(match, 2)] = '\0';
-			sqlite3_bind_int64(take, 3, sqlite3_column_int64(match, 0));
-			sqlite3_bind_int64(take, 4, sqlite3_column_int64(match, 1));
-			sqlite3_reset(match);
-			if (step_done(take) < 0)
+		sqlite3_reset(st[ROW]);
+		if (rc != SQLITE_DONE)
+			goto fail;
+		strcpy(uidl, derived);
+		if (has_old && key == NULL) {
+			/* Not matchable yet: no row, and the old ones stay for the next login. */
+			all_keyed = false;
+			continue;
+		}
+		rc = SQLITE_DONE;
+		if (has_old) {
+			sqlite3_bind_text(st[MATCH], 4, key, -1, SQLITE_STATIC);
+			rc = sqlite3_step(st[MATCH]);
+		}
+		if (rc == SQLITE_ROW && sqlite3_column_bytes(st[MATCH], 2) > 0 &&
+		    sqlite3_column_bytes(st[MATCH], 2) < CACHE_UIDL_MAX) {
+			int ulen = sqlite3_column_bytes(st[MATCH], 2);
+
+			memcpy(uidl, sqlite3_column_text(st[MATCH], 2), (size_t)ulen);
+			uidl[ulen] = '\0';
+			sqlite3_bind_int64(st[TAKE], 5, sqlite3_column_int64(st[MATCH], 0));
+			sqlite3_bind_int64(st[TAKE], 4, sqlite3_column_int64(st[MATCH], 1));
+			sqlite3_reset(st[MATCH]);
+			if (step_done(st[TAKE]) < 0)
 				goto fail;
 			stats_r->matched++;
 		} else {
-			sqlite3_reset(match);
+			sqlite3_reset(st[MATCH]);
 			if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 				goto fail;
-			/* A new UIDL is never one an old message of the user had. */
-			sqlite3_bind_text(taken, 3, uidl, -1, SQLITE_STATIC);
-			for (unsigned k = 1; (rc = sqlite3_step(taken)) == SQLITE_ROW && k < 100; k++) {
-				sqlite3_reset(taken);
+			/* After a rebuild, a new UIDL is never one an old message of the user had. */
+			for (unsigned k = 1; has_old && k < 1000; k++) {
+				sqlite3_bind_text(st[TAKEN], 5, uidl, -1, SQLITE_TRANSIENT);
+				rc = sqlite3_step(st[TAKEN]);
+				sqlite3_reset(st[TAKEN]);
+				if (rc == SQLITE_DONE)
+					break;
+				if (rc != SQLITE_ROW)
+					goto fail;
 				snprintf(uidl, sizeof(uidl), "%.60s-%u", derived, k);
-				sqlite3_bind_text(taken, 3, uidl, -1, SQLITE_STATIC);
 			}
-			sqlite3_reset(taken);
-			if (rc != SQLITE_DONE)
-				goto fail;
 			stats_r->fresh++;
 		}
-		sqlite3_bind_int64(ins, 4, e[i].uid);
-		sqlite3_bind_text(ins, 5, uidl, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(ins, 6, (sqlite3_int64)e[i].size);
-		sqlite3_bind_text(ins, 7, key, -1, SQLITE_STATIC);
-		if (step_done(ins) < 0)
+		sqlite3_bind_int64(st[INS], 4, e[i].uid);
+		sqlite3_bind_text(st[INS], 5, uidl, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st[INS], 6, (sqlite3_int64)e[i].size);
+		sqlite3_bind_text(st[INS], 7, key, -1, SQLITE_STATIC);
+		if (step_done(st[INS]) < 0)
 			goto fail;
 		if (strcmp(uidl, derived) != 0)
 			a->learned(a->ctx, e[i].idx, uidl, strlen(uidl));
 	}
-	/* The old rows no message took: those messages are gone. */
-	if (sqlite3_step(lost) != SQLITE_ROW)
-		goto fail;
-	stats_r->lost = (size_t)sqlite3_column_int64(lost, 0);
-	if (step_done(drop) < 0)
-		goto fail;
-#undef BIND3
-	sqlite3_finalize(upd);
-	sqlite3_finalize(ins);
-	sqlite3_finalize(match);
-	sqlite3_finalize(take);
-	sqlite3_finalize(taken);
-	sqlite3_finalize(lost);
-	sqlite3_finalize(drop);
+	/* Every message had its chance: the old rows no message took are gone messages. */
+	if (has_old && all_keyed) {
+		if (sqlite3_step(st[LOST]) != SQLITE_ROW)
+			goto fail;
+		stats_r->lost = (size_t)sqlite3_column_int64(st[LOST], 0);
+		if (step_done(st[DROP]) < 0)
+			goto fail;
+	}
+	for (size_t k = 0; k < NSTMT; k++)
+		sqlite3_finalize(st[k]);
 	if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		*error_r = cache_err(c, "cache commit");
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
@@ -365,13 +416,8 @@ cache_record(struct cache *c, const char *user, const char *mailbox, uint32_t ui
 	return 0;
 fail:
 	*error_r = cache_err(c, "cache update");
-	sqlite3_finalize(upd);
-	sqlite3_finalize(ins);
-	sqlite3_finalize(match);
-	sqlite3_finalize(take);
-	sqlite3_finalize(taken);
-	sqlite3_finalize(lost);
-	sqlite3_finalize(drop);
+	for (size_t k = 0; k < NSTMT; k++)
+		sqlite3_finalize(st[k]);
 	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 	return -1;
 }

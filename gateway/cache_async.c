@@ -13,7 +13,7 @@
 #include "../common/cache.h"
 #include "cache_async.h"
 
-#define CACHE_REOPEN_EVERY 30.0	/* seconds between attempts to open a failed cache */
+#define CACHE_REOPEN_EVERY 5.0	/* seconds between attempts to open a failed cache */
 
 static void
 req_free(struct gw_cache_req *req)
@@ -142,7 +142,7 @@ answer(struct cache **cache, const char *path, double *next_open, struct gw_cach
 	if (*cache == NULL) {
 		req->failed = true;
 		snprintf(req->error, sizeof(req->error), "%s", error ? error :
-		    "cache file could not be opened (retried every 30 s)");
+		    "cache file could not be opened (retried every 5 s)");
 		return;
 	}
 	r = req->kind == GW_CACHE_LOOKUP ?
@@ -226,15 +226,16 @@ gw_cache_async_start(struct gw_cache_async *ca, struct ev_loop *loop, const char
 {
 	memset(ca, 0, sizeof(*ca));
 	ca->loop = loop;
+	pthread_mutex_init(&ca->mu, NULL);
+	pthread_cond_init(&ca->cv, NULL);
+	/* Started first: without a thread, requests are still answered (with an error). */
+	ev_async_init(&ca->wake, wake_cb);
+	ca->wake.data = ca;
+	ev_async_start(loop, &ca->wake);
 	if ((ca->path = strdup(path)) == NULL) {
 		*error_r = "out of memory";
 		return -1;
 	}
-	pthread_mutex_init(&ca->mu, NULL);
-	pthread_cond_init(&ca->cv, NULL);
-	ev_async_init(&ca->wake, wake_cb);
-	ca->wake.data = ca;
-	ev_async_start(loop, &ca->wake);
 	if (pthread_create(&ca->thread, NULL, cache_thread, ca) != 0) {
 		*error_r = "cannot start the cache thread";
 		return -1;

@@ -59,10 +59,11 @@ entry_of(struct gw_keys *k, uint32_t uid)
 static bool
 is_header_fields(const struct slice *name)
 {
-	static const char want[] = "BODY[HEADER.FIELDS";
+	static const char want[] = "BODY[HEADER.FIELDS";	/* then " (" : not ".NOT" */
+	size_t n = sizeof(want) - 1;
 
-	return name->len >= sizeof(want) - 1 && strncasecmp((const char *)name->p, want,
-	    sizeof(want) - 1) == 0;
+	return name->len > n && strncasecmp((const char *)name->p, want, n) == 0 &&
+	    (name->p[n] == ' ' || name->p[n] == '(');
 }
 
 static bool
@@ -148,10 +149,8 @@ piece_done(struct gw_imapc_op *op, const struct imap_resp *r)
 	struct gw_keys *k = KEYS(op);
 
 	k->inflight--;
-	if (r->status != IMAP_STATUS_OK) {
-		keys_end(k, false, "the upstream refused to give the header fields");
-		return;
-	}
+	if (r->status != IMAP_STATUS_OK)
+		k->refused = true;	/* one broken message must not cost the others their keys */
 	keys_fill(k);
 }
 
@@ -191,7 +190,8 @@ keys_fill(struct gw_keys *k)
 		}
 	}
 	if (k->inflight == 0) {
-		keys_end(k, true, NULL);
+		keys_end(k, !k->refused, k->refused ? "the upstream refused some header fields" :
+		    NULL);
 		return;
 	}
 	gw_imapc_send(k->up);

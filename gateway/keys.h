@@ -30,6 +30,7 @@ struct gw_keys {
 	struct gw_keys_params p;
 	size_t sent;			/* entries asked for so far */
 	unsigned inflight;		/* FETCHes not answered yet */
+	bool refused;			/* a piece was refused: the others still go */
 	struct buf header;		/* the literal being read (bounded) */
 	bool taking;			/* a header literal of ours streams */
 };

@@ -122,7 +122,7 @@ cache_recorded(void *ctx, struct gw_cache_req *req, const char *error)
 	struct gw_session *s = ctx;
 
 	s->cache_req = NULL;
-	if (!apply_learned(s, req)) {
+	if (error == NULL && !apply_learned(s, req)) {
 		gw_session_flush(s);
 		return;
 	}
@@ -149,12 +149,8 @@ keys_done(void *ctx, bool complete, const char *why)
 	struct gw_session *s = ctx;
 	struct gw_cache_req *req;
 
-	if (!complete && s->rebuilt) {
-		free(s->keying);
-		s->keying = NULL;
-		login_failed(s, GW_LOGIN_TEMP, why);
-		return;
-	}
+	/* What was read is recorded; after a rebuild, a message without its key gets no row and
+	 * the old ones stay, so it can still be matched at a later login. */
 	if (!complete) {
 		char text[GW_LOG_TEXT_SIZE];
 
@@ -182,7 +178,7 @@ cache_looked_up(void *ctx, struct gw_cache_req *req, const char *error)
 	struct gw_keys_params p = { NULL, 0, keys_done, s };
 
 	s->cache_req = NULL;
-	if (!apply_learned(s, req)) {
+	if (error == NULL && !apply_learned(s, req)) {
 		gw_session_flush(s);
 		return;
 	}

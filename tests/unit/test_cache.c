@@ -269,6 +269,15 @@ test_a_rebuilt_mailbox_keeps_its_uidls(void **state)
 	assert_int_equal(st.fresh, 1);
 	assert_int_equal(st.lost, 0);
 
+	/* A second session that looked up before the first recorded: it hears the same UIDLs. */
+	memset(&x, 0, sizeof(x));
+	assert_int_equal(cache_record(c, "ann", "INBOX", 2, now, 4, &a, &st, &error), 0);
+	assert_string_equal(x.learned, "0=old-pop-2,1=0000000100000001,2=0000000d00000002,"
+	    "3=0000000d00000002-1");
+	/* A session that still sees the mailbox as it was never takes the new rows. */
+	memset(&x, 0, sizeof(x));
+	assert_int_equal(cache_record(c, "ann", "INBOX", 1, old, 3, &a, &st, &error), 0);
+	assert_int_equal(st.matched, 0);
 	/* From now on, answered from the rows of the new UIDVALIDITY; nothing to key. */
 	memset(&x, 0, sizeof(x));
 	assert_int_equal(cache_lookup_learned(c, "ann", "INBOX", 2, new_uids, 4, &a, &rebuilt,
@@ -277,6 +286,34 @@ test_a_rebuilt_mailbox_keeps_its_uidls(void **state)
 	assert_string_equal(x.need, "");
 	assert_string_equal(x.learned, "0=old-pop-2,1=0000000100000001,2=0000000d00000002,"
 	    "3=0000000d00000002-1");
+	cache_free(&c);
+}
+
+/* After a rebuild, a message whose header could not be read gets no row and the old rows
+ * stay: at the next login, with its key, it still finds its old UIDL. */
+static void
+test_a_rebuilt_message_without_its_key_is_matched_later(void **state)
+{
+	struct cache_entry old[] = { { 0, 1, 10, KEY_A }, { 1, 2, 10, KEY_B } };
+	struct cache_entry now[] = { { 0, 7, 10, KEY_A }, { 1, 8, 10, "" } };
+	struct seen x = { "", "" };
+	struct cache_answer a = { seen_learned, seen_need, &x };
+	struct cache_stats st;
+	const char *error = NULL;
+	struct cache *c;
+
+	(void)state;
+	assert_non_null(c = cache_open(dbpath, &error));
+	assert_int_equal(cache_record(c, "di", "INBOX", 1, old, 2, &a, &st, &error), 0);
+	assert_int_equal(cache_record(c, "di", "INBOX", 2, now, 2, &a, &st, &error), 0);
+	assert_string_equal(x.learned, "0=0000000100000001");
+	assert_int_equal(st.matched, 1);
+	assert_int_equal(st.lost, 0);			/* the old rows stay */
+	memset(&x, 0, sizeof(x));
+	strcpy(now[1].ckey, KEY_B);
+	assert_int_equal(cache_record(c, "di", "INBOX", 2, now, 2, &a, &st, &error), 0);
+	assert_string_equal(x.learned, "0=0000000100000001,1=0000000200000001");
+	assert_int_equal(st.matched, 1);
 	cache_free(&c);
 }
 
@@ -344,6 +381,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_a_rebuilt_mailbox_keeps_its_uidls, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_a_version_1_file_is_migrated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_rebuilt_message_without_its_key_is_matched_later,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rows_of_expunged_messages_are_pruned, setup,
 		    teardown),
 		cmocka_unit_test(test_derive_format),
