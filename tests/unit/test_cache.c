@@ -11,34 +11,22 @@
 #include <sqlite3.h>
 
 #include "../../common/cache.h"
+#include "unit.h"
 
 static char dbpath[64];
 
 static int
 setup(void **state)
 {
-	int fd;
-
 	(void)state;
-	snprintf(dbpath, sizeof(dbpath), "/tmp/popgate-test-cache-XXXXXX");
-	if ((fd = mkstemp(dbpath)) < 0)
-		return -1;
-	close(fd);
-	unlink(dbpath);		/* cache_open creates it */
-	return 0;
+	return unit_db_name(dbpath, sizeof(dbpath));	/* cache_open creates it */
 }
 
 static int
 teardown(void **state)
 {
-	char p[80];
-
 	(void)state;
-	unlink(dbpath);
-	snprintf(p, sizeof(p), "%s-wal", dbpath);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", dbpath);
-	unlink(p);
+	unit_db_remove(dbpath);
 	return 0;
 }
 

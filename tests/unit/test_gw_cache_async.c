@@ -16,6 +16,7 @@
 
 #include "../../common/cache.h"
 #include "../../gateway/cache_async.h"
+#include "unit.h"
 
 static char dbpath[64];
 
@@ -62,23 +63,15 @@ static int
 setup(void **state)
 {
 	(void)state;
-	snprintf(dbpath, sizeof(dbpath), "/tmp/popgate-test-ca-%d.sqlite", (int)getpid());
-	unlink(dbpath);
 	answered = 0;
-	return 0;
+	return unit_db_name(dbpath, sizeof(dbpath));
 }
 
 static int
 teardown(void **state)
 {
-	char p[80];
-
 	(void)state;
-	unlink(dbpath);
-	snprintf(p, sizeof(p), "%s-wal", dbpath);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", dbpath);
-	unlink(p);
+	unit_db_remove(dbpath);
 	return 0;
 }
 
