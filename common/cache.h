@@ -8,8 +8,9 @@
  * byte.
  *
  * The cache is a cache: every failure is reported to the caller, which goes on with the
- * derived UIDLs. One short transaction per login; a locked database is not waited for
- * longer than CACHE_BUSY_MS (the caller runs inside an event loop). */
+ * derived UIDLs. Not for an event loop: the gateway calls it from its cache thread
+ * (gateway/cache_async.c). A locked database is not waited for longer than CACHE_BUSY_MS,
+ * so one busy file holds the thread's other logins up briefly only. */
 #ifndef POPGATE_CACHE_H
 #define POPGATE_CACHE_H
 
@@ -63,19 +64,17 @@ struct cache_stats {
 	size_t lost;			/* old messages no current one matched */
 };
 
-/* Records messages: one with a row gets its content key; one without gets a row whose UIDL
- * is that of the first old row (another UIDVALIDITY) with the same key not taken yet, in UID
- * order (learned() says so), else its derived UIDL, made unique among the user's old ones.
- * Old rows are then dropped. One transaction. 0, or -1 with *error_r (nothing changed). */
+/* Records messages. One with a row keeps its UIDL (learned() says so when it is not the
+ * derived one) and gets its content key, unless it has none. One without gets a row whose
+ * UIDL is that of the first old row (an earlier UIDVALIDITY: the mailbox was rebuilt) with
+ * its key not taken yet, in UID order, else its derived UIDL, made unique among the user's
+ * UIDLs. After a rebuild, a message without a key gets no row and the old rows stay; when
+ * every message had one, the old rows no message took are dropped (*stats_r counts them).
+ * Rows of a later UIDVALIDITY mean the caller saw the mailbox before a rebuild another
+ * session recorded: nothing is recorded. One transaction. 0, or -1 with *error_r (nothing
+ * changed). */
 int cache_record(struct cache *c, const char *user, const char *mailbox, uint32_t uidvalidity,
     const struct cache_entry *e, size_t n, const struct cache_answer *a,
     struct cache_stats *stats_r, const char **error_r);
-
-/* The same, as a full array: uidl_r[i] for every message, from the cache where known,
- * derived otherwise. uidl_r is always fully filled, also when it returns -1 (then with
- * derived UIDLs and *error_r set). */
-int cache_lookup_uidls(struct cache *c, const char *user, const char *mailbox, uint32_t uidvalidity,
-    const uint32_t *uids, const uint64_t *sizes, size_t n, char (*uidl_r)[CACHE_UIDL_MAX],
-    const char **error_r);
 
 #endif

@@ -30,6 +30,62 @@ teardown(void **state)
 	return 0;
 }
 
+/* What a login does with the cache, as one call over a full array (the gateway does the same
+ * in two requests on its cache thread): uidl_r[i] for every message, learned or derived, and
+ * every message not recorded yet recorded (without a content key). */
+struct array_ctx {
+	char (*uidl_r)[CACHE_UIDL_MAX];
+	struct cache_entry *e;
+	size_t ne;
+	const uint32_t *uids;
+	const uint64_t *sizes;
+};
+
+static void
+learned_into_array(void *ctx, size_t idx, const char *uidl, size_t len)
+{
+	struct array_ctx *x = ctx;
+
+	memcpy(x->uidl_r[idx], uidl, len);
+	x->uidl_r[idx][len] = '\0';
+}
+
+static void
+need_key_into_entries(void *ctx, size_t idx)
+{
+	struct array_ctx *x = ctx;
+
+	x->e[x->ne++] = (struct cache_entry){ idx, x->uids[idx], x->sizes[idx], "" };
+}
+
+static int
+cache_lookup_uidls(struct cache *c, const char *user, const char *mailbox, uint32_t uidvalidity,
+    const uint32_t *uids, const uint64_t *sizes, size_t n, char (*uidl_r)[CACHE_UIDL_MAX],
+    const char **error_r)
+{
+	struct array_ctx x = { uidl_r, NULL, 0, uids, sizes };
+	struct cache_answer a = { learned_into_array, need_key_into_entries, &x };
+	struct cache_stats stats;
+	bool rebuilt;
+	int r;
+
+	for (size_t i = 0; i < n; i++)
+		cache_derive_uidl(uidvalidity, uids[i], uidl_r[i]);
+	if (c == NULL) {
+		*error_r = "no cache";
+		return -1;
+	}
+	if ((x.e = calloc(n ? n : 1, sizeof(*x.e))) == NULL) {
+		*error_r = "out of memory";
+		return -1;
+	}
+	r = cache_lookup_learned(c, user, mailbox, uidvalidity, uids, n, &a, &rebuilt, error_r);
+	if (r == 0 && x.ne > 0)
+		r = cache_record(c, user, mailbox, uidvalidity, x.e, x.ne, &a, &stats, error_r);
+	free(x.e);
+	return r;
+}
+
 static void
 test_derive_format(void **state)
 {
