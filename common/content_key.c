@@ -38,8 +38,38 @@ value_add(struct field *f, const uint8_t *p, size_t n)
 	}
 }
 
+size_t
+content_msgid_normalize(const char *in, size_t len, char out[CONTENT_MSGID_MAX])
+{
+	struct field f = { .len = 0 };
+	const char *p;
+
+	value_add(&f, (const uint8_t *)in, len);
+	while (f.len > 0 && f.value[f.len - 1] == ' ')
+		f.len--;
+	p = f.value;
+	if (f.len >= 2 && p[0] == '<' && p[f.len - 1] == '>') {
+		p++;
+		f.len -= 2;
+	}
+	if (f.len >= CONTENT_MSGID_MAX) {
+		out[0] = '\0';
+		return 0;
+	}
+	memcpy(out, p, f.len);
+	out[f.len] = '\0';
+	return f.len;
+}
+
 int
 content_key(const uint8_t *header, size_t len, char key_r[CONTENT_KEY_SIZE])
+{
+	return content_key_msgid(header, len, key_r, NULL);
+}
+
+int
+content_key_msgid(const uint8_t *header, size_t len, char key_r[CONTENT_KEY_SIZE],
+    char msgid_r[CONTENT_MSGID_MAX])
 {
 	struct field fields[NFIELDS];
 	struct field *cur = NULL;	/* the field a continuation line adds to */
@@ -86,6 +116,8 @@ content_key(const uint8_t *header, size_t len, char key_r[CONTENT_KEY_SIZE])
 			}
 		}
 	}
+	if (msgid_r != NULL)
+		content_msgid_normalize(fields[0].value, fields[0].len, msgid_r);
 	if ((ctx = EVP_MD_CTX_new()) == NULL)
 		return -1;
 	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;

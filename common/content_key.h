@@ -25,9 +25,18 @@
 
 #define CONTENT_KEY_LEN 32
 #define CONTENT_KEY_SIZE (CONTENT_KEY_LEN + 1)
+#define CONTENT_MSGID_MAX 256	/* a longer Message-ID is not kept (matched as absent) */
 
 /* The key of a header block (any bytes; reading stops at the first empty line). Returns 0,
  * or -1 if the hash cannot be computed (OpenSSL failure). */
 int content_key(const uint8_t *header, size_t len, char key_r[CONTENT_KEY_SIZE]);
+/* The same, and the Message-ID the key was made of, normalized for matching an imported
+ * one (content_msgid_normalize()). */
+int content_key_msgid(const uint8_t *header, size_t len, char key_r[CONTENT_KEY_SIZE],
+    char msgid_r[CONTENT_MSGID_MAX]);
+/* A Message-ID as matching compares it: whitespace as in step 2 of the recipe, then one
+ * pair of surrounding angle brackets removed ("<a@b>" and "a@b" are one id). Writes ""
+ * and returns 0 when it is empty or longer than CONTENT_MSGID_MAX - 1; else its length. */
+size_t content_msgid_normalize(const char *in, size_t len, char out[CONTENT_MSGID_MAX]);
 
 #endif

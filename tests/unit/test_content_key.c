@@ -101,6 +101,29 @@ test_another_message_has_another_key(void **state)
 			fail_msg("case %zu has the same key", i);
 }
 
+/* The Message-ID an import is matched by: folded, spaced, bracketed or not, one id. */
+static void
+test_the_message_id_as_matching_compares_it(void **state)
+{
+	static const char hdr[] = "X-UIDL: 17\r\nmessage-id:\r\n   <a1@example.net>  \r\n"
+	    "Subject: hi\r\n\r\nMessage-ID: <body@x>\r\n";
+	char key[CONTENT_KEY_SIZE], id[CONTENT_MSGID_MAX], big[400];
+
+	(void)state;
+	assert_int_equal(content_key_msgid((const uint8_t *)hdr, strlen(hdr), key, id), 0);
+	assert_string_equal(id, "a1@example.net");
+	assert_string_equal(key, key_of(W(hdr)));
+	assert_int_equal(content_msgid_normalize(W(" <a1@example.net>\t"), id), 14);
+	assert_int_equal(content_msgid_normalize("a1@example.net", 14, id), 14);
+	assert_string_equal(id, "a1@example.net");
+	assert_int_equal(content_msgid_normalize(W("  "), id), 0);
+	assert_string_equal(id, "");
+	memset(big, 'x', sizeof(big));
+	assert_int_equal(content_msgid_normalize(big, sizeof(big), id), 0);
+	assert_int_equal(content_key_msgid((const uint8_t *)"Subject: x\r\n\r\n", 15, key, id), 0);
+	assert_string_equal(id, "");
+}
+
 int
 main(void)
 {
@@ -108,6 +131,7 @@ main(void)
 		cmocka_unit_test(test_the_documented_recipe),
 		cmocka_unit_test(test_the_same_message_as_others_keep_it),
 		cmocka_unit_test(test_another_message_has_another_key),
+		cmocka_unit_test(test_the_message_id_as_matching_compares_it),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
