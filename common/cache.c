@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -21,17 +22,37 @@ static const char cache_schema[] =
 	"CREATE TABLE IF NOT EXISTS uidl ("
 	"  user TEXT NOT NULL, mailbox TEXT NOT NULL,"
 	"  uidvalidity INTEGER NOT NULL, uid INTEGER NOT NULL,"
-	"  uidl TEXT NOT NULL, size INTEGER NOT NULL, ckey TEXT,"
+	"  uidl TEXT NOT NULL, size INTEGER NOT NULL, ckey TEXT, msgid TEXT,"
 	"  PRIMARY KEY (user, mailbox, uidvalidity, uid)) WITHOUT ROWID;";
 
 /* Version 1 had no content keys: its rows get them at their user's next login. */
 static const char cache_v1_to_v2[] =
 	"ALTER TABLE uidl ADD COLUMN ckey TEXT;";
 
+/* Version 3: the Message-ID of a row (for `uidl export`), pending rows (a migration, an
+ * import: a UIDL and what identifies its message, no UID yet; seq is their order), and
+ * users (when each was last seen, for [cache] retention_days; a user with a row here is
+ * known: no live migration). The users of a v2 file count as seen now. */
+static const char cache_v2_to_v3[] =
+	"CREATE TABLE IF NOT EXISTS pending ("
+	"  user TEXT NOT NULL, mailbox TEXT NOT NULL, seq INTEGER NOT NULL,"
+	"  uidl TEXT NOT NULL, ckey TEXT, msgid TEXT, size INTEGER NOT NULL,"
+	"  PRIMARY KEY (user, mailbox, seq)) WITHOUT ROWID;"
+	"CREATE UNIQUE INDEX IF NOT EXISTS pending_uidl ON pending (user, mailbox, uidl);"
+	"CREATE INDEX IF NOT EXISTS pending_ckey ON pending (user, mailbox, ckey, seq);"
+	"CREATE INDEX IF NOT EXISTS pending_msgid ON pending (user, mailbox, msgid, seq);"
+	"CREATE TABLE IF NOT EXISTS users ("
+	"  user TEXT PRIMARY KEY, last_seen INTEGER NOT NULL) WITHOUT ROWID;"
+	"INSERT OR IGNORE INTO users SELECT DISTINCT user, CAST(strftime('%s','now') AS INTEGER)"
+	"  FROM uidl;";
+
 /* The content key's lookups: by key among the old rows, and by UIDL for uniqueness. */
 static const char cache_indexes[] =
 	"CREATE INDEX IF NOT EXISTS uidl_ckey ON uidl (user, mailbox, ckey, uidvalidity, uid);"
 	"CREATE INDEX IF NOT EXISTS uidl_uidl ON uidl (user, mailbox, uidl);";
+
+#define CACHE_VERSION 3
+#define SEEN_EVERY (24 * 3600)	/* a user's last_seen is written at most once a day */
 
 static int
 user_version(sqlite3 *db)
@@ -46,19 +67,34 @@ user_version(sqlite3 *db)
 	return v;
 }
 
+static bool
+has_column(sqlite3 *db, const char *select)
+{
+	return sqlite3_exec(db, select, NULL, NULL, NULL) == SQLITE_OK;
+}
+
 /* Writes only what is missing: an open must not need the write lock another process may
- * hold (the file of a running gateway, an import). */
+ * hold (the file of a running gateway, an import). One transaction: a file is at one
+ * version or the next, never between. */
 static int
 cache_migrate(sqlite3 *db)
 {
-	if (user_version(db) == 2)
+	if (user_version(db) == CACHE_VERSION)
 		return 0;
-	if (sqlite3_exec(db, "SELECT ckey FROM uidl LIMIT 0", NULL, NULL, NULL) != SQLITE_OK &&
-	    sqlite3_exec(db, cache_v1_to_v2, NULL, NULL, NULL) != SQLITE_OK)
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		return -1;
-	if (sqlite3_exec(db, cache_indexes, NULL, NULL, NULL) != SQLITE_OK)
-		return -1;
-	return sqlite3_exec(db, "PRAGMA user_version=2", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+	if ((has_column(db, "SELECT ckey FROM uidl LIMIT 0") ||
+	    sqlite3_exec(db, cache_v1_to_v2, NULL, NULL, NULL) == SQLITE_OK) &&
+	    (has_column(db, "SELECT msgid FROM uidl LIMIT 0") ||
+	    sqlite3_exec(db, "ALTER TABLE uidl ADD COLUMN msgid TEXT;", NULL, NULL, NULL) ==
+	    SQLITE_OK) &&
+	    sqlite3_exec(db, cache_v2_to_v3, NULL, NULL, NULL) == SQLITE_OK &&
+	    sqlite3_exec(db, cache_indexes, NULL, NULL, NULL) == SQLITE_OK &&
+	    sqlite3_exec(db, "PRAGMA user_version=3", NULL, NULL, NULL) == SQLITE_OK &&
+	    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+		return 0;
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
 }
 
 static const char *
@@ -189,18 +225,106 @@ out:
 	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+/* One row of a single-column query: 1 (a row), 0 (none), -1 (error). */
+static int
+exists(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int
+prepare_user(struct cache *c, const char *sql, const char *user, const char *mailbox,
+    sqlite3_stmt **st_r)
+{
+	if (sqlite3_prepare_v2(c->db, sql, -1, st_r, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(*st_r, 1, user, -1, SQLITE_STATIC);
+	if (mailbox != NULL)
+		sqlite3_bind_text(*st_r, 2, mailbox, -1, SQLITE_STATIC);
+	return 0;
+}
+
+/* The user's last_seen, written at most once a day so that a routine poll stays a read;
+ * best effort. */
+static void
+note_seen(struct cache *c, const char *user, int64_t last_seen)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t now = (int64_t)time(NULL);
+
+	if (last_seen > now - SEEN_EVERY && last_seen <= now)
+		return;
+	if (prepare_user(c, "INSERT INTO users (user, last_seen) VALUES (?1, ?2) ON CONFLICT "
+	    "(user) DO UPDATE SET last_seen=?2", user, NULL, &st) == 0) {
+		sqlite3_bind_int64(st, 2, now);
+		sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+}
+
+static int
+user_known(struct cache *c, const char *user, bool *known_r, int64_t *last_seen_r)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	*known_r = false;
+	*last_seen_r = 0;
+	if (prepare_user(c, "SELECT last_seen FROM users WHERE user=?1", user, NULL, &st) < 0)
+		goto out;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*known_r = true;
+		*last_seen_r = sqlite3_column_int64(st, 0);
+		rc = 0;
+		goto out;
+	}
+	if (rc != SQLITE_DONE)
+		goto out;
+	sqlite3_finalize(st);
+	/* Rows without a users row: written by another process's older binary. */
+	if (prepare_user(c, "SELECT 1 FROM uidl WHERE user=?1 UNION ALL SELECT 1 FROM pending "
+	    "WHERE user=?1 LIMIT 1", user, NULL, &st) < 0 || (rc = exists(st)) < 0)
+		goto out;
+	*known_r = rc == 1;
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc == 0 ? 0 : -1;
+}
+
+int
+cache_user_known(struct cache *c, const char *user, bool *known_r, const char **error_r)
+{
+	int64_t last_seen;
+
+	*known_r = false;
+	if (c == NULL) {
+		*error_r = "no cache";
+		return -1;
+	}
+	if (user_known(c, user, known_r, &last_seen) < 0) {
+		*error_r = cache_err(c, "cache query");
+		return -1;
+	}
+	return 0;
+}
+
 int
 cache_lookup_learned(struct cache *c, const char *user, const char *mailbox,
     uint32_t uidvalidity, const uint32_t *uids, size_t n, const struct cache_answer *a,
-    bool *rebuilt_r, const char **error_r)
+    struct cache_found *found_r, const char **error_r)
 {
-	sqlite3_stmt *sel = NULL, *old = NULL;
+	sqlite3_stmt *sel = NULL, *old = NULL, *pend = NULL;
 	unsigned char *keyed = NULL;
 	size_t expunged = 0;
 	char derived[CACHE_UIDL_MAX];
+	int64_t last_seen = 0;
 	int rc;
 
-	*rebuilt_r = false;
+	memset(found_r, 0, sizeof(*found_r));
 	if (c == NULL) {
 		*error_r = "no cache";
 		return -1;
@@ -214,14 +338,15 @@ cache_lookup_learned(struct cache *c, const char *user, const char *mailbox,
 		free(keyed);
 		return -1;
 	}
-	if (sqlite3_prepare_v2(c->db, "SELECT uid, uidl, ckey FROM uidl WHERE user=?1 AND "
-	    "mailbox=?2 AND uidvalidity=?3", -1, &sel, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(c->db, "SELECT 1 FROM uidl WHERE user=?1 AND mailbox=?2 AND "
-	    "uidvalidity<?3 LIMIT 1", -1, &old, NULL) != SQLITE_OK)
+	if (prepare_user(c, "SELECT uid, uidl, ckey FROM uidl WHERE user=?1 AND mailbox=?2 AND "
+	    "uidvalidity=?3", user, mailbox, &sel) < 0 ||
+	    prepare_user(c, "SELECT 1 FROM uidl WHERE user=?1 AND mailbox=?2 AND uidvalidity<?3 "
+	    "LIMIT 1", user, mailbox, &old) < 0 ||
+	    prepare_user(c, "SELECT 1 FROM pending WHERE user=?1 AND mailbox=?2 LIMIT 1", user,
+	    mailbox, &pend) < 0)
 		goto fail;
-	sqlite3_bind_text(sel, 1, user, -1, SQLITE_STATIC);
-	sqlite3_bind_text(sel, 2, mailbox, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(sel, 3, uidvalidity);
+	sqlite3_bind_int64(old, 3, uidvalidity);
 	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
 		ssize_t idx = uid_index(uids, n, (uint32_t)sqlite3_column_int64(sel, 0));
 		const unsigned char *u = sqlite3_column_text(sel, 1);
@@ -239,31 +364,218 @@ cache_lookup_learned(struct cache *c, const char *user, const char *mailbox,
 		if ((size_t)ulen != strlen(derived) || memcmp(u, derived, (size_t)ulen) != 0)
 			a->learned(a->ctx, (size_t)idx, (const char *)u, (size_t)ulen);
 	}
-	if (rc != SQLITE_DONE)
+	if (rc != SQLITE_DONE || (rc = exists(old)) < 0)
 		goto fail;
-	sqlite3_bind_text(old, 1, user, -1, SQLITE_STATIC);
-	sqlite3_bind_text(old, 2, mailbox, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(old, 3, uidvalidity);
-	if ((rc = sqlite3_step(old)) != SQLITE_ROW && rc != SQLITE_DONE)
+	found_r->rebuilt = rc == 1;
+	if ((rc = exists(pend)) < 0 || user_known(c, user, &found_r->known, &last_seen) < 0)
 		goto fail;
-	*rebuilt_r = rc == SQLITE_ROW;
+	found_r->pending = rc == 1;
 	for (size_t i = 0; i < n; i++)
 		if (!keyed[i])
 			a->need_key(a->ctx, i);
 	sqlite3_finalize(sel);
 	sqlite3_finalize(old);
+	sqlite3_finalize(pend);
 	free(keyed);
 	sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
 	if (expunged > 0)
 		prune_expunged(c, user, mailbox, uidvalidity, uids, n);
+	if (found_r->known)
+		note_seen(c, user, last_seen);
 	return 0;
 fail:
 	*error_r = cache_err(c, "cache query");
 	sqlite3_finalize(sel);
 	sqlite3_finalize(old);
+	sqlite3_finalize(pend);
 	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 	free(keyed);
 	return -1;
+}
+
+static bool
+valid_uidl(const char *u)
+{
+	size_t len = u ? strlen(u) : 0;
+
+	if (len < 1 || len >= CACHE_UIDL_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)u[i] < 0x21 || (unsigned char)u[i] > 0x7e)
+			return false;
+	return true;
+}
+
+static const char *
+nonempty(const char *s)
+{
+	return s != NULL && s[0] != '\0' ? s : NULL;
+}
+
+enum rec_stmt {
+	ROW, SETKEY, INS, NEWER, ANYOLD, ANYPEND, MATCH, TAKE, TAKEN, PTAKEN, LOST, DROP,
+	PKEY, PMSGID, PSIZE, PTAKE, SEEN, NSTMT
+};
+
+static const char *const rec_sql[NSTMT] = {
+	[ROW] = "SELECT uidl FROM uidl WHERE user=?1 AND mailbox=?2 AND uidvalidity=?3 AND "
+	    "uid=?4",
+	/* A key is never wiped by a session that could not read one. */
+	[SETKEY] = "UPDATE uidl SET ckey=COALESCE(?5, ckey), msgid=COALESCE(?6, msgid) WHERE "
+	    "user=?1 AND mailbox=?2 AND uidvalidity=?3 AND uid=?4",
+	[INS] = "INSERT INTO uidl (user, mailbox, uidvalidity, uid, uidl, size, ckey, msgid) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	/* Old means an earlier UIDVALIDITY (RFC 3501 §2.3.1.1: a new one is greater): a
+	 * session that saw the mailbox before its rebuild never takes the new rows. */
+	[NEWER] = "SELECT 1 FROM uidl WHERE user=?1 AND mailbox=?2 AND uidvalidity>?3 LIMIT 1",
+	[ANYOLD] = "SELECT 1 FROM uidl WHERE user=?1 AND mailbox=?2 AND uidvalidity<?3 LIMIT 1",
+	[ANYPEND] = "SELECT 1 FROM pending WHERE user=?1 AND mailbox=?2 LIMIT 1",
+	[MATCH] = "SELECT uidvalidity, uid, uidl FROM uidl INDEXED BY uidl_ckey WHERE "
+	    "user=?1 AND mailbox=?2 AND ckey=?4 AND uidvalidity<?3 ORDER BY uidvalidity, uid "
+	    "LIMIT 1",
+	[TAKE] = "DELETE FROM uidl WHERE user=?1 AND mailbox=?2 AND uidvalidity=?5 AND uid=?4",
+	[TAKEN] = "SELECT 1 FROM uidl INDEXED BY uidl_uidl WHERE user=?1 AND mailbox=?2 AND "
+	    "uidl=?4 LIMIT 1",
+	[PTAKEN] = "SELECT 1 FROM pending WHERE user=?1 AND mailbox=?2 AND uidl=?4 LIMIT 1",
+	[LOST] = "SELECT COUNT(*) FROM uidl WHERE user=?1 AND mailbox=?2 AND uidvalidity<?3",
+	[DROP] = "DELETE FROM uidl WHERE user=?1 AND mailbox=?2 AND uidvalidity<?3",
+	[PKEY] = "SELECT seq, uidl FROM pending WHERE user=?1 AND mailbox=?2 AND ckey=?4 "
+	    "ORDER BY seq LIMIT 1",
+	[PMSGID] = "SELECT seq, uidl FROM pending WHERE user=?1 AND mailbox=?2 AND ckey IS NULL "
+	    "AND msgid=?4 ORDER BY seq LIMIT 1",
+	[PSIZE] = "SELECT seq, uidl FROM pending WHERE user=?1 AND mailbox=?2 AND ckey IS NULL "
+	    "AND msgid IS NULL AND size=?4 ORDER BY seq LIMIT 1",
+	[PTAKE] = "DELETE FROM pending WHERE user=?1 AND mailbox=?2 AND seq=?4",
+	[SEEN] = "INSERT INTO users (user, last_seen) VALUES (?1, CAST(strftime('%s','now') AS "
+	    "INTEGER)) ON CONFLICT (user) DO UPDATE SET last_seen=excluded.last_seen",
+};
+
+struct recorder {
+	sqlite3_stmt *st[NSTMT];
+	const struct cache_answer *a;
+	uint32_t uidvalidity;
+	struct cache_stats *stats;
+};
+
+/* Takes the first pending row stmt finds (bound ?4): its UIDL into uidl_r. 1 taken, 0 none,
+ * -1 error. */
+static int
+take_pending(struct recorder *r, sqlite3_stmt *find, char uidl_r[CACHE_UIDL_MAX])
+{
+	int rc = sqlite3_step(find), ulen;
+
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(find);
+		return rc == SQLITE_DONE ? 0 : -1;
+	}
+	ulen = sqlite3_column_bytes(find, 1);
+	if (ulen < 1 || ulen >= CACHE_UIDL_MAX) {
+		sqlite3_reset(find);
+		return -1;
+	}
+	memcpy(uidl_r, sqlite3_column_text(find, 1), (size_t)ulen);
+	uidl_r[ulen] = '\0';
+	sqlite3_bind_int64(r->st[PTAKE], 4, sqlite3_column_int64(find, 0));
+	sqlite3_reset(find);
+	if (step_done(r->st[PTAKE]) < 0)
+		return -1;
+	r->stats->imported++;
+	return 1;
+}
+
+/* The old row of the same key (a rebuilt mailbox). Same returns as take_pending(). */
+static int
+take_old(struct recorder *r, const char *key, char uidl_r[CACHE_UIDL_MAX])
+{
+	sqlite3_stmt *m = r->st[MATCH];
+	int rc, ulen;
+
+	sqlite3_bind_text(m, 4, key, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(m)) != SQLITE_ROW) {
+		sqlite3_reset(m);
+		return rc == SQLITE_DONE ? 0 : -1;
+	}
+	ulen = sqlite3_column_bytes(m, 2);
+	if (ulen < 1 || ulen >= CACHE_UIDL_MAX) {
+		sqlite3_reset(m);
+		return -1;
+	}
+	memcpy(uidl_r, sqlite3_column_text(m, 2), (size_t)ulen);
+	uidl_r[ulen] = '\0';
+	sqlite3_bind_int64(r->st[TAKE], 5, sqlite3_column_int64(m, 0));
+	sqlite3_bind_int64(r->st[TAKE], 4, sqlite3_column_int64(m, 1));
+	sqlite3_reset(m);
+	if (step_done(r->st[TAKE]) < 0)
+		return -1;
+	r->stats->matched++;
+	return 1;
+}
+
+/* derived, or derived-k: never a UIDL the user has, as a row or a pending row (an old
+ * server's UIDLs may look like derived ones). */
+static int
+fresh_uidl(struct recorder *r, const char *derived, char uidl_r[CACHE_UIDL_MAX])
+{
+	strcpy(uidl_r, derived);
+	for (unsigned k = 1; k < 1000; k++) {
+		int in_rows, in_pending;
+
+		sqlite3_bind_text(r->st[TAKEN], 4, uidl_r, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(r->st[PTAKEN], 4, uidl_r, -1, SQLITE_TRANSIENT);
+		if ((in_rows = exists(r->st[TAKEN])) < 0 || (in_pending = exists(r->st[PTAKEN])) < 0)
+			return -1;
+		if (!in_rows && !in_pending)
+			break;
+		snprintf(uidl_r, CACHE_UIDL_MAX, "%.60s-%u", derived, k);
+	}
+	r->stats->fresh++;
+	return 0;
+}
+
+static int
+insert_row(struct recorder *r, const struct cache_entry *e, const char *uidl)
+{
+	char derived[CACHE_UIDL_MAX];
+	sqlite3_stmt *ins = r->st[INS];
+
+	sqlite3_bind_int64(ins, 4, e->uid);
+	sqlite3_bind_text(ins, 5, uidl, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(ins, 6, (sqlite3_int64)e->size);
+	sqlite3_bind_text(ins, 7, nonempty(e->ckey), -1, SQLITE_STATIC);
+	sqlite3_bind_text(ins, 8, nonempty(e->msgid), -1, SQLITE_STATIC);
+	if (step_done(ins) < 0)
+		return -1;
+	cache_derive_uidl(r->uidvalidity, e->uid, derived);
+	if (strcmp(uidl, derived) != 0)
+		r->a->learned(r->a->ctx, e->idx, uidl, strlen(uidl));
+	return 0;
+}
+
+/* A message that has a row: 1 (its UIDL stands, its key noted), 0 (no row), -1. */
+static int
+existing_row(struct recorder *r, const struct cache_entry *e)
+{
+	sqlite3_stmt *row = r->st[ROW];
+	char derived[CACHE_UIDL_MAX];
+	int rc;
+
+	sqlite3_bind_int64(row, 4, e->uid);
+	if ((rc = sqlite3_step(row)) != SQLITE_ROW) {
+		sqlite3_reset(row);
+		return rc == SQLITE_DONE ? 0 : -1;
+	}
+	const unsigned char *u = sqlite3_column_text(row, 0);
+	int ulen = sqlite3_column_bytes(row, 0);
+
+	cache_derive_uidl(r->uidvalidity, e->uid, derived);
+	if (u != NULL && ulen > 0 && ulen < CACHE_UIDL_MAX &&
+	    ((size_t)ulen != strlen(derived) || memcmp(u, derived, (size_t)ulen) != 0))
+		r->a->learned(r->a->ctx, e->idx, (const char *)u, (size_t)ulen);
+	sqlite3_reset(row);
+	sqlite3_bind_int64(r->st[SETKEY], 4, e->uid);
+	sqlite3_bind_text(r->st[SETKEY], 5, nonempty(e->ckey), -1, SQLITE_STATIC);
+	sqlite3_bind_text(r->st[SETKEY], 6, nonempty(e->msgid), -1, SQLITE_STATIC);
+	return step_done(r->st[SETKEY]) < 0 ? -1 : 1;
 }
 
 int
@@ -271,34 +583,10 @@ cache_record(struct cache *c, const char *user, const char *mailbox, uint32_t ui
     const struct cache_entry *e, size_t n, const struct cache_answer *a,
     struct cache_stats *stats_r, const char **error_r)
 {
-	enum { ROW, SETKEY, INS, NEWER, ANYOLD, MATCH, TAKE, TAKEN, LOST, DROP, NSTMT };
-	static const char *const sql[NSTMT] = {
-		[ROW] = "SELECT uidl FROM uidl WHERE user=?1 AND mailbox=?2 AND uidvalidity=?3 "
-		    "AND uid=?4",
-		/* A key is never wiped by a session that could not read one. */
-		[SETKEY] = "UPDATE uidl SET ckey=COALESCE(?5, ckey) WHERE user=?1 AND mailbox=?2 "
-		    "AND uidvalidity=?3 AND uid=?4",
-		[INS] = "INSERT INTO uidl (user, mailbox, uidvalidity, uid, uidl, size, ckey) "
-		    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-		/* Old means an earlier UIDVALIDITY (RFC 3501 §2.3.1.1: a new one is greater): a
-		 * session that saw the mailbox before its rebuild never takes the new rows. */
-		[NEWER] = "SELECT 1 FROM uidl WHERE user=?1 AND mailbox=?2 AND uidvalidity>?3 "
-		    "LIMIT 1",
-		[ANYOLD] = "SELECT 1 FROM uidl WHERE user=?1 AND mailbox=?2 AND uidvalidity<?3 "
-		    "LIMIT 1",
-		[MATCH] = "SELECT uidvalidity, uid, uidl FROM uidl INDEXED BY uidl_ckey WHERE "
-		    "user=?1 AND mailbox=?2 AND ckey=?4 AND uidvalidity<?3 ORDER BY uidvalidity, "
-		    "uid LIMIT 1",
-		[TAKE] = "DELETE FROM uidl WHERE user=?1 AND mailbox=?2 AND uidvalidity=?5 AND "
-		    "uid=?4",
-		[TAKEN] = "SELECT 1 FROM uidl INDEXED BY uidl_uidl WHERE user=?1 AND mailbox=?2 "
-		    "AND uidl=?5 LIMIT 1",
-		[LOST] = "SELECT COUNT(*) FROM uidl WHERE user=?1 AND mailbox=?2 AND uidvalidity<?3",
-		[DROP] = "DELETE FROM uidl WHERE user=?1 AND mailbox=?2 AND uidvalidity<?3",
-	};
-	sqlite3_stmt *st[NSTMT] = { 0 };
+	struct recorder r = { .a = a, .uidvalidity = uidvalidity, .stats = stats_r };
 	char derived[CACHE_UIDL_MAX], uidl[CACHE_UIDL_MAX];
-	bool has_old, all_keyed = true;
+	unsigned char *later = NULL;	/* messages for the second pass */
+	bool has_old, has_pending, all_keyed = true;
 	int rc;
 
 	memset(stats_r, 0, sizeof(*stats_r));
@@ -306,108 +594,95 @@ cache_record(struct cache *c, const char *user, const char *mailbox, uint32_t ui
 		*error_r = "no cache";
 		return -1;
 	}
+	if (n > 0 && (later = calloc(n, 1)) == NULL) {
+		*error_r = "out of memory";
+		return -1;
+	}
 	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
 		*error_r = cache_err(c, "cache begin");
+		free(later);
 		return -1;
 	}
 	for (size_t k = 0; k < NSTMT; k++) {
-		if (sqlite3_prepare_v2(c->db, sql[k], -1, &st[k], NULL) != SQLITE_OK)
+		if (prepare_user(c, rec_sql[k], user, mailbox, &r.st[k]) < 0)
 			goto fail;
-		sqlite3_bind_text(st[k], 1, user, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st[k], 2, mailbox, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st[k], 3, uidvalidity);
+		sqlite3_bind_int64(r.st[k], 3, uidvalidity);
 	}
 	/* A session that saw the mailbox before a rebuild another session has recorded: what it
 	 * knows is history; it records nothing (and serves derived UIDLs until it logs in again). */
-	if ((rc = sqlite3_step(st[NEWER])) == SQLITE_ROW)
+	if ((rc = exists(r.st[NEWER])) < 0)
+		goto fail;
+	if (rc == 1)
 		n = 0;
-	else if (rc != SQLITE_DONE)
+	if ((rc = exists(r.st[ANYOLD])) < 0)
 		goto fail;
-	if ((rc = sqlite3_step(st[ANYOLD])) != SQLITE_ROW && rc != SQLITE_DONE)
+	has_old = rc == 1 && n > 0;
+	if ((rc = exists(r.st[ANYPEND])) < 0)
 		goto fail;
-	has_old = rc == SQLITE_ROW && n > 0;
+	has_pending = rc == 1 && n > 0;
+	/* First pass: rows, pending rows by key or Message-ID, old rows by key. */
 	for (size_t i = 0; i < n; i++) {
-		const char *key = e[i].ckey[0] ? e[i].ckey : NULL;
+		const char *key = nonempty(e[i].ckey), *msgid = nonempty(e[i].msgid);
 
-		cache_derive_uidl(uidvalidity, e[i].uid, derived);
-		/* A row already (another session of the user was first): its UIDL is the one. */
-		sqlite3_bind_int64(st[ROW], 4, e[i].uid);
-		if ((rc = sqlite3_step(st[ROW])) == SQLITE_ROW) {
-			const unsigned char *u = sqlite3_column_text(st[ROW], 0);
-			int ulen = sqlite3_column_bytes(st[ROW], 0);
-
-			if (u != NULL && ulen > 0 && ulen < CACHE_UIDL_MAX &&
-			    ((size_t)ulen != strlen(derived) || memcmp(u, derived, (size_t)ulen) != 0))
-				a->learned(a->ctx, e[i].idx, (const char *)u, (size_t)ulen);
-			sqlite3_reset(st[ROW]);
-			sqlite3_bind_int64(st[SETKEY], 4, e[i].uid);
-			sqlite3_bind_text(st[SETKEY], 5, key, -1, SQLITE_STATIC);
-			if (step_done(st[SETKEY]) < 0)
-				goto fail;
-			continue;
-		}
-		sqlite3_reset(st[ROW]);
-		if (rc != SQLITE_DONE)
+		if ((rc = existing_row(&r, &e[i])) < 0)
 			goto fail;
-		strcpy(uidl, derived);
-		if (has_old && key == NULL) {
-			/* Not matchable yet: no row, and the old ones stay for the next login. */
+		if (rc == 1)
+			continue;
+		if ((has_old || has_pending) && key == NULL) {
+			/* Not matchable yet: no row; the old and pending ones stay for next time. */
 			all_keyed = false;
 			continue;
 		}
-		rc = SQLITE_DONE;
-		if (has_old) {
-			sqlite3_bind_text(st[MATCH], 4, key, -1, SQLITE_STATIC);
-			rc = sqlite3_step(st[MATCH]);
-		}
-		if (rc == SQLITE_ROW && sqlite3_column_bytes(st[MATCH], 2) > 0 &&
-		    sqlite3_column_bytes(st[MATCH], 2) < CACHE_UIDL_MAX) {
-			int ulen = sqlite3_column_bytes(st[MATCH], 2);
-
-			memcpy(uidl, sqlite3_column_text(st[MATCH], 2), (size_t)ulen);
-			uidl[ulen] = '\0';
-			sqlite3_bind_int64(st[TAKE], 5, sqlite3_column_int64(st[MATCH], 0));
-			sqlite3_bind_int64(st[TAKE], 4, sqlite3_column_int64(st[MATCH], 1));
-			sqlite3_reset(st[MATCH]);
-			if (step_done(st[TAKE]) < 0)
-				goto fail;
-			stats_r->matched++;
-		} else {
-			sqlite3_reset(st[MATCH]);
-			if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-				goto fail;
-			/* After a rebuild, a new UIDL is never one an old message of the user had. */
-			for (unsigned k = 1; has_old && k < 1000; k++) {
-				sqlite3_bind_text(st[TAKEN], 5, uidl, -1, SQLITE_TRANSIENT);
-				rc = sqlite3_step(st[TAKEN]);
-				sqlite3_reset(st[TAKEN]);
-				if (rc == SQLITE_DONE)
-					break;
-				if (rc != SQLITE_ROW)
-					goto fail;
-				snprintf(uidl, sizeof(uidl), "%.60s-%u", derived, k);
+		rc = 0;
+		if (has_pending) {
+			sqlite3_bind_text(r.st[PKEY], 4, key, -1, SQLITE_STATIC);
+			rc = take_pending(&r, r.st[PKEY], uidl);
+			if (rc == 0 && msgid != NULL) {
+				sqlite3_bind_text(r.st[PMSGID], 4, msgid, -1, SQLITE_STATIC);
+				rc = take_pending(&r, r.st[PMSGID], uidl);
 			}
-			stats_r->fresh++;
 		}
-		sqlite3_bind_int64(st[INS], 4, e[i].uid);
-		sqlite3_bind_text(st[INS], 5, uidl, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(st[INS], 6, (sqlite3_int64)e[i].size);
-		sqlite3_bind_text(st[INS], 7, key, -1, SQLITE_STATIC);
-		if (step_done(st[INS]) < 0)
+		if (rc == 0 && has_old)
+			rc = take_old(&r, key, uidl);
+		if (rc < 0)
 			goto fail;
-		if (strcmp(uidl, derived) != 0)
-			a->learned(a->ctx, e[i].idx, uidl, strlen(uidl));
+		if (rc == 0) {
+			later[i] = 1;
+			continue;
+		}
+		if (insert_row(&r, &e[i], uidl) < 0)
+			goto fail;
+	}
+	/* Second pass, for what nothing matched: a pending row without key or Message-ID by
+	 * size, else a fresh UIDL. */
+	for (size_t i = 0; i < n; i++) {
+		if (!later[i])
+			continue;
+		rc = 0;
+		if (has_pending) {
+			sqlite3_bind_int64(r.st[PSIZE], 4, (sqlite3_int64)e[i].size);
+			rc = take_pending(&r, r.st[PSIZE], uidl);
+		}
+		if (rc == 0) {
+			cache_derive_uidl(uidvalidity, e[i].uid, derived);
+			rc = fresh_uidl(&r, derived, uidl);
+		}
+		if (rc < 0 || insert_row(&r, &e[i], uidl) < 0)
+			goto fail;
 	}
 	/* Every message had its chance: the old rows no message took are gone messages. */
 	if (has_old && all_keyed) {
-		if (sqlite3_step(st[LOST]) != SQLITE_ROW)
+		if (sqlite3_step(r.st[LOST]) != SQLITE_ROW)
 			goto fail;
-		stats_r->lost = (size_t)sqlite3_column_int64(st[LOST], 0);
-		if (step_done(st[DROP]) < 0)
+		stats_r->lost = (size_t)sqlite3_column_int64(r.st[LOST], 0);
+		if (step_done(r.st[DROP]) < 0)
 			goto fail;
 	}
+	if (n > 0 && step_done(r.st[SEEN]) < 0)
+		goto fail;
 	for (size_t k = 0; k < NSTMT; k++)
-		sqlite3_finalize(st[k]);
+		sqlite3_finalize(r.st[k]);
+	free(later);
 	if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		*error_r = cache_err(c, "cache commit");
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
@@ -417,7 +692,257 @@ cache_record(struct cache *c, const char *user, const char *mailbox, uint32_t ui
 fail:
 	*error_r = cache_err(c, "cache update");
 	for (size_t k = 0; k < NSTMT; k++)
-		sqlite3_finalize(st[k]);
+		sqlite3_finalize(r.st[k]);
+	free(later);
 	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 	return -1;
+}
+
+int
+cache_begin(struct cache *c, const char **error_r)
+{
+	if (c == NULL) {
+		*error_r = "no cache";
+		return -1;
+	}
+	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		*error_r = cache_err(c, "cache begin");
+		return -1;
+	}
+	return 0;
+}
+
+int
+cache_commit(struct cache *c, const char **error_r)
+{
+	if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		*error_r = cache_err(c, "cache commit");
+		cache_rollback(c);
+		return -1;
+	}
+	return 0;
+}
+
+void
+cache_rollback(struct cache *c)
+{
+	if (c != NULL && !sqlite3_get_autocommit(c->db))
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int
+cache_add_pending(struct cache *c, const char *user, const char *mailbox,
+    const struct cache_pending *rows, size_t n, size_t *added_r, const char **error_r)
+{
+	enum { NEXT, HAVE, ADD, KNOWN, NP };
+	static const char *const sql[NP] = {
+		[NEXT] = "SELECT COALESCE(MAX(seq), 0) + 1 FROM pending WHERE user=?1 AND "
+		    "mailbox=?2",
+		[HAVE] = "SELECT 1 FROM uidl INDEXED BY uidl_uidl WHERE user=?1 AND mailbox=?2 AND "
+		    "uidl=?3 UNION ALL SELECT 1 FROM pending WHERE user=?1 AND mailbox=?2 AND "
+		    "uidl=?3 LIMIT 1",
+		[ADD] = "INSERT INTO pending (user, mailbox, seq, uidl, ckey, msgid, size) VALUES "
+		    "(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+		[KNOWN] = "INSERT OR IGNORE INTO users (user, last_seen) VALUES (?1, "
+		    "CAST(strftime('%s','now') AS INTEGER))",
+	};
+	sqlite3_stmt *st[NP] = { 0 };
+	bool own = false;
+	int64_t seq;
+	int rc;
+
+	*added_r = 0;
+	if (c == NULL) {
+		*error_r = "no cache";
+		return -1;
+	}
+	if (sqlite3_get_autocommit(c->db)) {
+		if (cache_begin(c, error_r) < 0)
+			return -1;
+		own = true;
+	}
+	for (size_t k = 0; k < NP; k++)
+		if (prepare_user(c, sql[k], user, k == KNOWN ? NULL : mailbox, &st[k]) < 0)
+			goto fail;
+	if (sqlite3_step(st[NEXT]) != SQLITE_ROW)
+		goto fail;
+	seq = sqlite3_column_int64(st[NEXT], 0);
+	for (size_t i = 0; i < n; i++) {
+		if (!valid_uidl(rows[i].uidl)) {
+			snprintf(c->error, sizeof(c->error), "not a UIDL (1 to 70 characters, no "
+			    "space or control character)");
+			*error_r = c->error;
+			goto out;
+		}
+		sqlite3_bind_text(st[HAVE], 3, rows[i].uidl, -1, SQLITE_STATIC);
+		if ((rc = exists(st[HAVE])) < 0)
+			goto fail;
+		if (rc == 1)
+			continue;	/* known already: importing twice changes nothing */
+		sqlite3_bind_int64(st[ADD], 3, seq++);
+		sqlite3_bind_text(st[ADD], 4, rows[i].uidl, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st[ADD], 5, nonempty(rows[i].ckey), -1, SQLITE_STATIC);
+		sqlite3_bind_text(st[ADD], 6, nonempty(rows[i].msgid), -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st[ADD], 7, (sqlite3_int64)rows[i].size);
+		if (step_done(st[ADD]) < 0)
+			goto fail;
+		(*added_r)++;
+	}
+	if (step_done(st[KNOWN]) < 0)
+		goto fail;
+	for (size_t k = 0; k < NP; k++)
+		sqlite3_finalize(st[k]);
+	return own ? cache_commit(c, error_r) : 0;
+fail:
+	*error_r = cache_err(c, "cache import");
+out:
+	for (size_t k = 0; k < NP; k++)
+		sqlite3_finalize(st[k]);
+	if (own)
+		cache_rollback(c);
+	*added_r = 0;
+	return -1;
+}
+
+int
+cache_export(struct cache *c, const char *user, const char *mailbox,
+    int (*fn)(void *ctx, const struct cache_export_row *r), void *ctx, const char **error_r)
+{
+	static const char sql[] =
+	    "SELECT user, uidl, COALESCE(msgid, ''), size, pending FROM ("
+	    " SELECT user, uidl, msgid, size, 0 AS pending, uidvalidity AS o1, uid AS o2 FROM uidl"
+	    "  WHERE mailbox=?2 AND (?1 IS NULL OR user=?1)"
+	    " UNION ALL"
+	    " SELECT user, uidl, msgid, size, 1, 0, seq FROM pending"
+	    "  WHERE mailbox=?2 AND (?1 IS NULL OR user=?1))"
+	    " ORDER BY user, pending, o1, o2";
+	sqlite3_stmt *st = NULL;
+	int rc, r = 0;
+
+	if (c == NULL) {
+		*error_r = "no cache";
+		return -1;
+	}
+	if (sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		*error_r = cache_err(c, "cache begin");
+		return -1;
+	}
+	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, mailbox, -1, SQLITE_STATIC);
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct cache_export_row row = {
+			.user = (const char *)sqlite3_column_text(st, 0),
+			.uidl = (const char *)sqlite3_column_text(st, 1),
+			.msgid = (const char *)sqlite3_column_text(st, 2),
+			.size = (uint64_t)sqlite3_column_int64(st, 3),
+			.pending = sqlite3_column_int(st, 4) != 0,
+		};
+
+		if (row.user == NULL || row.uidl == NULL || row.msgid == NULL)
+			goto fail;
+		r = fn(ctx, &row);
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		goto fail;
+	sqlite3_finalize(st);
+	sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+	return r;
+fail:
+	*error_r = cache_err(c, "cache export");
+	sqlite3_finalize(st);
+	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+static int
+count(struct cache *c, const char *sql, const char *user, uint64_t *n_r)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	if (prepare_user(c, sql, user, NULL, &st) == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		*n_r = (uint64_t)sqlite3_column_int64(st, 0);
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+cache_totals(struct cache *c, struct cache_totals *t_r, const char **error_r)
+{
+	memset(t_r, 0, sizeof(*t_r));
+	if (c == NULL) {
+		*error_r = "no cache";
+		return -1;
+	}
+	if (sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
+	    count(c, "SELECT COUNT(*) FROM (SELECT user FROM users UNION SELECT user FROM uidl "
+	    "UNION SELECT user FROM pending)", NULL, &t_r->users) < 0 ||
+	    count(c, "SELECT COUNT(*) FROM uidl", NULL, &t_r->rows) < 0 ||
+	    count(c, "SELECT COUNT(*) FROM pending", NULL, &t_r->pending) < 0) {
+		*error_r = cache_err(c, "cache stats");
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+	return 0;
+}
+
+static int
+exec_user(struct cache *c, const char *sql, const char *user, int64_t when, uint64_t *changes_r)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	if (prepare_user(c, sql, user, NULL, &st) == 0) {
+		sqlite3_bind_int64(st, 2, when);
+		if (sqlite3_step(st) == SQLITE_DONE) {
+			rc = 0;
+			if (changes_r != NULL)
+				*changes_r += (uint64_t)sqlite3_changes(c->db);
+		}
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+cache_forget(struct cache *c, const char *user, uint64_t *removed_r, const char **error_r)
+{
+	*removed_r = 0;
+	if (cache_begin(c, error_r) < 0)
+		return -1;
+	if (exec_user(c, "DELETE FROM uidl WHERE user=?1", user, 0, removed_r) < 0 ||
+	    exec_user(c, "DELETE FROM pending WHERE user=?1", user, 0, removed_r) < 0 ||
+	    exec_user(c, "DELETE FROM users WHERE user=?1", user, 0, NULL) < 0) {
+		*error_r = cache_err(c, "cache forget");
+		cache_rollback(c);
+		*removed_r = 0;
+		return -1;
+	}
+	return cache_commit(c, error_r);
+}
+
+int
+cache_prune_users(struct cache *c, int64_t before, uint64_t *users_r, const char **error_r)
+{
+	*users_r = 0;
+	if (cache_begin(c, error_r) < 0)
+		return -1;
+	/* ?1 is NULL (no user): exec_user binds the time as ?2. A user with pending rows
+	 * keeps everything: an import is never pruned, nor what it matched. */
+	if (exec_user(c, "DELETE FROM uidl WHERE ?1 IS NULL AND user IN (SELECT user FROM users "
+	    "WHERE last_seen<?2 AND user NOT IN (SELECT user FROM pending))", NULL, before,
+	    NULL) < 0 ||
+	    exec_user(c, "DELETE FROM users WHERE ?1 IS NULL AND last_seen<?2 AND user NOT IN "
+	    "(SELECT user FROM pending)", NULL, before, users_r) < 0) {
+		*error_r = cache_err(c, "cache prune");
+		cache_rollback(c);
+		*users_r = 0;
+		return -1;
+	}
+	return cache_commit(c, error_r);
 }

@@ -41,40 +41,108 @@ struct cache_answer {
 	void *ctx;
 };
 
+/* What a lookup found out about the user besides the UIDLs. */
+struct cache_found {
+	bool known;		/* the cache knows the user: rows, pending rows, an earlier login
+				   or a finished migration (none: a live migration may run) */
+	bool rebuilt;		/* rows of an earlier UIDVALIDITY: the mailbox was rebuilt, and
+				   cache_record() matches them by key */
+	bool pending;		/* pending rows (an import, a migration) wait to be matched */
+};
+
 /* For the n messages (uids ascending) of user's mailbox under uidvalidity: the learned
- * UIDLs, the messages without a content key, and *rebuilt_r when rows of another
- * UIDVALIDITY exist (the mailbox was rebuilt: cache_record() matches them by key). Rows of
- * this UIDVALIDITY whose message is not among uids any more (expunged) are then deleted,
- * best effort (a busy file keeps them for next time). 0, or -1 with *error_r (what was
- * handed out before the error stands). */
+ * UIDLs, the messages without a content key, and what *found_r says. Rows of this
+ * UIDVALIDITY whose message is not among uids any more (expunged) are then deleted, and the
+ * user's last-seen day noted for [cache] retention_days, both best effort (a busy file
+ * keeps them for next time). 0, or -1 with *error_r (what was handed out before the error
+ * stands). */
 int cache_lookup_learned(struct cache *c, const char *user, const char *mailbox,
     uint32_t uidvalidity, const uint32_t *uids, size_t n, const struct cache_answer *a,
-    bool *rebuilt_r, const char **error_r);
+    struct cache_found *found_r, const char **error_r);
+
+/* Does the cache know user (see cache_found.known)? 0, or -1 with *error_r. */
+int cache_user_known(struct cache *c, const char *user, bool *known_r, const char **error_r);
 
 struct cache_entry {
 	size_t idx;			/* the caller's index, handed back to learned() */
 	uint32_t uid;
 	uint64_t size;
 	char ckey[CONTENT_KEY_SIZE];	/* "" when it could not be computed */
+	const char *msgid;		/* normalized (content_msgid_normalize()); NULL or "":
+					   none. Kept for `uidl export` and import matching */
 };
 
 struct cache_stats {
+	size_t imported;		/* took a pending row's UIDL (a migration, an import) */
 	size_t matched;			/* took an old message's UIDL by content key */
 	size_t fresh;			/* got a new UIDL */
 	size_t lost;			/* old messages no current one matched */
 };
 
-/* Records messages. One with a row keeps its UIDL (learned() says so when it is not the
- * derived one) and gets its content key, unless it has none. One without gets a row whose
- * UIDL is that of the first old row (an earlier UIDVALIDITY: the mailbox was rebuilt) with
- * its key not taken yet, in UID order, else its derived UIDL, made unique among the user's
- * UIDLs. After a rebuild, a message without a key gets no row and the old rows stay; when
- * every message had one, the old rows no message took are dropped (*stats_r counts them).
- * Rows of a later UIDVALIDITY mean the caller saw the mailbox before a rebuild another
- * session recorded: nothing is recorded. One transaction. 0, or -1 with *error_r (nothing
- * changed). */
+/* Records messages (ascending by uid). One with a row keeps its UIDL (learned() says so when
+ * it is not the derived one) and gets its content key, unless it has none. One without a
+ * row gets, in this order of preference:
+ *  1. the UIDL of the user's first pending row (in import order) that matches it: a
+ *     pending row with a content key by key; one with a Message-ID but no key by
+ *     Message-ID; one with neither by size, among the messages nothing else matched;
+ *  2. the UIDL of the first old row (an earlier UIDVALIDITY: the mailbox was rebuilt) with
+ *     its key, in UID order;
+ *  3. its derived UIDL, made unique among the user's UIDLs and pending UIDLs ("-k").
+ * While pending or old rows exist, a message without a key gets no row: it is matched at a
+ * later login. The old rows no message took are dropped once every message had a key
+ * (*stats_r counts them); unmatched pending rows stay (the migration may still be copying
+ * their messages). Rows of a later UIDVALIDITY mean the caller saw the mailbox before a
+ * rebuild another session recorded: nothing is recorded. One transaction. 0, or -1 with
+ * *error_r (nothing changed). */
 int cache_record(struct cache *c, const char *user, const char *mailbox, uint32_t uidvalidity,
     const struct cache_entry *e, size_t n, const struct cache_answer *a,
     struct cache_stats *stats_r, const char **error_r);
+
+/* A pending row: a UIDL a POP3 client knows from before popgate (the old server, a CSV
+ * import), waiting for its message in the IMAP mailbox. */
+struct cache_pending {
+	const char *uidl;	/* 1..70 octets 0x21..0x7E */
+	const char *ckey;	/* NULL or "": none (an import) */
+	const char *msgid;	/* normalized; NULL or "": none */
+	uint64_t size;
+};
+
+/* Adds pending rows to user's mailbox after those it has (their order is the matching
+ * order). A UIDL the user already has, as a row or a pending row, is skipped, so importing a
+ * file twice changes nothing (*added_r counts the rows added). The user becomes known (no
+ * live migration), also with n == 0. Inside cache_begin()/cache_commit() when the caller
+ * opened a transaction, else its own. 0, or -1 with *error_r; a UIDL that is not one is
+ * an error (EINVAL-like: *error_r says so). */
+int cache_add_pending(struct cache *c, const char *user, const char *mailbox,
+    const struct cache_pending *rows, size_t n, size_t *added_r, const char **error_r);
+
+int cache_begin(struct cache *c, const char **error_r);
+int cache_commit(struct cache *c, const char **error_r);
+void cache_rollback(struct cache *c);
+
+/* For `uidl export`: each row, then each pending row, user by user (user NULL: all). */
+struct cache_export_row {
+	const char *user, *uidl, *msgid;	/* msgid: "" when unknown */
+	uint64_t size;
+	bool pending;
+};
+/* fn returning non-zero stops the export with that value. 0, fn's value, or -1 with
+ * *error_r. */
+int cache_export(struct cache *c, const char *user, const char *mailbox,
+    int (*fn)(void *ctx, const struct cache_export_row *r), void *ctx, const char **error_r);
+
+struct cache_totals {
+	uint64_t users, rows, pending;
+};
+int cache_totals(struct cache *c, struct cache_totals *t_r, const char **error_r);
+
+/* Removes all of user's rows, pending rows and the mark that the user is known.
+ * *removed_r: rows and pending rows removed. */
+int cache_forget(struct cache *c, const char *user, uint64_t *removed_r, const char **error_r);
+
+/* [cache] retention_days: users last seen before `before` (Unix time) lose their rows and
+ * become unknown; pending rows are never pruned (nor their user's mark). *users_r: how
+ * many users were pruned. */
+int cache_prune_users(struct cache *c, int64_t before, uint64_t *users_r, const char **error_r);
 
 #endif

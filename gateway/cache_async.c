@@ -11,9 +11,18 @@
 #include <time.h>
 
 #include "../common/cache.h"
+#include "../common/log.h"
 #include "cache_async.h"
 
 #define CACHE_REOPEN_EVERY 5.0	/* seconds between attempts to open a failed cache */
+
+void
+gw_cache_entries_free(struct cache_entry *e, size_t n)
+{
+	for (size_t i = 0; e != NULL && i < n; i++)
+		free((char *)e[i].msgid);
+	free(e);
+}
 
 static void
 req_free(struct gw_cache_req *req)
@@ -21,7 +30,8 @@ req_free(struct gw_cache_req *req)
 	free(req->user);
 	free(req->mailbox);
 	free(req->uids);
-	free(req->entries);
+	gw_cache_entries_free(req->entries, req->nentries);
+	free(req->pending);
 	free(req->need_key);
 	buf_free(&req->learned);
 	free(req);
@@ -75,11 +85,55 @@ gw_cache_record_new(const char *user, const char *mailbox, uint32_t uidvalidity,
 	struct gw_cache_req *req = req_new(GW_CACHE_RECORD, user, mailbox, uidvalidity, n);
 
 	if (req == NULL) {
-		free(entries);
+		gw_cache_entries_free(entries, n);
 		return NULL;
 	}
 	req->entries = entries;
 	req->nentries = n;
+	return req;
+}
+
+struct gw_cache_req *
+gw_cache_known_new(const char *user)
+{
+	return req_new(GW_CACHE_KNOWN, user, "", 0, 0);
+}
+
+/* One allocation holds the rows and their strings: the request owns its copy, whatever
+ * happens to the session's. */
+struct gw_cache_req *
+gw_cache_pending_new(const char *user, const char *mailbox, const struct cache_pending *rows,
+    size_t n)
+{
+	struct gw_cache_req *req = req_new(GW_CACHE_PENDING, user, mailbox, 0, 0);
+	size_t need = (n ? n : 1) * sizeof(*rows);
+	char *pool;
+
+	if (req == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		need += strlen(rows[i].uidl) + 1 + (rows[i].ckey ? strlen(rows[i].ckey) : 0) + 1 +
+		    (rows[i].msgid ? strlen(rows[i].msgid) : 0) + 1;
+	if ((req->pending = malloc(need)) == NULL) {
+		req_free(req);
+		return NULL;
+	}
+	pool = (char *)(req->pending + (n ? n : 1));
+	for (size_t i = 0; i < n; i++) {
+		const char *src[3] = { rows[i].uidl, rows[i].ckey ? rows[i].ckey : "",
+		    rows[i].msgid ? rows[i].msgid : "" };
+		const char *dst[3];
+
+		for (size_t k = 0; k < 3; k++) {
+			size_t len = strlen(src[k]) + 1;
+
+			memcpy(pool, src[k], len);
+			dst[k] = pool;
+			pool += len;
+		}
+		req->pending[i] = (struct cache_pending){ dst[0], dst[1], dst[2], rows[i].size };
+	}
+	req->npending = n;
 	return req;
 }
 
@@ -125,18 +179,60 @@ record_learned(void *ctx, size_t idx, const char *uidl, size_t len)
 	buf_append(&req->learned, uidl, len);
 }
 
-/* Answers one request on the thread. */
+/* [cache] retention_days: users not seen for that long are pruned, once a day, by the
+ * thread (never pending imports: cache_prune_users()). */
 static void
-answer(struct cache **cache, const char *path, double *next_open, struct gw_cache_req *req)
+prune(struct gw_cache_async *ca, struct cache *cache, double now)
+{
+	const char *error = NULL;
+	uint64_t users;
+
+	if (ca->retention_days == 0 || now < ca->next_prune)
+		return;
+	ca->next_prune = now + 24 * 3600;
+	if (cache_prune_users(cache, (int64_t)time(NULL) - (int64_t)ca->retention_days * 86400,
+	    &users, &error) < 0)
+		log_warn("UIDL cache: pruning users not seen for %u days failed: %s",
+		    ca->retention_days, error);
+	else if (users > 0)
+		log_info("UIDL cache: pruned %llu users not seen for %u days",
+		    (unsigned long long)users, ca->retention_days);
+}
+
+static int
+run(struct cache *cache, struct gw_cache_req *req, const char **error_r)
 {
 	struct cache_answer a = { record_learned, record_need_key, req };
+
+	switch (req->kind) {
+	case GW_CACHE_LOOKUP:
+		return cache_lookup_learned(cache, req->user, req->mailbox, req->uidvalidity,
+		    req->uids, req->n, &a, &req->found, error_r);
+	case GW_CACHE_RECORD:
+		return cache_record(cache, req->user, req->mailbox, req->uidvalidity,
+		    req->entries, req->nentries, &a, &req->stats, error_r);
+	case GW_CACHE_KNOWN:
+		return cache_user_known(cache, req->user, &req->found.known, error_r);
+	case GW_CACHE_PENDING:
+		return cache_add_pending(cache, req->user, req->mailbox, req->pending,
+		    req->npending, &req->added, error_r);
+	}
+	*error_r = "unknown request";
+	return -1;
+}
+
+/* Answers one request on the thread. */
+static void
+answer(struct gw_cache_async *ca, struct cache **cache, double *next_open,
+    struct gw_cache_req *req)
+{
 	const char *error = NULL;
 	struct timespec now;
 	int r;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (*cache == NULL && now.tv_sec >= *next_open) {
-		if ((*cache = cache_open(path, &error)) == NULL)
+		if ((*cache = cache_open(ca->path, &error)) == NULL)
 			*next_open = now.tv_sec + CACHE_REOPEN_EVERY;
 	}
 	if (*cache == NULL) {
@@ -145,11 +241,8 @@ answer(struct cache **cache, const char *path, double *next_open, struct gw_cach
 		    "cache file could not be opened (retried every 5 s)");
 		return;
 	}
-	r = req->kind == GW_CACHE_LOOKUP ?
-	    cache_lookup_learned(*cache, req->user, req->mailbox, req->uidvalidity, req->uids,
-	    req->n, &a, &req->rebuilt, &error) :
-	    cache_record(*cache, req->user, req->mailbox, req->uidvalidity, req->entries,
-	    req->nentries, &a, &req->stats, &error);
+	if ((r = run(*cache, req, &error)) == 0)
+		prune(ca, *cache, now.tv_sec);
 	if (r < 0) {
 		req->failed = true;
 		snprintf(req->error, sizeof(req->error), "%s", error);
@@ -179,7 +272,7 @@ cache_thread(void *arg)
 		if (ca->todo == NULL)
 			ca->todo_tail = NULL;
 		pthread_mutex_unlock(&ca->mu);
-		answer(&cache, ca->path, &next_open, req);
+		answer(ca, &cache, &next_open, req);
 		pthread_mutex_lock(&ca->mu);
 		req->next = ca->answered;
 		ca->answered = req;
@@ -222,10 +315,11 @@ wake_cb(struct ev_loop *loop, ev_async *w, int revents)
 
 int
 gw_cache_async_start(struct gw_cache_async *ca, struct ev_loop *loop, const char *path,
-    const char **error_r)
+    unsigned retention_days, const char **error_r)
 {
 	memset(ca, 0, sizeof(*ca));
 	ca->loop = loop;
+	ca->retention_days = retention_days;
 	pthread_mutex_init(&ca->mu, NULL);
 	pthread_cond_init(&ca->cv, NULL);
 	/* Started first: without a thread, requests are still answered (with an error). */

@@ -30,6 +30,8 @@ typedef void gw_cache_done_fn(void *ctx, struct gw_cache_req *req, const char *e
 enum gw_cache_kind {
 	GW_CACHE_LOOKUP,	/* cache_lookup_learned(): learned UIDLs, keys missing, rebuilt? */
 	GW_CACHE_RECORD,	/* cache_record(): keys stored, a rebuilt mailbox matched */
+	GW_CACHE_KNOWN,		/* cache_user_known(): may a live migration run? */
+	GW_CACHE_PENDING,	/* cache_add_pending(): what a live migration learned */
 };
 
 struct gw_cache_req {
@@ -40,15 +42,18 @@ struct gw_cache_req {
 	uint32_t uidvalidity;
 	uint32_t *uids;			/* LOOKUP: ascending */
 	size_t n;
-	struct cache_entry *entries;	/* RECORD */
+	struct cache_entry *entries;	/* RECORD; each msgid is malloc'd, freed with req */
 	size_t nentries;
+	struct cache_pending *pending;	/* PENDING: one allocation with its strings */
+	size_t npending;
 	/* the answer: records of (idx: 4 bytes, length: 1 byte, the UIDL) */
 	struct buf learned;
 	size_t read_pos;
 	uint32_t *need_key;		/* LOOKUP: the messages without a content key */
 	size_t nneed;
-	bool rebuilt;			/* LOOKUP: rows of another UIDVALIDITY exist */
+	struct cache_found found;	/* LOOKUP; KNOWN: .known */
 	struct cache_stats stats;	/* RECORD */
+	size_t added;			/* PENDING */
 	bool failed;
 	char error[256];
 	/* the loop's side */
@@ -68,12 +73,15 @@ struct gw_cache_async {
 	struct gw_cache_req *answered;		/* for the loop */
 	bool stop;
 	char *path;
+	unsigned retention_days;		/* 0: users are never pruned */
+	double next_prune;			/* the thread's: monotonic seconds */
 };
 
 /* Starts the thread, which opens the cache at path (so call it after privileges are
- * dropped). 0, or -1 with *error_r (no thread: every request then fails at once). */
+ * dropped) and prunes users not seen for retention_days (0: never), once a day. 0, or -1
+ * with *error_r (no thread: every request then fails at once). */
 int gw_cache_async_start(struct gw_cache_async *ca, struct ev_loop *loop, const char *path,
-    const char **error_r);
+    unsigned retention_days, const char **error_r);
 /* Stops the thread once the request it runs is done; unanswered requests are freed
  * without their completion. */
 void gw_cache_async_stop(struct gw_cache_async *ca);
@@ -81,10 +89,17 @@ void gw_cache_async_stop(struct gw_cache_async *ca);
 /* A lookup for the n messages of user's mailbox (copies everything). NULL on ENOMEM. */
 struct gw_cache_req *gw_cache_lookup_new(const char *user, const char *mailbox,
     uint32_t uidvalidity, const uint32_t *uids, size_t n);
-/* A record of these messages' keys (takes entries, a malloc'd array). NULL on ENOMEM
- * (entries freed). */
+/* A record of these messages' keys (takes entries, a malloc'd array, and the malloc'd
+ * msgid strings in it). NULL on ENOMEM (entries freed, not their msgids). */
 struct gw_cache_req *gw_cache_record_new(const char *user, const char *mailbox,
     uint32_t uidvalidity, struct cache_entry *entries, size_t n);
+/* Frees an entries array and the msgid strings in it (NULL is fine). */
+void gw_cache_entries_free(struct cache_entry *e, size_t n);
+/* Does the cache know the user (no live migration then)? */
+struct gw_cache_req *gw_cache_known_new(const char *user);
+/* Pending rows for user's mailbox (copied: rows may go at once). NULL on ENOMEM. */
+struct gw_cache_req *gw_cache_pending_new(const char *user, const char *mailbox,
+    const struct cache_pending *rows, size_t n);
 /* Queues it; done(ctx, req, error) runs on the loop once answered, then req is freed. */
 void gw_cache_submit(struct gw_cache_async *ca, struct gw_cache_req *req,
     gw_cache_done_fn *done, void *ctx);

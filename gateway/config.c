@@ -52,6 +52,7 @@ static const struct key keys[] = {
 	{ "upstream", "send_client_id", K_BOOL, F(up_send_client_id), "no", 0, 0 },
 	{ "cache", "path", K_STR, F(cache_path), "/var/lib/popgate/uidl.sqlite", 0, 0 },
 	{ "cache", "username", K_USERNAME, F(username_lower), "lower", 0, 0 },
+	{ "cache", "retention_days", K_UINT, F(retention_days), "400", 0, 36500 },
 	{ "pop3", "allow_plaintext_auth", K_BOOL, F(allow_plaintext_auth), "no", 0, 0 },
 	{ "pop3", "allow_plaintext_loopback", K_BOOL, F(allow_plaintext_loopback), "no", 0, 0 },
 	{ "pop3", "idle_timeout", K_UINT, F(idle_timeout), "600", 1, 86400 },

@@ -43,6 +43,8 @@ struct gw_config {
 	char *cache_path;
 	bool username_lower;			/* username = lower: ASCII-lowercased user names
 						   for the cache, [IN-USE] and the delays */
+	unsigned retention_days;		/* users not seen for this long leave the
+						   cache (never pending imports); 0: never */
 	/* [pop3] */
 	bool allow_plaintext_auth;
 	bool allow_plaintext_loopback;

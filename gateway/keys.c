@@ -4,6 +4,7 @@
  * each value) and keyed when its FETCH line is complete, by the UID that line names, in
  * whatever order the attributes come. A line for a UID we did not ask about is skipped. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -89,6 +90,20 @@ keys_literal_data(struct gw_imapc_op *op, const uint8_t *p, size_t n)
 	buf_append(&k->header, p, n < room ? n : room);
 }
 
+/* The entry's key and Message-ID (an import is matched by it; `uidl export` writes it). */
+static void
+key_entry(struct cache_entry *e, const struct buf *header)
+{
+	char msgid[CONTENT_MSGID_MAX];
+
+	if (content_key_msgid(buf_data(header), buf_len(header), e->ckey, msgid) < 0) {
+		e->ckey[0] = '\0';
+		return;
+	}
+	free((char *)e->msgid);
+	e->msgid = msgid[0] != '\0' ? strdup(msgid) : NULL;	/* ENOMEM: no id, no harm */
+}
+
 /* A complete FETCH line: the header it carried (a literal taken before, or a quoted string
  * or NIL on the line) becomes the key of the UID it names. */
 static void
@@ -126,8 +141,8 @@ keys_untagged(struct gw_imapc_op *op, const struct imap_resp *r)
 		break;
 	}
 	k->taking = false;
-	if (found && content_key(buf_data(&k->header), buf_len(&k->header), e->ckey) < 0)
-		e->ckey[0] = '\0';
+	if (found)
+		key_entry(e, &k->header);
 }
 
 static void

@@ -16,7 +16,8 @@
 
 struct gw_keys_params {
 	struct cache_entry *entries;	/* idx, uid, size filled, ascending by uid; ckey
-					   is filled here ("" when no header came) */
+					   is filled here ("" when no header came), and
+					   msgid (malloc'd, the owner frees it) */
 	size_t n;
 	/* Called once: complete when every piece was answered OK (some keys may still be
 	 * "" if the server gave no header for a message, e.g. one expunged meanwhile). */

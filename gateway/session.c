@@ -299,7 +299,7 @@ gw_session_close(struct gw_session *s, const char *result)
 		s->cache_req = NULL;
 	}
 	gw_keys_abort(&s->keys);
-	free(s->keying);
+	gw_cache_entries_free(s->keying, s->nkeying);
 	s->keying = NULL;
 	gw_xfer_abort(&s->xfer);
 	gw_update_abort(&s->upd);

@@ -96,7 +96,8 @@ struct gw_session {
 	struct gw_keys keys;		/* the login's content keys, read upstream */
 	struct cache_entry *keying;	/* ... for these messages (then the cache's) */
 	size_t nkeying;
-	bool rebuilt;			/* the cache holds rows of another UIDVALIDITY */
+	bool rebuilt;			/* the cache holds rows of another UIDVALIDITY, or
+					   pending rows, to match */
 	struct { size_t next; bool uidl; } list;
 
 	/* for the session's log line */

@@ -135,9 +135,9 @@ cache_recorded(void *ctx, struct gw_cache_req *req, const char *error)
 	if (error != NULL)
 		gw_log(LOG_LVL_WARN, s, "UIDL cache unavailable, using derived UIDLs: %s", error);
 	else if (s->rebuilt)
-		gw_log(LOG_LVL_INFO, s, "mailbox rebuilt (UIDVALIDITY %u): matched=%zu new=%zu "
-		    "lost=%zu", s->snap.uidvalidity, req->stats.matched, req->stats.fresh,
-		    req->stats.lost);
+		gw_log(LOG_LVL_INFO, s, "UIDLs of UIDVALIDITY %u matched: imported=%zu matched=%zu "
+		    "new=%zu lost=%zu", s->snap.uidvalidity, req->stats.imported,
+		    req->stats.matched, req->stats.fresh, req->stats.lost);
 	login_complete(s);
 	gw_session_flush(s);
 }
@@ -197,10 +197,13 @@ cache_looked_up(void *ctx, struct gw_cache_req *req, const char *error)
 	for (size_t i = 0; i < req->nneed; i++) {
 		size_t idx = req->need_key[i];
 
-		s->keying[i] = (struct cache_entry){ idx, s->snap.uid[idx], s->snap.size[idx], "" };
+		s->keying[i] = (struct cache_entry){ idx, s->snap.uid[idx], s->snap.size[idx], "",
+		    NULL };
 	}
 	s->nkeying = req->nneed;
-	s->rebuilt = req->rebuilt;
+	/* Old or pending rows wait to be matched: derived UIDLs now would cost the client a
+	 * full download. */
+	s->rebuilt = req->found.rebuilt || req->found.pending;
 	p.entries = s->keying;
 	p.n = s->nkeying;
 	gw_keys_start(&s->keys, &s->up, &p);

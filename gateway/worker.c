@@ -74,7 +74,8 @@ gw_worker_run(struct gw_worker *w)
 
 	/* The cache thread opens the file after privileges are dropped, so it is the
 	 * service's. */
-	if (gw_cache_async_start(&w->cache, w->loop, w->cfg->cache_path, &error) < 0)
+	if (gw_cache_async_start(&w->cache, w->loop, w->cfg->cache_path,
+	    w->cfg->retention_days, &error) < 0)
 		log_warn("UIDL cache unavailable, serving derived UIDLs: %s", error);
 	gw_probe_start(&w->probe);	/* CAPA's SASL line needs the upstream's mechanisms */
 	gw_listeners_pause(&w->listeners, false);

@@ -47,7 +47,7 @@ main(void)
 	const char *error = NULL;
 	struct cache_stats st;
 	struct cache *c;
-	bool rebuilt;
+	struct cache_found found;
 	double t;
 
 	unlink(path);
@@ -56,17 +56,17 @@ main(void)
 		return 1;
 	}
 	for (size_t i = 0; i < N; i++) {
-		e[i] = (struct cache_entry){ i, (uint32_t)i + 1, 1000, "" };
+		e[i] = (struct cache_entry){ i, (uint32_t)i + 1, 1000, "", NULL };
 		snprintf(e[i].ckey, sizeof(e[i].ckey), "%032zx", i % 99000);	/* duplicates too */
 		uids[i] = (uint32_t)i + 1;
 	}
 	t = now();
-	if (cache_lookup_learned(c, "u", "INBOX", 1, uids, N, &a, &rebuilt, &error) < 0 ||
+	if (cache_lookup_learned(c, "u", "INBOX", 1, uids, N, &a, &found, &error) < 0 ||
 	    cache_record(c, "u", "INBOX", 1, e, N, &a, &st, &error) < 0)
 		goto fail;
 	printf("first login, %d messages: lookup + record %.2f s\n", N, now() - t);
 	t = now();
-	if (cache_lookup_learned(c, "u", "INBOX", 1, uids, N, &a, &rebuilt, &error) < 0)
+	if (cache_lookup_learned(c, "u", "INBOX", 1, uids, N, &a, &found, &error) < 0)
 		goto fail;
 	printf("repeat login: lookup %.3f s\n", now() - t);
 	for (size_t i = 0; i < N; i++) {	/* appended again in reverse order */
@@ -75,11 +75,37 @@ main(void)
 		uids[i] = e[i].uid;
 	}
 	t = now();
-	if (cache_lookup_learned(c, "u", "INBOX", 2, uids, N, &a, &rebuilt, &error) < 0 ||
+	if (cache_lookup_learned(c, "u", "INBOX", 2, uids, N, &a, &found, &error) < 0 ||
 	    cache_record(c, "u", "INBOX", 2, e, N, &a, &st, &error) < 0)
 		goto fail;
 	printf("rebuilt mailbox: lookup + record %.2f s (matched %zu, new %zu, lost %zu)\n",
 	    now() - t, st.matched, st.fresh, st.lost);
+	/* A migrated user: N pending rows (an old server's UIDLs and keys), then the first
+	 * login matches all of them. */
+	{
+		struct cache_pending *p = calloc(N, sizeof(*p));
+		char (*names)[16] = calloc(N, sizeof(*names));
+		size_t added;
+
+		if (p == NULL || names == NULL)
+			goto fail;
+		for (size_t i = 0; i < N; i++) {
+			snprintf(names[i], sizeof(names[i]), "old-%zu", i);
+			p[i] = (struct cache_pending){ names[i], e[i].ckey, NULL, 1000 };
+		}
+		t = now();
+		if (cache_add_pending(c, "m", "INBOX", p, N, &added, &error) < 0)
+			goto fail;
+		printf("migration: %zu pending rows stored %.2f s\n", added, now() - t);
+		t = now();
+		if (cache_lookup_learned(c, "m", "INBOX", 3, uids, N, &a, &found, &error) < 0 ||
+		    cache_record(c, "m", "INBOX", 3, e, N, &a, &st, &error) < 0)
+			goto fail;
+		printf("migrated first login: lookup + record %.2f s (imported %zu, new %zu)\n",
+		    now() - t, st.imported, st.fresh);
+		free(p);
+		free(names);
+	}
 	cache_free(&c);
 	unlink(path);
 	free(e);

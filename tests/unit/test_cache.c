@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <sqlite3.h>
@@ -55,7 +56,7 @@ need_key_into_entries(void *ctx, size_t idx)
 {
 	struct array_ctx *x = ctx;
 
-	x->e[x->ne++] = (struct cache_entry){ idx, x->uids[idx], x->sizes[idx], "" };
+	x->e[x->ne++] = (struct cache_entry){ idx, x->uids[idx], x->sizes[idx], "", NULL };
 }
 
 static int
@@ -66,7 +67,7 @@ cache_lookup_uidls(struct cache *c, const char *user, const char *mailbox, uint3
 	struct array_ctx x = { uidl_r, NULL, 0, uids, sizes };
 	struct cache_answer a = { learned_into_array, need_key_into_entries, &x };
 	struct cache_stats stats;
-	bool rebuilt;
+	struct cache_found found;
 	int r;
 
 	for (size_t i = 0; i < n; i++)
@@ -79,7 +80,7 @@ cache_lookup_uidls(struct cache *c, const char *user, const char *mailbox, uint3
 		*error_r = "out of memory";
 		return -1;
 	}
-	r = cache_lookup_learned(c, user, mailbox, uidvalidity, uids, n, &a, &rebuilt, error_r);
+	r = cache_lookup_learned(c, user, mailbox, uidvalidity, uids, n, &a, &found, error_r);
 	if (r == 0 && x.ne > 0)
 		r = cache_record(c, user, mailbox, uidvalidity, x.e, x.ne, &a, &stats, error_r);
 	free(x.e);
@@ -276,11 +277,11 @@ test_a_rebuilt_mailbox_keeps_its_uidls(void **state)
 {
 	static const uint32_t new_uids[] = { 10, 11, 12, 13 };
 	struct cache_entry old[] = {
-		{ 0, 1, 100, KEY_A }, { 1, 2, 200, KEY_B }, { 2, 3, 100, KEY_A },
+		{ 0, 1, 100, KEY_A, NULL }, { 1, 2, 200, KEY_B, NULL }, { 2, 3, 100, KEY_A, NULL },
 	};
 	struct cache_entry now[] = {
-		{ 0, 10, 100, KEY_B }, { 1, 11, 100, KEY_A }, { 2, 12, 100, KEY_A },
-		{ 3, 13, 300, KEY_C },
+		{ 0, 10, 100, KEY_B, NULL }, { 1, 11, 100, KEY_A, NULL }, { 2, 12, 100, KEY_A, NULL },
+		{ 3, 13, 300, KEY_C, NULL },
 	};
 	struct seen x = { "", "" };
 	struct cache_answer a = { seen_learned, seen_need, &x };
@@ -288,7 +289,7 @@ test_a_rebuilt_mailbox_keeps_its_uidls(void **state)
 	const char *error = NULL;
 	struct cache *c;
 	sqlite3 *db;
-	bool rebuilt;
+	struct cache_found found;
 
 	(void)state;
 	assert_non_null(c = cache_open(dbpath, &error));
@@ -302,9 +303,9 @@ test_a_rebuilt_mailbox_keeps_its_uidls(void **state)
 	    "UPDATE uidl SET uidl='0000000d00000002' WHERE uid=3", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 
-	assert_int_equal(cache_lookup_learned(c, "ann", "INBOX", 2, new_uids, 4, &a, &rebuilt,
+	assert_int_equal(cache_lookup_learned(c, "ann", "INBOX", 2, new_uids, 4, &a, &found,
 	    &error), 0);
-	assert_true(rebuilt);
+	assert_true(found.rebuilt);
 	assert_string_equal(x.need, "0,1,2,3");
 	assert_int_equal(cache_record(c, "ann", "INBOX", 2, now, 4, &a, &st, &error), 0);
 	assert_string_equal(x.learned, "0=old-pop-2,1=0000000100000001,2=0000000d00000002,"
@@ -324,9 +325,9 @@ test_a_rebuilt_mailbox_keeps_its_uidls(void **state)
 	assert_int_equal(st.matched, 0);
 	/* From now on, answered from the rows of the new UIDVALIDITY; nothing to key. */
 	memset(&x, 0, sizeof(x));
-	assert_int_equal(cache_lookup_learned(c, "ann", "INBOX", 2, new_uids, 4, &a, &rebuilt,
+	assert_int_equal(cache_lookup_learned(c, "ann", "INBOX", 2, new_uids, 4, &a, &found,
 	    &error), 0);
-	assert_false(rebuilt);
+	assert_false(found.rebuilt);
 	assert_string_equal(x.need, "");
 	assert_string_equal(x.learned, "0=old-pop-2,1=0000000100000001,2=0000000d00000002,"
 	    "3=0000000d00000002-1");
@@ -338,8 +339,8 @@ test_a_rebuilt_mailbox_keeps_its_uidls(void **state)
 static void
 test_a_rebuilt_message_without_its_key_is_matched_later(void **state)
 {
-	struct cache_entry old[] = { { 0, 1, 10, KEY_A }, { 1, 2, 10, KEY_B } };
-	struct cache_entry now[] = { { 0, 7, 10, KEY_A }, { 1, 8, 10, "" } };
+	struct cache_entry old[] = { { 0, 1, 10, KEY_A, NULL }, { 1, 2, 10, KEY_B, NULL } };
+	struct cache_entry now[] = { { 0, 7, 10, KEY_A, NULL }, { 1, 8, 10, "", NULL } };
 	struct seen x = { "", "" };
 	struct cache_answer a = { seen_learned, seen_need, &x };
 	struct cache_stats st;
@@ -366,7 +367,7 @@ static void
 test_rows_of_expunged_messages_are_pruned(void **state)
 {
 	static const uint32_t left[] = { 1, 3 };
-	struct cache_entry e[] = { { 0, 1, 10, KEY_A }, { 1, 2, 10, KEY_B }, { 2, 3, 10, KEY_C } };
+	struct cache_entry e[] = { { 0, 1, 10, KEY_A, NULL }, { 1, 2, 10, KEY_B, NULL }, { 2, 3, 10, KEY_C, NULL } };
 	struct seen x = { "", "" };
 	struct cache_answer a = { seen_learned, seen_need, &x };
 	struct cache_stats st;
@@ -374,12 +375,12 @@ test_rows_of_expunged_messages_are_pruned(void **state)
 	struct cache *c;
 	sqlite3 *db;
 	sqlite3_stmt *q;
-	bool rebuilt;
+	struct cache_found found;
 
 	(void)state;
 	assert_non_null(c = cache_open(dbpath, &error));
 	assert_int_equal(cache_record(c, "cy", "INBOX", 5, e, 3, &a, &st, &error), 0);
-	assert_int_equal(cache_lookup_learned(c, "cy", "INBOX", 5, left, 2, &a, &rebuilt, &error), 0);
+	assert_int_equal(cache_lookup_learned(c, "cy", "INBOX", 5, left, 2, &a, &found, &error), 0);
 	assert_string_equal(x.need, "");
 	cache_free(&c);
 	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
@@ -401,7 +402,7 @@ test_a_version_1_file_is_migrated(void **state)
 	const char *error = NULL;
 	struct cache *c;
 	sqlite3 *db;
-	bool rebuilt;
+	struct cache_found found;
 
 	(void)state;
 	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
@@ -412,10 +413,255 @@ test_a_version_1_file_is_migrated(void **state)
 	    NULL), SQLITE_OK);
 	sqlite3_close(db);
 	assert_non_null(c = cache_open(dbpath, &error));
-	assert_int_equal(cache_lookup_learned(c, "bo", "INBOX", 7, uids, 1, &a, &rebuilt, &error), 0);
+	assert_int_equal(cache_lookup_learned(c, "bo", "INBOX", 7, uids, 1, &a, &found, &error), 0);
 	assert_string_equal(x.learned, "0=kept-from-v1");
 	assert_string_equal(x.need, "0");
 	cache_free(&c);
+}
+
+#define KEY_D "dddddddddddddddddddddddddddddddd"
+
+static uint64_t
+sql_count(const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	uint64_t n;
+
+	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	n = (uint64_t)sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return n;
+}
+
+/* A live migration's rows (UIDL and content key of each old message): at the first login
+ * each message takes its old UIDL by key, duplicates in order, one the old server did not
+ * have gets a new UIDL, and an old message not here yet stays pending for a later login. */
+static void
+test_a_migration_is_matched_by_content_key(void **state)
+{
+	static const uint32_t uids[] = { 1, 2, 3, 4 };
+	const struct cache_pending old[] = {
+		{ "old-1", KEY_A, "a@x", 100 }, { "old-2", KEY_B, NULL, 200 },
+		{ "old-3", KEY_A, "a@x", 100 }, { "old-4", KEY_C, NULL, 300 },
+	};
+	/* The same messages as the IMAP side has them: other sizes (the old server counted
+	 * another way), a message the old server never had. */
+	struct cache_entry now[] = {
+		{ 0, 1, 101, KEY_A, "a@x" }, { 1, 2, 101, KEY_A, "a@x" }, { 2, 3, 201, KEY_B, NULL },
+		{ 3, 4, 300, KEY_D, NULL },
+	};
+	struct seen x = { "", "" };
+	struct cache_answer a = { seen_learned, seen_need, &x };
+	struct cache_found found;
+	struct cache_stats st;
+	const char *error = NULL;
+	struct cache *c;
+	size_t added;
+	bool known;
+
+	(void)state;
+	assert_non_null(c = cache_open(dbpath, &error));
+	assert_int_equal(cache_user_known(c, "mo", &known, &error), 0);
+	assert_false(known);
+	assert_int_equal(cache_add_pending(c, "mo", "INBOX", old, 4, &added, &error), 0);
+	assert_int_equal(added, 4);
+	assert_int_equal(cache_user_known(c, "mo", &known, &error), 0);
+	assert_true(known);
+	assert_int_equal(cache_lookup_learned(c, "mo", "INBOX", 9, uids, 4, &a, &found, &error), 0);
+	assert_true(found.known);
+	assert_true(found.pending);
+	assert_false(found.rebuilt);
+	assert_string_equal(x.need, "0,1,2,3");
+	assert_int_equal(cache_record(c, "mo", "INBOX", 9, now, 4, &a, &st, &error), 0);
+	assert_string_equal(x.learned, "0=old-1,1=old-3,2=old-2");	/* 3: derived */
+	assert_int_equal(st.imported, 3);
+	assert_int_equal(st.fresh, 1);
+	assert_int_equal(sql_count("SELECT COUNT(*) FROM pending WHERE uidl='old-4'"), 1);
+	/* The next login: from the rows, nothing to key; old-4 still waits. */
+	memset(&x, 0, sizeof(x));
+	assert_int_equal(cache_lookup_learned(c, "mo", "INBOX", 9, uids, 4, &a, &found, &error), 0);
+	assert_string_equal(x.learned, "0=old-1,1=old-3,2=old-2");
+	assert_string_equal(x.need, "");
+	assert_true(found.pending);
+	/* It arrives (the migration tool copied it late): it takes its old UIDL. */
+	memset(&x, 0, sizeof(x));
+	now[0] = (struct cache_entry){ 4, 5, 300, KEY_C, NULL };
+	assert_int_equal(cache_record(c, "mo", "INBOX", 9, now, 1, &a, &st, &error), 0);
+	assert_string_equal(x.learned, "4=old-4");
+	assert_int_equal(sql_count("SELECT COUNT(*) FROM pending"), 0);
+	cache_free(&c);
+}
+
+/* A CSV import: rows with a Message-ID are matched by it, duplicates in order; rows without
+ * one by size among the messages nothing else matched; a message without its header read
+ * waits (no row) for a later login. */
+static void
+test_an_import_is_matched_by_message_id_then_size(void **state)
+{
+	const struct cache_pending csv[] = {
+		{ "u1", NULL, "dup@x", 10 }, { "u2", NULL, "dup@x", 10 }, { "u3", NULL, NULL, 55 },
+		{ "u4", NULL, NULL, 77 }, { "u5", NULL, "late@x", 9 },
+	};
+	struct cache_entry now[] = {
+		{ 0, 1, 77, KEY_A, "other@x" },	/* no such id: matched by size in pass 2 */
+		{ 1, 2, 12, KEY_B, "dup@x" }, { 2, 3, 12, KEY_C, "dup@x" },
+		{ 3, 4, 55, KEY_D, NULL }, { 4, 5, 99, "", NULL },
+		{ 5, 6, 55, "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee", NULL },
+	};
+	struct seen x = { "", "" };
+	struct cache_answer a = { seen_learned, seen_need, &x };
+	struct cache_stats st;
+	const char *error = NULL;
+	struct cache *c;
+	size_t added;
+
+	(void)state;
+	assert_non_null(c = cache_open(dbpath, &error));
+	assert_int_equal(cache_add_pending(c, "im", "INBOX", csv, 5, &added, &error), 0);
+	assert_int_equal(added, 5);
+	assert_int_equal(cache_record(c, "im", "INBOX", 3, now, 6, &a, &st, &error), 0);
+	/* 0 by size (77), 1 and 2 by id in order, 3 by size (55); 4 unkeyed: no row; 5 has no
+	 * size match left: derived. */
+	assert_string_equal(x.learned, "1=u1,2=u2,0=u4,3=u3");
+	assert_int_equal(st.imported, 4);
+	assert_int_equal(st.fresh, 1);
+	assert_int_equal(sql_count("SELECT COUNT(*) FROM uidl WHERE user='im'"), 5);
+	/* Importing the file again changes nothing: 4 are rows now, u5 is pending already. */
+	assert_int_equal(cache_add_pending(c, "im", "INBOX", csv, 5, &added, &error), 0);
+	assert_int_equal(added, 0);
+	assert_int_equal(sql_count("SELECT COUNT(*) FROM pending WHERE user='im'"), 1);
+	cache_free(&c);
+}
+
+/* A new UIDL never equals an old server's UIDL of the user, even one that looks derived. */
+static void
+test_a_new_uidl_never_takes_a_pending_one(void **state)
+{
+	const struct cache_pending old[] = { { "0000000100000005", KEY_A, NULL, 1 } };
+	struct cache_entry now[] = { { 0, 1, 1, KEY_B, NULL } };
+	struct seen x = { "", "" };
+	struct cache_answer a = { seen_learned, seen_need, &x };
+	struct cache_stats st;
+	const char *error = NULL;
+	struct cache *c;
+	size_t added;
+
+	(void)state;
+	assert_non_null(c = cache_open(dbpath, &error));
+	assert_int_equal(cache_add_pending(c, "ny", "INBOX", old, 1, &added, &error), 0);
+	assert_int_equal(cache_record(c, "ny", "INBOX", 5, now, 1, &a, &st, &error), 0);
+	assert_string_equal(x.learned, "0=0000000100000005-1");
+	cache_free(&c);
+}
+
+/* A bad row in an import: an error, and nothing of the batch stays. */
+static void
+test_an_import_with_a_bad_uidl_adds_nothing(void **state)
+{
+	const struct cache_pending rows[] = { { "ok-1", NULL, "a@x", 1 }, { "has space", NULL,
+	    NULL, 2 } };
+	const char *error = NULL;
+	struct cache *c;
+	size_t added;
+
+	(void)state;
+	assert_non_null(c = cache_open(dbpath, &error));
+	assert_int_equal(cache_add_pending(c, "bad", "INBOX", rows, 2, &added, &error), -1);
+	assert_non_null(strstr(error, "not a UIDL"));
+	assert_int_equal(added, 0);
+	assert_int_equal(sql_count("SELECT COUNT(*) FROM pending"), 0);
+	assert_int_equal(sql_count("SELECT COUNT(*) FROM users"), 0);
+	cache_free(&c);
+}
+
+struct exported {
+	char text[512];
+};
+
+static int
+export_row(void *ctx, const struct cache_export_row *r)
+{
+	struct exported *x = ctx;
+	size_t n = strlen(x->text);
+
+	snprintf(x->text + n, sizeof(x->text) - n, "%s,%s,%s,%llu,%d;", r->user, r->uidl, r->msgid,
+	    (unsigned long long)r->size, r->pending);
+	return 0;
+}
+
+/* export, stats, forget, and the retention prune that never touches pending imports. */
+static void
+test_export_stats_forget_and_prune(void **state)
+{
+	const struct cache_pending rows[] = { { "p-1", NULL, "a@x", 5 } };
+	struct cache_entry e[] = { { 0, 2, 20, KEY_B, "b@x" }, { 1, 1, 10, KEY_A, NULL } };
+	struct seen x = { "", "" };
+	struct cache_answer a = { seen_learned, seen_need, &x };
+	struct exported out = { "" };
+	struct cache_totals t;
+	struct cache_stats st;
+	const char *error = NULL;
+	struct cache *c;
+	uint64_t removed, pruned;
+	size_t added;
+	bool known;
+
+	(void)state;
+	assert_non_null(c = cache_open(dbpath, &error));
+	assert_int_equal(cache_record(c, "zed", "INBOX", 4, &e[1], 1, &a, &st, &error), 0);
+	assert_int_equal(cache_record(c, "zed", "INBOX", 4, &e[0], 1, &a, &st, &error), 0);
+	assert_int_equal(cache_add_pending(c, "ada", "INBOX", rows, 1, &added, &error), 0);
+	assert_int_equal(cache_export(c, NULL, "INBOX", export_row, &out, &error), 0);
+	assert_string_equal(out.text, "ada,p-1,a@x,5,1;zed,0000000100000004,,10,0;"
+	    "zed,0000000200000004,b@x,20,0;");
+	out.text[0] = '\0';
+	assert_int_equal(cache_export(c, "ada", "INBOX", export_row, &out, &error), 0);
+	assert_string_equal(out.text, "ada,p-1,a@x,5,1;");
+	assert_int_equal(cache_totals(c, &t, &error), 0);
+	assert_int_equal(t.users, 2);
+	assert_int_equal(t.rows, 2);
+	assert_int_equal(t.pending, 1);
+	/* Everyone last seen before the future: zed is pruned, ada (pending) is not. */
+	assert_int_equal(cache_prune_users(c, (int64_t)time(NULL) + 10, &pruned, &error), 0);
+	assert_int_equal(pruned, 1);
+	assert_int_equal(cache_user_known(c, "zed", &known, &error), 0);
+	assert_false(known);
+	assert_int_equal(sql_count("SELECT COUNT(*) FROM uidl"), 0);
+	assert_int_equal(sql_count("SELECT COUNT(*) FROM pending"), 1);
+	assert_int_equal(cache_forget(c, "ada", &removed, &error), 0);
+	assert_int_equal(removed, 1);
+	assert_int_equal(cache_user_known(c, "ada", &known, &error), 0);
+	assert_false(known);
+	cache_free(&c);
+}
+
+/* A version 2 file (issue 13's): its users are known (no migration for them). */
+static void
+test_a_version_2_file_is_migrated(void **state)
+{
+	const char *error = NULL;
+	struct cache *c;
+	sqlite3 *db;
+	bool known;
+
+	(void)state;
+	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE uidl (user TEXT NOT NULL, mailbox TEXT "
+	    "NOT NULL, uidvalidity INTEGER NOT NULL, uid INTEGER NOT NULL, uidl TEXT NOT NULL, "
+	    "size INTEGER NOT NULL, ckey TEXT, PRIMARY KEY (user, mailbox, uidvalidity, uid)) "
+	    "WITHOUT ROWID; INSERT INTO uidl VALUES ('vi', 'INBOX', 7, 4, 'v2-uidl', 10, NULL);"
+	    "PRAGMA user_version=2;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_non_null(c = cache_open(dbpath, &error));
+	assert_int_equal(cache_user_known(c, "vi", &known, &error), 0);
+	assert_true(known);
+	cache_free(&c);
+	assert_int_equal(sql_count("PRAGMA user_version"), 3);
+	assert_int_equal(sql_count("SELECT COUNT(*) FROM users WHERE user='vi'"), 1);
 }
 
 int
@@ -436,6 +682,16 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_imported_uidl_is_served_after_reopen, setup,
 		    teardown),
 		cmocka_unit_test(test_no_cache_gives_derived),
+		cmocka_unit_test_setup_teardown(test_a_migration_is_matched_by_content_key, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_an_import_is_matched_by_message_id_then_size,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_new_uidl_never_takes_a_pending_one, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_an_import_with_a_bad_uidl_adds_nothing, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_export_stats_forget_and_prune, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_version_2_file_is_migrated, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

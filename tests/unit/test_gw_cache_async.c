@@ -86,7 +86,7 @@ test_answers_on_the_loop_in_order(void **state)
 	sqlite3 *db;
 
 	(void)state;
-	assert_int_equal(gw_cache_async_start(&ca, loop, dbpath, &error), 0);
+	assert_int_equal(gw_cache_async_start(&ca, loop, dbpath, 0, &error), 0);
 	gw_cache_submit(&ca, gw_cache_lookup_new("alice", "INBOX", 42, uids, 2), on_answer,
 	    &first);
 	gw_cache_submit(&ca, gw_cache_lookup_new("bob", "INBOX", 42, uids, 2), on_answer,
@@ -102,8 +102,9 @@ test_answers_on_the_loop_in_order(void **state)
 	{
 		struct cache_entry *e = calloc(2, sizeof(*e));
 
-		e[0] = (struct cache_entry){ 0, 3, 100, "0123456789abcdef0123456789abcdef" };
-		e[1] = (struct cache_entry){ 1, 9, 200, "" };
+		e[0] = (struct cache_entry){ 0, 3, 100, "0123456789abcdef0123456789abcdef",
+		    NULL };
+		e[1] = (struct cache_entry){ 1, 9, 200, "", NULL };
 		gw_cache_submit(&ca, gw_cache_record_new("alice", "INBOX", 42, e, 2), on_answer,
 		    &recorded);
 		run_until(loop, 3);
@@ -135,7 +136,7 @@ test_a_cancelled_answer_is_dropped(void **state)
 	const char *error = NULL;
 
 	(void)state;
-	assert_int_equal(gw_cache_async_start(&ca, loop, dbpath, &error), 0);
+	assert_int_equal(gw_cache_async_start(&ca, loop, dbpath, 0, &error), 0);
 	req = gw_cache_lookup_new("carol", "INBOX", 1, uids, 1);
 	gw_cache_submit(&ca, req, on_answer, &gone);
 	gw_cache_cancel(req);			/* the session ended */
@@ -168,7 +169,8 @@ test_an_unusable_file_is_an_error_not_uidls(void **state)
 	const char *error = NULL;
 
 	(void)state;
-	assert_int_equal(gw_cache_async_start(&ca, loop, "/nonexistent-dir/x.sqlite", &error), 0);
+	assert_int_equal(gw_cache_async_start(&ca, loop, "/nonexistent-dir/x.sqlite", 0,
+	    &error), 0);
 	gw_cache_submit(&ca, gw_cache_lookup_new("frank", "INBOX", 1, uids, 1), on_answer, &a);
 	run_until(loop, 1);
 	assert_int_equal(a.calls, 1);

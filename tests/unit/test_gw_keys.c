@@ -41,7 +41,8 @@ test_keys_by_uid_in_any_form(void **state)
 	struct rig r;
 	struct gw_keys k;
 	struct outcome o = { 0, false };
-	struct cache_entry e[3] = { { 0, 5, 10, "" }, { 1, 7, 10, "" }, { 2, 9, 10, "" } };
+	struct cache_entry e[3] = { { 0, 5, 10, "", NULL }, { 1, 7, 10, "", NULL },
+	    { 2, 9, 10, "", NULL } };
 	struct gw_keys_params p = { e, 3, keys_done, &o };
 	char wire[1024];
 
@@ -62,7 +63,13 @@ test_keys_by_uid_in_any_form(void **state)
 	assert_string_equal(e[0].ckey, key(h5));
 	assert_string_equal(e[2].ckey, key(h9));
 	assert_string_equal(e[1].ckey, key(""));	/* NIL: no header at all */
+	/* The Message-ID each key was made of, for import matching and `uidl export`. */
+	assert_string_equal(e[0].msgid, "five@x");
+	assert_string_equal(e[2].msgid, "nine@x");
+	assert_null(e[1].msgid);
 	rig_free(&r);
+	for (size_t i = 0; i < 3; i++)
+		free((char *)e[i].msgid);
 }
 
 static void
@@ -71,7 +78,7 @@ test_a_refusal_is_reported(void **state)
 	struct rig r;
 	struct gw_keys k;
 	struct outcome o = { 0, true };
-	struct cache_entry e[1] = { { 0, 5, 10, "" } };
+	struct cache_entry e[1] = { { 0, 5, 10, "", NULL } };
 	struct gw_keys_params p = { e, 1, keys_done, &o };
 
 	(void)state;
