@@ -7,7 +7,11 @@
   session_lines / wait_session_lines   popgate's end-of-session log lines of a user
   wait_session_closed         a session has ended (only its last bytes may still be written)
   doveadm_who / wait_no_dovecot_session   the sessions the real Dovecot has of a user
-  plain_ir, capa, run, lf, client_env   SASL PLAIN, CAPA, running a real client
+  uidvalidity, rebuild        the real Dovecot's UIDVALIDITY; a mailbox rebuilt under popgate
+  plain_ir, capa              SASL PLAIN, CAPA
+  run, lf, client_env, need   running a real client
+  fetchmail_setup, fetchmail, strip_fetchmail_received, mpop, mpop_messages, numbered_files
+                              fetchmail and mpop driven as users do (test_clients.py)
 
 conftest.py has this module's asserts rewritten by pytest (register_assert_rewrite), so a
 short comparison that fails shows pytest's diff.
@@ -17,10 +21,13 @@ import base64
 import hashlib
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
 import time
+
+import pytest
 
 
 # --- POP3 replies -------------------------------------------------------------------------------
@@ -167,6 +174,37 @@ def wait_no_dovecot_session(dovecot, user, timeout=5.0):
 	return doveadm_who(dovecot, user)
 
 
+def uidvalidity(dovecot, user):
+	"""The UIDVALIDITY of user's INBOX on the real Dovecot."""
+	m = dovecot.imap(user)
+	m.select("INBOX", readonly=True)
+	typ, data = m.response("UIDVALIDITY")
+	m.logout()
+	return int(data[0])
+
+
+def rebuild(dovecot, user):
+	"""Reads every message, deletes the maildir (messages, dovecot-uidlist, indexes) and
+	appends the messages again in reverse order: a new UIDVALIDITY, new UIDs, a new order.
+	Returns the number of messages."""
+	before = uidvalidity(dovecot, user)
+	m = dovecot.imap(user)
+	m.select("INBOX", readonly=True)
+	typ, data = m.uid("FETCH", "1:*", "(RFC822)")
+	msgs = [x[1] for x in data if isinstance(x, tuple)]
+	m.logout()
+	shutil.rmtree(os.path.join(dovecot.dir, "mail", user, "Maildir"))
+	time.sleep(1.1)		# Dovecot's UIDVALIDITY is a time in seconds: make it a new one
+	m = dovecot.imap(user)
+	for msg in reversed(msgs):
+		typ, _ = m.append("INBOX", None, None, msg)
+		assert typ == "OK"
+	m.logout()
+	after = uidvalidity(dovecot, user)
+	assert after != before, "the rebuild kept UIDVALIDITY %d" % before
+	return len(msgs)
+
+
 # --- logins, CAPA -------------------------------------------------------------------------------
 
 def b64(data):
@@ -216,3 +254,82 @@ def client_env(home):
 	env.pop("MAIL", None)
 	env.pop("MAILRC", None)
 	return env
+
+
+CLIENT_TIMEOUT = 240	# fetchmail, mpop, getmail: a whole mailbox, the 20 MB message too
+
+# An MDA for fetchmail and getmail: stdin to the next numbered file (001, 002, …) in argv[1].
+DELIVER = """import os, sys
+d = sys.argv[1]
+with open(os.path.join(d, "%03d" % (len(os.listdir(d)) + 1)), "wb") as f:
+	f.write(sys.stdin.buffer.read())
+"""
+
+
+def need(tool):
+	if not shutil.which(tool):
+		pytest.skip("%s is not installed (tests/deps.sh installs it)" % tool)
+
+
+def numbered_files(d):
+	return [open(os.path.join(d, f), "rb").read() for f in sorted(os.listdir(d))]
+
+
+def fetchmail_setup(tmp, port, user, password, keep=True):
+	"""tmp/fetchmail: the home (FETCHMAILHOME, where its idfile .fetchids is), out/ (what it
+	delivered, numbered files) and the rc polling 127.0.0.1:port. Called again with another
+	port: the rc is rewritten, the idfile and out/ stay (a client repointed). (home, out, rc)."""
+	home = tmp / "fetchmail"
+	out = home / "out"
+	out.mkdir(parents=True, exist_ok=True)
+	(home / "deliver.py").write_text(DELIVER)
+	rc = home / "fetchmailrc"
+	# sslproto '': no STLS even when offered (Dovecot offers it; this is a plain-text test).
+	# no rewrite: leave the headers alone. uidl + keep: remember UIDLs in $FETCHMAILHOME/.fetchids.
+	rc.write_text(
+		"set no bouncemail\nset no syslog\n"
+		"poll 127.0.0.1 with proto POP3 port %d uidl no envelope\n"
+		"  user \"%s\" there with password \"%s\" is \"root\" here\n"
+		"  %s\n  sslproto ''\n  no rewrite\n"
+		"  mda \"%s %s %s\"\n" % (port, user, password, "keep" if keep else "no keep",
+			sys.executable, home / "deliver.py", out))
+	rc.chmod(0o600)
+	return home, out, rc
+
+
+def fetchmail(home, rc):
+	need("fetchmail")
+	# --pidfile: as root fetchmail would lock /var/run/fetchmail.pid, one run per machine.
+	return run(["fetchmail", "-f", str(rc), "--nodetach", "-v", "--pidfile", str(home / "pid")],
+		CLIENT_TIMEOUT, env=client_env(home))
+
+
+def strip_fetchmail_received(data):
+	"""fetchmail prepends one Received: field (3 lines, continuation lines start with a tab) and
+	delivers with LF line endings. What is compared: the file minus that first field, against
+	the POP3 bytes of the message with CRLF turned into LF."""
+	m = re.match(rb"Received: from 127\.0\.0\.1 .*\n(?:[ \t].*\n)*", data)
+	assert m, "no Received: field from fetchmail at the top: %r" % data[:200]
+	assert b"fetchmail" in m.group(0)
+	return data[m.end():]
+
+
+def mpop(home, port, user, password, keep=True):
+	"""mpop on 127.0.0.1:port, delivering to the maildir home/maildir, its UIDLs file
+	home/uidls."""
+	need("mpop")
+	md = home / "maildir"
+	for sub in ("new", "cur", "tmp"):
+		(md / sub).mkdir(parents=True, exist_ok=True)
+	return run(["mpop", "--host=127.0.0.1", "--port=%d" % port, "--auth=user", "--tls=off",
+		"--user=" + user, "--passwordeval=printf '%%s' '%s'" % password.replace("'", "'\\''"),
+		"--keep=" + ("on" if keep else "off"), "--delivery=maildir," + str(md),
+		"--uidls-file=" + str(home / "uidls"), "--received-header=off", "--timeout=120", "-Q"],
+		CLIENT_TIMEOUT, env=client_env(home))
+
+
+def mpop_messages(home):
+	"""Delivered messages in delivery order (mpop names them TIME.M…P<pid>Q<n>.HOST)."""
+	d = home / "maildir" / "new"
+	files = sorted(os.listdir(d), key=lambda f: (f.split(".")[0], int(re.search(r"Q(\d+)", f).group(1))))
+	return [open(d / f, "rb").read() for f in files]

@@ -14,36 +14,21 @@ when a test fails. What each client sends, seen against Dovecot:
 """
 
 import os
-import re
-import shutil
 import sys
 from urllib.parse import quote
 
 import pytest
 
 import messages
-from helpers import assert_same_bytes, client_env, lf, run
+from helpers import (CLIENT_TIMEOUT, DELIVER, assert_same_bytes, client_env, fetchmail,
+	fetchmail_setup, lf, mpop, mpop_messages, need, numbered_files, run, strip_fetchmail_received)
 from messages import NAMES, pop3_bytes, message_ids
 from pop3proxy import Pop3Proxy
 
 N = len(NAMES)
 NUMS = [pytest.param(n, id="%d-%s" % (n, name)) for n, name in enumerate(NAMES, 1)]
 
-# An MDA for fetchmail and getmail: stdin to the next numbered file (001, 002, …) in argv[1].
-DELIVER = """import os, sys
-d = sys.argv[1]
-with open(os.path.join(d, "%03d" % (len(os.listdir(d)) + 1)), "wb") as f:
-	f.write(sys.stdin.buffer.read())
-"""
-
-
 CURL_TIMEOUT = 120	# seconds curl may take (it is also given --max-time)
-CLIENT_TIMEOUT = 240	# fetchmail, mpop, getmail: a whole mailbox, the 20 MB message too
-
-
-def need(tool):
-	if not shutil.which(tool):
-		pytest.skip("%s is not installed (tests/deps.sh installs it)" % tool)
 
 
 @pytest.fixture
@@ -59,10 +44,6 @@ def assert_same_messages(got, msgs):
 	assert len(got) == len(msgs), "%d messages delivered, %d in the mailbox" % (len(got), len(msgs))
 	for n, (data, m) in enumerate(zip(got, msgs), 1):
 		assert_same_bytes(data, lf(pop3_bytes(m)), "message %d (%s)" % (n, NAMES[n - 1]))
-
-
-def numbered_files(d):
-	return [open(os.path.join(d, f), "rb").read() for f in sorted(os.listdir(d))]
 
 
 # --- curl ---------------------------------------------------------------------------------------
@@ -140,42 +121,6 @@ def test_curl_retr_of_a_missing_message_fails(pop3, proxy):
 
 # --- fetchmail ----------------------------------------------------------------------------------
 
-def fetchmail_setup(tmp, port, user, password, keep=True):
-	home = tmp / "fetchmail"
-	out = home / "out"
-	out.mkdir(parents=True)
-	(home / "deliver.py").write_text(DELIVER)
-	rc = home / "fetchmailrc"
-	# sslproto '': no STLS even when offered (Dovecot offers it; this is a plain-text test).
-	# no rewrite: leave the headers alone. uidl + keep: remember UIDLs in $FETCHMAILHOME/.fetchids.
-	rc.write_text(
-		"set no bouncemail\nset no syslog\n"
-		"poll 127.0.0.1 with proto POP3 port %d uidl no envelope\n"
-		"  user \"%s\" there with password \"%s\" is \"root\" here\n"
-		"  %s\n  sslproto ''\n  no rewrite\n"
-		"  mda \"%s %s %s\"\n" % (port, user, password, "keep" if keep else "no keep",
-			sys.executable, home / "deliver.py", out))
-	rc.chmod(0o600)
-	return home, out, rc
-
-
-def fetchmail(home, rc):
-	need("fetchmail")
-	# --pidfile: as root fetchmail would lock /var/run/fetchmail.pid, one run per machine.
-	return run(["fetchmail", "-f", str(rc), "--nodetach", "-v", "--pidfile", str(home / "pid")],
-		CLIENT_TIMEOUT, env=client_env(home))
-
-
-def strip_fetchmail_received(data):
-	"""fetchmail prepends one Received: field (3 lines, continuation lines start with a tab) and
-	delivers with LF line endings. What is compared: the file minus that first field, against
-	the POP3 bytes of the message with CRLF turned into LF."""
-	m = re.match(rb"Received: from 127\.0\.0\.1 .*\n(?:[ \t].*\n)*", data)
-	assert m, "no Received: field from fetchmail at the top: %r" % data[:200]
-	assert b"fetchmail" in m.group(0)
-	return data[m.end():]
-
-
 def test_fetchmail_keep_gets_all_messages_and_second_run_nothing(pop3, proxy, tmp_path):
 	home, out, rc = fetchmail_setup(tmp_path, proxy.port, "alice", pop3.password)
 	r = fetchmail(home, rc)
@@ -209,25 +154,6 @@ def test_fetchmail_without_keep_deletes_upstream(pop3, proxy, tmp_path):
 
 
 # --- mpop ---------------------------------------------------------------------------------------
-
-def mpop(home, port, user, password, keep=True):
-	need("mpop")
-	md = home / "maildir"
-	for sub in ("new", "cur", "tmp"):
-		(md / sub).mkdir(parents=True, exist_ok=True)
-	return run(["mpop", "--host=127.0.0.1", "--port=%d" % port, "--auth=user", "--tls=off",
-		"--user=" + user, "--passwordeval=printf '%%s' '%s'" % password.replace("'", "'\\''"),
-		"--keep=" + ("on" if keep else "off"), "--delivery=maildir," + str(md),
-		"--uidls-file=" + str(home / "uidls"), "--received-header=off", "--timeout=120", "-Q"],
-		CLIENT_TIMEOUT, env=client_env(home))
-
-
-def mpop_messages(home):
-	"""Delivered messages in delivery order (mpop names them TIME.M…P<pid>Q<n>.HOST)."""
-	d = home / "maildir" / "new"
-	files = sorted(os.listdir(d), key=lambda f: (f.split(".")[0], int(re.search(r"Q(\d+)", f).group(1))))
-	return [open(d / f, "rb").read() for f in files]
-
 
 def test_mpop_keep_gets_all_messages_and_second_run_nothing(pop3, proxy, tmp_path):
 	home = tmp_path / "mpop"

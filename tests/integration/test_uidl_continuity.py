@@ -7,12 +7,10 @@ UIDLs it gave before by content key (common/content_key.h), asked upstream only 
 new to its cache. Real Dovecot, rebuilt under popgate's feet."""
 
 import hashlib
-import os
-import shutil
-import time
 
 import pytest
 
+from helpers import rebuild
 from pop3client import Pop3Raw
 from popgate import start_popgate
 
@@ -34,35 +32,6 @@ def uidls_by_header(port, user, password):
 			out.setdefault(key, []).append(uidl)
 		assert c.quit().startswith(b"+OK")
 	return out, uidls
-
-
-def uidvalidity(dovecot, user):
-	m = dovecot.imap(user)
-	m.select("INBOX", readonly=True)
-	typ, data = m.response("UIDVALIDITY")
-	m.logout()
-	return int(data[0])
-
-
-def rebuild(dovecot, user):
-	"""Reads every message, deletes the maildir (messages, dovecot-uidlist, indexes) and
-	appends the messages again in reverse order: a new UIDVALIDITY, new UIDs, a new order."""
-	before = uidvalidity(dovecot, user)
-	m = dovecot.imap(user)
-	m.select("INBOX", readonly=True)
-	typ, data = m.uid("FETCH", "1:*", "(RFC822)")
-	msgs = [x[1] for x in data if isinstance(x, tuple)]
-	m.logout()
-	shutil.rmtree(os.path.join(dovecot.dir, "mail", user, "Maildir"))
-	time.sleep(1.1)		# Dovecot's UIDVALIDITY is a time in seconds: make it a new one
-	m = dovecot.imap(user)
-	for msg in reversed(msgs):
-		typ, _ = m.append("INBOX", None, None, msg)
-		assert typ == "OK"
-	m.logout()
-	after = uidvalidity(dovecot, user)
-	assert after != before, "the rebuild kept UIDVALIDITY %d" % before
-	return len(msgs)
 
 
 def test_uidls_survive_a_rebuilt_mailbox(dovecot, tmp_path):
