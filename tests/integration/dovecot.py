@@ -248,6 +248,8 @@ class Dovecot:
 	auth_penalty=True keeps Dovecot's delay after failed logins; extra: config text appended;
 	oauth2_url: XOAUTH2 and OAUTHBEARER too, tokens checked at this introspection URL."""
 
+	serves_imap = True
+
 	def __init__(self, d, ssl=True, users=None, auth_penalty=False, extra="", oauth2_url=None):
 		self.dir = d
 		self.ssl = ssl
@@ -267,8 +269,8 @@ class Dovecot:
 		with open(self.log_path, "ab") as log:
 			self.proc = subprocess.Popen([DOVECOT, "-c", self.conf, "-F"], stdin=subprocess.DEVNULL,
 				stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-		ok = wait_listening(self.imap_port, self.proc, greeting=b"* OK") and \
-			wait_listening(self.pop3_port, self.proc)
+		ok = (not self.serves_imap or wait_listening(self.imap_port, self.proc,
+			greeting=b"* OK")) and wait_listening(self.pop3_port, self.proc)
 		if not ok:
 			self.stop()
 			r = subprocess.run([DOVECONF, "-c", self.conf, "-n"], capture_output=True, text=True)
@@ -301,7 +303,7 @@ class Dovecot:
 			return "(no log: %s)" % e
 
 	def add_user(self, name, password):
-		"""Adds a user to the passwd-file. Dovecot re-reads it at most once a second: a login in
+		"""Adds a user to the passwd-file (or changes the password of one). Dovecot re-reads it at most once a second: a login in
 		the next second may not see the user yet (fresh_user() does not have that problem)."""
 		self.users[name] = password
 		write_users(self.dir, self.users)
@@ -331,6 +333,54 @@ class Dovecot:
 
 	def seed_mailbox(self, user, include_big=True, msgs=None):
 		return seed_mailbox(self.imap_port, user, self.users[user], include_big, msgs)
+
+
+# What makes a Dovecot the "old POP3 server" of a live UIDL migration (OldPop3): appended to
+# the template's config, where a setting given again replaces the first one.
+OLD_POP3 = """
+# --- The old POP3 server of a migration: POP3 only, on the maildirs of the Dovecot in
+# %(imap_dir)s. Its UIDLs are the maildir file names (the base name, without the :2,flags info),
+# unlike anything popgate derives. dovecot-uidlist and dovecot-keywords (the control files, in
+# the maildir) are shared with the IMAP Dovecot: both give a message the same UID, under the
+# uidlist's own lock, as two Dovecot servers on one shared maildir do. The index files are this
+# server's own (INDEX=, outside ~/Maildir so that a test's rebuild leaves them stale, which
+# Dovecot notices and repairs): indexes are a cache, not shared between the two.
+protocols = pop3
+mail_chroot = %(imap_dir)s/mail
+mail_location = maildir:~/Maildir:INDEX=~/old-pop3-index
+pop3_uidl_format = %%f
+"""
+
+
+class OldPop3(Dovecot):
+	"""A second Dovecot serving only POP3 (.pop3_port) on the maildirs of `imap` (a Dovecot, not
+	necessarily started yet), its UIDLs the maildir file names: the old POP3 server that
+	popgate's [migration] reads. The same users and passwords as `imap` has now, but in a
+	passwd-file of its own: add_user() changes a password here only. Its own base_dir, state,
+	log and index files. stop() and start() again: the same port, the same UIDLs."""
+
+	serves_imap = False
+
+	def __init__(self, d, imap, ssl=False):
+		self.imap_dovecot = imap
+		super().__init__(d, ssl=ssl, users=imap.users, extra=OLD_POP3 % {"imap_dir": imap.dir})
+		self.imap_port = None	# it has an imap listener in its config, never started
+		self.mail_dir = os.path.join(imap.dir, "mail")
+
+	def maildir_names(self, user):
+		"""The base names (up to the ":2," info) of the files in user's INBOX maildir."""
+		md = os.path.join(self.mail_dir, user, "Maildir")
+		return sorted(f.split(":", 1)[0] for sub in ("new", "cur")
+			for f in os.listdir(os.path.join(md, sub)))
+
+	def imap(self, user="alice", password=None):
+		raise AssertionError("the old POP3 server has no IMAP; use its imap_dovecot")
+
+	def seed_mailbox(self, user, include_big=True, msgs=None):
+		raise AssertionError("the old POP3 server has no IMAP; seed its imap_dovecot")
+
+	def fresh_user(self, include_big=False, seed=True):
+		raise AssertionError("take fresh users from the IMAP Dovecot")
 
 
 def _main(argv):

@@ -169,6 +169,16 @@ def dots_everywhere(user, size=2900 * 1024, seed=11):
 		b".the last line starts with a dot and has no final newline")
 
 
+def no_message_id(user):
+	"""A message without a Message-ID field (old mail often has none): its content key is made
+	of Date, From, To and Subject alone. Not one of the seeded messages."""
+	head = ("From: Old Sender <old.sender@example.org>\r\n"
+		f"To: {user} <{user}@example.net>\r\n"
+		"Subject: an old message without a Message-ID\r\n"
+		"Date: Tue, 04 Jun 2024 09:30:00 +0000\r\n")
+	return head.encode("utf-8") + b"\r\n" + _lines(b"Stored before anyone added Message-IDs.")
+
+
 # Mailbox order. Names are used as test ids.
 BUILDERS = [
 	("small", small_plain),
