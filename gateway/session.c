@@ -294,6 +294,7 @@ gw_session_close(struct gw_session *s, const char *result)
 	ev_timer_stop(w->loop, &s->idle);
 	ev_timer_stop(w->loop, &s->delay);
 	gw_login_abort(&s->login);
+	gw_migration_abort(&s->mig);
 	if (s->cache_req != NULL) {
 		gw_cache_cancel(s->cache_req);	/* the thread's answer is dropped */
 		s->cache_req = NULL;

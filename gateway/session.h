@@ -35,6 +35,7 @@
 #include "io.h"
 #include "keys.h"
 #include "login.h"
+#include "migration.h"
 #include "registry.h"
 #include "retr.h"
 #include "snapshot.h"
@@ -98,6 +99,11 @@ struct gw_session {
 	size_t nkeying;
 	bool rebuilt;			/* the cache holds rows of another UIDVALIDITY, or
 					   pending rows, to match */
+	struct gw_migration mig;	/* [migration]: the old server, next to the login */
+	bool mig_running;
+	enum gw_migration_result mig_result;
+	char mig_why[256];
+	bool logged_in;			/* the IMAP login is done; the migration may not be */
 	struct { size_t next; bool uidl; } list;
 
 	/* for the session's log line */

@@ -40,6 +40,8 @@ login_failed(struct gw_session *s, enum gw_login_outcome outcome, const char *wh
 	unsigned delay;
 
 	gw_cred_wipe(&s->cred);
+	gw_migration_abort(&s->mig);
+	s->mig_running = false;
 	gw_imapc_logout(&s->up);
 	gw_snapshot_free(&s->snap);
 	s->have_user = false;
@@ -182,6 +184,12 @@ cache_looked_up(void *ctx, struct gw_cache_req *req, const char *error)
 		gw_session_flush(s);
 		return;
 	}
+	if (error != NULL && s->mig_result == GW_MIGRATION_STORED) {
+		/* The old server's UIDLs are in a cache that cannot be read now. */
+		login_failed(s, GW_LOGIN_TEMP, error);
+		gw_session_flush(s);
+		return;
+	}
 	if (error != NULL)
 		gw_log(LOG_LVL_WARN, s, "UIDL cache unavailable, using derived UIDLs: %s", error);
 	if (error != NULL || req->nneed == 0) {
@@ -210,19 +218,24 @@ cache_looked_up(void *ctx, struct gw_cache_req *req, const char *error)
 	gw_session_flush(s);
 }
 
-/* The login op's outcome (login.h). Logged in: the UIDLs are asked of the cache, off the
- * loop; the client hears +OK once they are known. */
+/* Logged in upstream, and the migration (if any) settled: the UIDLs are asked of the cache,
+ * off the loop; the client hears +OK once they are known. */
 static void
-login_done(void *ctx, enum gw_login_outcome outcome, const char *why)
+login_continue(struct gw_session *s)
 {
-	struct gw_session *s = ctx;
 	struct gw_snapshot *snap = &s->snap;
 
-	if (outcome == GW_LOGIN_REFUSED)
-		gw_cred_refused(&s->w->guard, s->cred_hash, ev_now(s->w->loop));
-	if (outcome != GW_LOGIN_OK) {
-		login_failed(s, outcome, why);
-		return;
+	if (s->w->cfg->mig_host[0] != '\0' && s->mig_result == GW_MIGRATION_FAILED) {
+		char text[GW_LOG_TEXT_SIZE];
+
+		gw_log_text(s->mig_why, text, sizeof(text));
+		if (s->w->cfg->mig_required) {
+			/* A temporary failure is better than new UIDLs: a full download. */
+			login_failed(s, GW_LOGIN_TEMP, s->mig_why);
+			return;
+		}
+		gw_log(LOG_LVL_WARN, s, "UIDL migration skipped ([migration] required = no): "
+		    "\"%s\"", text);
 	}
 	s->cache_req = gw_cache_lookup_new(s->user_key, s->w->cfg->up_mailbox, snap->uidvalidity,
 	    snap->uid, snap->count);
@@ -231,6 +244,38 @@ login_done(void *ctx, enum gw_login_outcome outcome, const char *why)
 		return;
 	}
 	gw_cache_submit(&s->w->cache, s->cache_req, cache_looked_up, s);
+}
+
+/* The login op's outcome (login.h). */
+static void
+login_done(void *ctx, enum gw_login_outcome outcome, const char *why)
+{
+	struct gw_session *s = ctx;
+
+	if (outcome == GW_LOGIN_REFUSED)
+		gw_cred_refused(&s->w->guard, s->cred_hash, ev_now(s->w->loop));
+	if (outcome != GW_LOGIN_OK) {
+		login_failed(s, outcome, why);
+		return;
+	}
+	s->logged_in = true;
+	if (!s->mig_running)
+		login_continue(s);
+}
+
+/* The migration's outcome (migration.h): the login goes on once both are done. */
+static void
+migration_done(void *ctx, enum gw_migration_result r, const char *why)
+{
+	struct gw_session *s = ctx;
+
+	s->mig_running = false;
+	s->mig_result = r;
+	snprintf(s->mig_why, sizeof(s->mig_why), "%s", why ? why : "");
+	if (s->logged_in) {
+		login_continue(s);
+		gw_session_flush(s);
+	}
 }
 
 static void
@@ -289,6 +334,8 @@ gw_session_login_start(struct gw_session *s, const uint8_t *secret, size_t len)
 	};
 
 	s->op = GW_OP_LOGIN;
+	s->logged_in = false;
+	s->mig_result = GW_MIGRATION_NOT_NEEDED;
 	gw_snapshot_free(&s->snap);
 	gw_config_user_key(w->cfg, s->cred.user, s->user_key, sizeof(s->user_key));
 	gw_cred_hash(&w->guard, s->cred.mech == POP3_SASL_PLAIN ? "password" : "bearer",
@@ -302,6 +349,22 @@ gw_session_login_start(struct gw_session *s, const uint8_t *secret, size_t len)
 	if (gw_imapc_open(&s->up, w->loop, &w->upstream, s->log_id, &upstream_handler, s) < 0) {
 		login_failed(s, GW_LOGIN_TEMP, gw_imapc_last_error(&s->up));
 		return;
+	}
+	if (w->cfg->mig_host[0] != '\0') {
+		/* Before the login op, which wipes the password once it is written. */
+		struct gw_migration_params mp = {
+			.cache = &w->cache,
+			.target = &w->migration,
+			.user_key = s->user_key,
+			.mailbox = w->cfg->up_mailbox,
+			.cred = &s->cred,
+			.log_id = s->log_id,
+			.done = migration_done,
+			.ctx = s,
+		};
+
+		s->mig_running = true;
+		gw_migration_start(&s->mig, w->loop, &mp);
 	}
 	gw_login_start(&s->login, &s->up, &p);
 }
