@@ -26,6 +26,8 @@ struct gw_worker {
 	SSL_CTX *server_tls;		/* POP3 side; NULL without [tls] */
 	SSL_CTX *upstream_tls;		/* IMAP side; NULL for security = none */
 	struct gw_imapc_target upstream;	/* [upstream] */
+	SSL_CTX *migration_tls;		/* the old POP3 server; NULL unless [migration] pop3
+					   is set and its security is not none */
 	struct gw_cache_async cache;	/* the UIDL cache, on its own thread */
 	struct gw_registry sessions;
 	uint32_t next_session_id;
