@@ -20,7 +20,8 @@
 #include "../common/log.h"
 #include "config.h"
 
-enum key_type { K_STR, K_BOOL, K_UINT, K_LISTEN, K_LISTEN_TLS, K_SECURITY, K_LEVEL, K_USERNAME };
+enum key_type { K_STR, K_BOOL, K_UINT, K_LISTEN, K_LISTEN_TLS, K_SECURITY, K_SECURITY_POP3, K_LEVEL,
+    K_USERNAME };
 
 struct key {
 	const char *section, *name;
@@ -71,6 +72,13 @@ static const struct key keys[] = {
 	{ "limits", "auth_fail_delay_ms", K_UINT, F(auth_fail_delay_ms), "2000", 0, 60000 },
 	{ "limits", "auth_fail_delay_max_ms", K_UINT, F(auth_fail_delay_max_ms), "15000", 0, 600000 },
 	{ "limits", "max_auth_failures", K_UINT, F(max_auth_failures), "3", 1, 1000 },
+	/* pop3 is HOST[:PORT] until config_check() splits it into mig_host and mig_port */
+	{ "migration", "pop3", K_STR, F(mig_host), "", 0, 0 },
+	{ "migration", "security", K_SECURITY_POP3, F(mig_security), "tls", 0, 0 },
+	{ "migration", "ca_file", K_STR, F(mig_ca_file), "", 0, 0 },
+	{ "migration", "verify", K_BOOL, F(mig_verify), "yes", 0, 0 },
+	{ "migration", "required", K_BOOL, F(mig_required), "yes", 0, 0 },
+	{ "migration", "timeout", K_UINT, F(mig_timeout), "60", 1, 3600 },
 	{ "log", "level", K_LEVEL, F(log_level), "info", 0, 0 },
 	{ "log", "target", K_STR, F(log_target), "stderr", 0, 0 },
 };
@@ -82,13 +90,12 @@ struct load_ctx {
 	int line;
 };
 
+/* "host:port", "[v6]:port", "host" or "[v6]" -> host (brackets removed) and port ("" when
+ * none is written). 0, or -1 when it is not of that form or a part is too long. */
 static int
-parse_host_port(const char *text, struct sockaddr_storage *ss, socklen_t *len_r, int *gai_r,
-    int default_port, bool passive)
+split_host_port(const char *text, char host[256], char port[16])
 {
-	char host[256], port[16];
 	const char *colon;
-	struct addrinfo hints, *res = NULL;
 	size_t hlen;
 
 	if (text[0] == '[') {		/* [::1]:110 */
@@ -97,28 +104,46 @@ parse_host_port(const char *text, struct sockaddr_storage *ss, socklen_t *len_r,
 		if (end == NULL || (end[1] != ':' && end[1] != '\0'))
 			return -1;
 		hlen = (size_t)(end - text - 1);
-		if (hlen >= sizeof(host))
+		if (hlen >= 256)
 			return -1;
 		memcpy(host, text + 1, hlen);
 		colon = end[1] == ':' ? end + 1 : NULL;
 	} else {
 		colon = strrchr(text, ':');
 		hlen = colon ? (size_t)(colon - text) : strlen(text);
-		if (hlen >= sizeof(host))
+		if (hlen >= 256)
 			return -1;
 		memcpy(host, text, hlen);
 	}
 	host[hlen] = '\0';
-	if (colon != NULL)
-		snprintf(port, sizeof(port), "%s", colon + 1);
-	else if (default_port > 0)
-		snprintf(port, sizeof(port), "%d", default_port);
-	else
-		return -1;
+	port[0] = '\0';
+	if (colon != NULL) {
+		if (strlen(colon + 1) >= 16)
+			return -1;
+		snprintf(port, 16, "%s", colon + 1);
+		if (port[0] == '\0')
+			return -1;
+	}
 	for (const char *p = port; *p; p++)
 		if (*p < '0' || *p > '9')
 			return -1;
-	if (port[0] == '\0' || atoi(port) > 65535)
+	if (strtoul(port, NULL, 10) > 65535)	/* at most 15 digits: no overflow */
+		return -1;
+	return 0;
+}
+
+static int
+parse_host_port(const char *text, struct sockaddr_storage *ss, socklen_t *len_r, int *gai_r,
+    int default_port, bool passive)
+{
+	char host[256], port[16];
+	struct addrinfo hints, *res = NULL;
+
+	if (split_host_port(text, host, port) < 0)
+		return -1;
+	if (port[0] == '\0' && default_port > 0)
+		snprintf(port, sizeof(port), "%d", default_port);
+	else if (port[0] == '\0')
 		return -1;
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
@@ -234,6 +259,24 @@ set_value(struct load_ctx *lc, const struct key *k, const char *value)
 		}
 		return 0;
 	}
+	case K_SECURITY_POP3: {
+		enum gw_security *sec = (enum gw_security *)(base + k->off);
+
+		/* RFC 2595 names POP3's STARTTLS "STLS"; "starttls" is taken too, as [upstream]
+		 * spells it. */
+		if (strcasecmp(value, "none") == 0)
+			*sec = GW_SEC_NONE;
+		else if (strcasecmp(value, "stls") == 0 || strcasecmp(value, "starttls") == 0)
+			*sec = GW_SEC_STARTTLS;
+		else if (strcasecmp(value, "tls") == 0)
+			*sec = GW_SEC_TLS;
+		else {
+			snprintf(lc->error, sizeof(lc->error), "[%s] %s: \"%.64s\" is not none, "
+			    "stls or tls", k->section, k->name, value);
+			return -1;
+		}
+		return 0;
+	}
 	case K_USERNAME:
 		if (strcasecmp(value, "lower") == 0 || strcasecmp(value, "keep") == 0) {
 			*(bool *)(base + k->off) = strcasecmp(value, "lower") == 0;
@@ -265,6 +308,35 @@ on_key(void *user, const char *section, const char *name, const char *value)
 		return set_value(lc, &keys[i], value) == 0;
 	}
 	snprintf(lc->error, sizeof(lc->error), "[%s] %s: unknown key", section, name);
+	return 0;
+}
+
+/* [migration] pop3 = HOST[:PORT]: split into mig_host and mig_port (the default port
+ * follows security, read by now) and resolved once, like [upstream] host. */
+static int
+migration_check(struct load_ctx *lc)
+{
+	struct gw_config *cfg = lc->cfg;
+	char host[256], port[16], hp[300], *dup;
+	int gai = 0;
+
+	if (cfg->mig_host[0] == '\0')
+		return 0;			/* migration off */
+	if (split_host_port(cfg->mig_host, host, port) < 0 || host[0] == '\0')
+		return snprintf(lc->error, sizeof(lc->error), "[migration] pop3: \"%.64s\" is not "
+		    "HOST or HOST:PORT", cfg->mig_host), -1;
+	cfg->mig_port = port[0] != '\0' ? (unsigned)strtoul(port, NULL, 10) :
+	    cfg->mig_security == GW_SEC_TLS ? 995 : 110;
+	if (cfg->mig_port == 0)
+		return snprintf(lc->error, sizeof(lc->error), "[migration] pop3: port 0"), -1;
+	snprintf(hp, sizeof(hp), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, cfg->mig_port);
+	if (parse_host_port(hp, &cfg->mig_addr, &cfg->mig_addrlen, &gai, -1, false) < 0)
+		return snprintf(lc->error, sizeof(lc->error), "[migration] pop3: cannot resolve "
+		    "\"%.64s\"%s%s", host, gai ? ": " : "", gai ? gai_strerror(gai) : ""), -1;
+	if ((dup = strdup(host)) == NULL)
+		return snprintf(lc->error, sizeof(lc->error), "out of memory"), -1;
+	free(cfg->mig_host);
+	cfg->mig_host = dup;
 	return 0;
 }
 
@@ -301,7 +373,7 @@ config_check(struct load_ctx *lc)
 		    "be below output_high_watermark (%u)", cfg->out_hiwat), -1;
 	if (cfg->up_mailbox[0] == '\0')
 		return snprintf(lc->error, sizeof(lc->error), "[upstream] mailbox: empty"), -1;
-	return 0;
+	return migration_check(lc);
 }
 
 int

@@ -60,6 +60,19 @@ struct gw_config {
 	unsigned out_hiwat, out_lowat;
 	unsigned connect_timeout, upstream_timeout, tls_handshake_timeout;
 	unsigned auth_fail_delay_ms, auth_fail_delay_max_ms, max_auth_failures;
+	/* [migration]: the old POP3 server a user's first login also reads (live UIDL
+	 * migration, gateway/migrate.h) */
+	char *mig_host;				/* "" (the default): migration off; the
+						   ini's HOST[:PORT], HOST once loaded */
+	unsigned mig_port;			/* default 995 for tls, else 110 */
+	enum gw_security mig_security;		/* none | stls | tls */
+	char *mig_ca_file;
+	bool mig_verify;
+	bool mig_required;			/* old server unreachable: -ERR [SYS/TEMP], never
+						   new UIDLs */
+	unsigned mig_timeout;			/* seconds, the whole conversation */
+	struct sockaddr_storage mig_addr;	/* resolved once at load: no DNS in the loop */
+	socklen_t mig_addrlen;
 	/* [log] */
 	int log_level;
 	char *log_target;	/* stderr | syslog */

@@ -129,6 +129,14 @@ main(int argc, char **argv)
 	log_info("popgate %s started, upstream %s:%u (%s)", POPGATE_VERSION, cfg.up_host,
 	    cfg.up_port, cfg.up_security == GW_SEC_NONE ? "plain" :
 	    cfg.up_security == GW_SEC_TLS ? "tls" : "starttls");
+	if (cfg.mig_host[0] != '\0')
+		log_info("live UIDL migration from the old POP3 server %s:%u (%s), required=%s, "
+		    "timeout=%us", cfg.mig_host, cfg.mig_port, cfg.mig_security == GW_SEC_NONE ?
+		    "plain" : cfg.mig_security == GW_SEC_TLS ? "tls" : "stls",
+		    cfg.mig_required ? "yes" : "no", cfg.mig_timeout);
+	if (cfg.mig_host[0] != '\0' && cfg.mig_security == GW_SEC_NONE)
+		log_warn("[migration] security = none: users' passwords cross to %s in clear",
+		    cfg.mig_host);
 	gw_worker_run(&w);
 	gw_worker_free(&w);
 	gw_config_free(&cfg);

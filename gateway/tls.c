@@ -1,6 +1,7 @@
 /* gateway/tls.c: TLS contexts (OpenSSL 3). The POP3 side serves a certificate chain with
- * a minimum protocol (default TLSv1.2) and optional cipher list; the upstream side
- * verifies the server's certificate and host name by default (RFC 8314, RFC 6125). */
+ * a minimum protocol (default TLSv1.2) and optional cipher list; the client sides (the IMAP
+ * upstream, the old POP3 server of [migration]) verify the server's certificate and host
+ * name by default (RFC 8314, RFC 6125). */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -81,29 +82,30 @@ fail:
 }
 
 SSL_CTX *
-gw_tls_client_ctx(const struct gw_config *cfg, const char **error_r)
+gw_tls_client_ctx_new(const char *section, const char *ca_file, bool verify, const char *host,
+    const char **error_r)
 {
+	static char what[80];
 	SSL_CTX *ctx;
 
 	*error_r = NULL;
-	if (cfg->up_security == GW_SEC_NONE)
-		return NULL;
 	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
 		*error_r = tls_error("TLS context");
 		return NULL;
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-	if (!cfg->up_verify) {
+	if (!verify) {
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-		log_warn("[upstream] verify = no: the upstream's certificate is NOT checked; anyone "
-		    "on the path to %s can read every password", cfg->up_host);
+		log_warn("%s verify = no: the certificate of %s is NOT checked; anyone on the path "
+		    "to it can read every password", section, host);
 		return ctx;
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	if (cfg->up_ca_file[0] != '\0') {
-		if (SSL_CTX_load_verify_locations(ctx, cfg->up_ca_file, NULL) != 1) {
-			*error_r = tls_error("[upstream] ca_file");
+	if (ca_file[0] != '\0') {
+		if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
+			snprintf(what, sizeof(what), "%s ca_file", section);
+			*error_r = tls_error(what);
 			SSL_CTX_free(ctx);
 			return NULL;
 		}
@@ -113,6 +115,26 @@ gw_tls_client_ctx(const struct gw_config *cfg, const char **error_r)
 		return NULL;
 	}
 	return ctx;
+}
+
+SSL_CTX *
+gw_tls_client_ctx(const struct gw_config *cfg, const char **error_r)
+{
+	*error_r = NULL;
+	if (cfg->up_security == GW_SEC_NONE)
+		return NULL;
+	return gw_tls_client_ctx_new("[upstream]", cfg->up_ca_file, cfg->up_verify, cfg->up_host,
+	    error_r);
+}
+
+SSL_CTX *
+gw_tls_migration_ctx(const struct gw_config *cfg, const char **error_r)
+{
+	*error_r = NULL;
+	if (cfg->mig_host[0] == '\0' || cfg->mig_security == GW_SEC_NONE)
+		return NULL;
+	return gw_tls_client_ctx_new("[migration]", cfg->mig_ca_file, cfg->mig_verify,
+	    cfg->mig_host, error_r);
 }
 
 int
@@ -125,6 +147,10 @@ gw_tls_check(const struct gw_config *cfg, const char **error_r)
 	if (*error_r != NULL)
 		return -1;
 	ctx = gw_tls_client_ctx(cfg, error_r);
+	SSL_CTX_free(ctx);
+	if (*error_r != NULL)
+		return -1;
+	ctx = gw_tls_migration_ctx(cfg, error_r);
 	SSL_CTX_free(ctx);
 	return *error_r != NULL ? -1 : 0;
 }

@@ -53,6 +53,10 @@ gw_worker_init(struct gw_worker *w, const struct gw_config *cfg, gw_accept_fn *a
 	if ((w->upstream_tls = gw_tls_client_ctx(cfg, error_r)) == NULL && *error_r != NULL)
 		return -1;
 	gw_imapc_target_from_config(&w->upstream, cfg, w->upstream_tls);
+	if ((w->migration_tls = gw_tls_migration_ctx(cfg, error_r)) == NULL && *error_r != NULL)
+		return -1;
+	if (cfg->mig_host[0] != '\0')
+		gw_migrate_target_from_config(&w->migration, cfg, w->migration_tls);
 	gw_probe_init(&w->probe, w->loop, &w->upstream);
 	if (gw_listeners_open(&w->listeners, w->loop, cfg, accept, w, error_r) < 0)
 		return -1;
@@ -99,5 +103,6 @@ gw_worker_free(struct gw_worker *w)
 	}
 	SSL_CTX_free(w->server_tls);
 	SSL_CTX_free(w->upstream_tls);
-	w->server_tls = w->upstream_tls = NULL;
+	SSL_CTX_free(w->migration_tls);
+	w->server_tls = w->upstream_tls = w->migration_tls = NULL;
 }

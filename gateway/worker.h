@@ -1,6 +1,7 @@
 /* gateway/worker.h: one event loop and everything it owns: listeners, the live sessions
  * (registry.h), TLS contexts, the upstream's target and learned capabilities (probe.h),
- * the UIDL cache handle, the failed-login memory (login_guard.h). Sessions read it; the
+ * the old POP3 server's target ([migration]), the UIDL cache handle, the failed-login
+ * memory (login_guard.h). Sessions read it; the
  * worker itself never names a session: it reaches them through the registry. */
 #ifndef POPGATE_WORKER_H
 #define POPGATE_WORKER_H
@@ -16,6 +17,7 @@
 #include "imapc.h"
 #include "listener.h"
 #include "login_guard.h"
+#include "migrate.h"
 #include "probe.h"
 #include "registry.h"
 
@@ -26,6 +28,10 @@ struct gw_worker {
 	SSL_CTX *server_tls;		/* POP3 side; NULL without [tls] */
 	SSL_CTX *upstream_tls;		/* IMAP side; NULL for security = none */
 	struct gw_imapc_target upstream;	/* [upstream] */
+	SSL_CTX *migration_tls;		/* the old POP3 server; NULL unless [migration] pop3
+					   is set and its security is not none */
+	struct gw_migrate_target migration;	/* [migration]; meaningful when cfg->mig_host
+						   is set */
 	struct gw_cache_async cache;	/* the UIDL cache, on its own thread */
 	struct gw_registry sessions;
 	uint32_t next_session_id;

@@ -258,6 +258,31 @@ def test_bad_tls_settings_are_refused_at_start(dovecot, tmp_path):
 	assert code == 1 and "cert_file" in out, out
 
 
+def test_migration_settings_are_checked_at_start(dovecot, tmp_path):
+	"""[migration]: popgate -t resolves the old server, builds its TLS context (ca_file read,
+	verify = no said loudly) and names the key of a mistake."""
+	from popgate import popgate_check_config, popgate_ini
+	good = {"migration.pop3": "localhost:995", "migration.security": "tls",
+		"migration.ca_file": dovecot.certs["ca.pem"], "migration.timeout": 30}
+	for extra in ({}, {"migration.pop3": "127.0.0.1"}, {"migration.pop3": "[::1]:110",
+			"migration.security": "stls"}, {"migration.security": "none"}):
+		ini = popgate_ini(tmp_path, dovecot.imap_port, 1110, **dict(good, **extra))
+		code, out = popgate_check_config(ini, str(tmp_path))
+		assert code == 0, (extra, out)
+	ini = popgate_ini(tmp_path, dovecot.imap_port, 1110, **dict(good, **{"migration.verify": "no"}))
+	code, out = popgate_check_config(ini, str(tmp_path))
+	assert code == 0 and re.search(r"warn: \[migration\] verify = no: .*NOT checked", out), out
+	for key, value, says in (("migration.security", "starttls-please", "[migration] security"),
+			("migration.ca_file", str(tmp_path / "missing.pem"), "[migration] ca_file"),
+			("migration.pop3", "no-such-host.invalid:995", "[migration] pop3"),
+			("migration.pop3", "127.0.0.1:99999", "[migration] pop3"),
+			("migration.timeout", "0", "[migration] timeout")):
+		ini = popgate_ini(tmp_path, dovecot.imap_port, 1110, **dict(good, **{key: value}))
+		code, out = popgate_check_config(ini, str(tmp_path))
+		assert code == 1, (key, value, out)
+		assert says in out, (key, out)
+
+
 def test_tls_handshake_timeout_closes_a_silent_client(dovecot, tmp_path):
 	pg = tls_popgate(tmp_path / "pg", dovecot, **{"limits.tls_handshake_timeout": 1})
 	try:
