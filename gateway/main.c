@@ -2,11 +2,6 @@
  *
  *   popgate -c FILE       run in the foreground, log to stderr (or syslog per [log])
  *   popgate -t -c FILE    check FILE: exit 0, or 1 naming the line and key at fault */
-#include <sys/prctl.h>
-#include <sys/resource.h>
-
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +11,7 @@
 
 #include "../common/log.h"
 #include "config.h"
+#include "privileges.h"
 #include "session.h"
 #include "tls.h"
 #include "worker.h"
@@ -29,55 +25,6 @@ usage(void)
 	    "  -c FILE  configuration (see etc/popgate.ini)\n"
 	    "  -t       check the configuration and exit\n");
 	exit(2);
-}
-
-/* After binding and loading keys: become the configured user; no core dumps, since the
- * process holds passwords in flight. */
-static int
-drop_privileges(const struct gw_config *cfg, const char **error_r)
-{
-	static char error[200];
-	struct rlimit no_core = { 0, 0 };
-
-	setrlimit(RLIMIT_CORE, &no_core);
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	if (cfg->user[0] == '\0') {
-		if (geteuid() != 0)
-			return 0;
-		if (!cfg->allow_root) {
-			*error_r = "refusing to serve sessions as root: set [server] user (or "
-			    "allow_root = yes for a test machine)";
-			return -1;
-		}
-		log_warn("serving sessions as root ([server] allow_root = yes)");
-		return 0;
-	}
-	struct passwd *pw = getpwnam(cfg->user);
-	gid_t gid;
-
-	if (pw == NULL) {
-		snprintf(error, sizeof(error), "[server] user: no such user \"%s\"", cfg->user);
-		*error_r = error;
-		return -1;
-	}
-	gid = pw->pw_gid;
-	if (cfg->group[0] != '\0') {
-		struct group *gr = getgrnam(cfg->group);
-
-		if (gr == NULL) {
-			snprintf(error, sizeof(error), "[server] group: no such group \"%s\"", cfg->group);
-			*error_r = error;
-			return -1;
-		}
-		gid = gr->gr_gid;
-	}
-	if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(pw->pw_uid) < 0) {
-		snprintf(error, sizeof(error), "cannot become user %s: %m", cfg->user);
-		*error_r = error;
-		return -1;
-	}
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);	/* setuid resets it */
-	return 0;
 }
 
 int
@@ -117,7 +64,8 @@ main(int argc, char **argv)
 	if (strcmp(cfg.log_target, "syslog") == 0)
 		log_use_syslog("popgate", LOG_MAIL);
 	signal(SIGPIPE, SIG_IGN);	/* EPIPE is handled where it happens */
-	if (gw_worker_init(&w, &cfg, gw_session_accept, &error) < 0 || drop_privileges(&cfg, &error) < 0) {
+	if (gw_worker_init(&w, &cfg, gw_session_accept, &error) < 0 ||
+	    gw_privileges_drop(&cfg, GW_PRIV_SERVER, &error) < 0) {
 		log_error("%s", error);
 		gw_worker_free(&w);
 		gw_config_free(&cfg);
