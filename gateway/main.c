@@ -1,7 +1,9 @@
 /* gateway/main.c: command line, config, privileges, and the worker's loop.
  *
- *   popgate -c FILE       run in the foreground, log to stderr (or syslog per [log])
- *   popgate -t -c FILE    check FILE: exit 0, or 1 naming the line and key at fault */
+ *   popgate -c FILE            run in the foreground, log to stderr (or syslog per [log])
+ *   popgate -t -c FILE         check FILE: exit 0, or 1 naming the line and key at fault
+ *   popgate -c FILE uidl ...   the offline UIDL tools (gateway/uidl_tool.h)
+ * Exit status: 0 done, 1 failed (said on stderr or in the log), 2 a wrong command line. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,17 +16,22 @@
 #include "privileges.h"
 #include "session.h"
 #include "tls.h"
+#include "uidl_tool.h"
 #include "worker.h"
 
 #define POPGATE_VERSION "0.1"
 
-static void
-usage(void)
+/* -h: the text on stdout, exit 0; a wrong command line: on stderr, exit 2. */
+static void __attribute__((noreturn))
+usage(bool asked)
 {
-	fprintf(stderr, "usage: popgate [-t] -c FILE\n"
-	    "  -c FILE  configuration (see etc/popgate.ini)\n"
-	    "  -t       check the configuration and exit\n");
-	exit(2);
+	fprintf(asked ? stdout : stderr, "usage: popgate [-t] -c FILE\n"
+	    GW_UIDL_USAGE
+	    "  -c FILE       configuration (see etc/popgate.ini)\n"
+	    "  -t            check the configuration and exit\n"
+	    "  -h            this text\n"
+	    GW_UIDL_HELP);
+	exit(asked ? 0 : 2);
 }
 
 int
@@ -32,23 +39,32 @@ main(int argc, char **argv)
 {
 	struct gw_config cfg;
 	struct gw_worker w;
+	struct gw_uidl_cmd tool;
 	const char *path = NULL, *error = NULL;
 	bool check = false;
-	int ch;
+	int ch, rc;
 
-	while ((ch = getopt(argc, argv, "c:th")) != -1) {
+	/* "+": options end at the first word, so a tool's own (export --user) are its own. */
+	while ((ch = getopt(argc, argv, "+c:th")) != -1) {
 		switch (ch) {
 		case 'c': path = optarg; break;
 		case 't': check = true; break;
-		default: usage();
+		case 'h': usage(true);
+		default: usage(false);
 		}
 	}
-	if (path == NULL || optind != argc)
-		usage();
+	if (path == NULL || (optind != argc && (check ||
+	    gw_uidl_parse(argc - optind, argv + optind, &tool) < 0)))
+		usage(false);
 	if (gw_config_load(&cfg, path, &error) < 0) {
 		fprintf(stderr, "popgate: %s\n", error);
 		gw_config_free(&cfg);
 		return 1;
+	}
+	if (optind != argc) {
+		rc = gw_uidl_run(&cfg, &tool);
+		gw_config_free(&cfg);
+		return rc;
 	}
 	if (check && gw_tls_check(&cfg, &error) < 0) {
 		fprintf(stderr, "popgate: %s: %s\n", path, error);
