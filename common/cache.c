@@ -730,6 +730,17 @@ cache_rollback(struct cache *c)
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+bool
+cache_busy(const struct cache *c)
+{
+	int rc;
+
+	if (c == NULL)
+		return false;
+	rc = sqlite3_errcode(c->db) & 0xff;
+	return rc == SQLITE_BUSY || rc == SQLITE_LOCKED;
+}
+
 int
 cache_add_pending(struct cache *c, const char *user, const char *mailbox,
     const struct cache_pending *rows, size_t n, size_t *added_r, const char **error_r)

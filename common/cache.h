@@ -120,6 +120,11 @@ int cache_begin(struct cache *c, const char **error_r);
 int cache_commit(struct cache *c, const char **error_r);
 void cache_rollback(struct cache *c);
 
+/* After a call that failed: was it because another connection held the file's lock past
+ * CACHE_BUSY_MS (a gateway recording a login, another import)? Then the same call may work
+ * a little later (`uidl import` waits for it). */
+bool cache_busy(const struct cache *c);
+
 /* For `uidl export`: each row, then each pending row, user by user (user NULL: all). */
 struct cache_export_row {
 	const char *user, *uidl, *msgid;	/* msgid: "" when unknown */

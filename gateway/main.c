@@ -1,12 +1,9 @@
 /* gateway/main.c: command line, config, privileges, and the worker's loop.
  *
- *   popgate -c FILE       run in the foreground, log to stderr (or syslog per [log])
- *   popgate -t -c FILE    check FILE: exit 0, or 1 naming the line and key at fault */
-#include <sys/prctl.h>
-#include <sys/resource.h>
-
-#include <grp.h>
-#include <pwd.h>
+ *   popgate -c FILE            run in the foreground, log to stderr (or syslog per [log])
+ *   popgate -t -c FILE         check FILE: exit 0, or 1 naming the line and key at fault
+ *   popgate -c FILE uidl ...   the offline UIDL tools (gateway/uidl_tool.h)
+ * Exit status: 0 done, 1 failed (said on stderr or in the log), 2 a wrong command line. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,68 +13,25 @@
 
 #include "../common/log.h"
 #include "config.h"
+#include "privileges.h"
 #include "session.h"
 #include "tls.h"
+#include "uidl_tool.h"
 #include "worker.h"
 
 #define POPGATE_VERSION "0.1"
 
-static void
-usage(void)
+/* -h: the text on stdout, exit 0; a wrong command line: on stderr, exit 2. */
+static void __attribute__((noreturn))
+usage(bool asked)
 {
-	fprintf(stderr, "usage: popgate [-t] -c FILE\n"
-	    "  -c FILE  configuration (see etc/popgate.ini)\n"
-	    "  -t       check the configuration and exit\n");
-	exit(2);
-}
-
-/* After binding and loading keys: become the configured user; no core dumps, since the
- * process holds passwords in flight. */
-static int
-drop_privileges(const struct gw_config *cfg, const char **error_r)
-{
-	static char error[200];
-	struct rlimit no_core = { 0, 0 };
-
-	setrlimit(RLIMIT_CORE, &no_core);
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	if (cfg->user[0] == '\0') {
-		if (geteuid() != 0)
-			return 0;
-		if (!cfg->allow_root) {
-			*error_r = "refusing to serve sessions as root: set [server] user (or "
-			    "allow_root = yes for a test machine)";
-			return -1;
-		}
-		log_warn("serving sessions as root ([server] allow_root = yes)");
-		return 0;
-	}
-	struct passwd *pw = getpwnam(cfg->user);
-	gid_t gid;
-
-	if (pw == NULL) {
-		snprintf(error, sizeof(error), "[server] user: no such user \"%s\"", cfg->user);
-		*error_r = error;
-		return -1;
-	}
-	gid = pw->pw_gid;
-	if (cfg->group[0] != '\0') {
-		struct group *gr = getgrnam(cfg->group);
-
-		if (gr == NULL) {
-			snprintf(error, sizeof(error), "[server] group: no such group \"%s\"", cfg->group);
-			*error_r = error;
-			return -1;
-		}
-		gid = gr->gr_gid;
-	}
-	if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(pw->pw_uid) < 0) {
-		snprintf(error, sizeof(error), "cannot become user %s: %m", cfg->user);
-		*error_r = error;
-		return -1;
-	}
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);	/* setuid resets it */
-	return 0;
+	fprintf(asked ? stdout : stderr, "usage: popgate [-t] -c FILE\n"
+	    GW_UIDL_USAGE
+	    "  -c FILE       configuration (see etc/popgate.ini)\n"
+	    "  -t            check the configuration and exit\n"
+	    "  -h            this text\n"
+	    GW_UIDL_HELP);
+	exit(asked ? 0 : 2);
 }
 
 int
@@ -85,23 +39,32 @@ main(int argc, char **argv)
 {
 	struct gw_config cfg;
 	struct gw_worker w;
+	struct gw_uidl_cmd tool;
 	const char *path = NULL, *error = NULL;
 	bool check = false;
-	int ch;
+	int ch, rc;
 
-	while ((ch = getopt(argc, argv, "c:th")) != -1) {
+	/* "+": options end at the first word, so a tool's own (export --user) are its own. */
+	while ((ch = getopt(argc, argv, "+c:th")) != -1) {
 		switch (ch) {
 		case 'c': path = optarg; break;
 		case 't': check = true; break;
-		default: usage();
+		case 'h': usage(true);
+		default: usage(false);
 		}
 	}
-	if (path == NULL || optind != argc)
-		usage();
+	if (path == NULL || (optind != argc && (check ||
+	    gw_uidl_parse(argc - optind, argv + optind, &tool) < 0)))
+		usage(false);
 	if (gw_config_load(&cfg, path, &error) < 0) {
 		fprintf(stderr, "popgate: %s\n", error);
 		gw_config_free(&cfg);
 		return 1;
+	}
+	if (optind != argc) {
+		rc = gw_uidl_run(&cfg, &tool);
+		gw_config_free(&cfg);
+		return rc;
 	}
 	if (check && gw_tls_check(&cfg, &error) < 0) {
 		fprintf(stderr, "popgate: %s: %s\n", path, error);
@@ -117,7 +80,8 @@ main(int argc, char **argv)
 	if (strcmp(cfg.log_target, "syslog") == 0)
 		log_use_syslog("popgate", LOG_MAIL);
 	signal(SIGPIPE, SIG_IGN);	/* EPIPE is handled where it happens */
-	if (gw_worker_init(&w, &cfg, gw_session_accept, &error) < 0 || drop_privileges(&cfg, &error) < 0) {
+	if (gw_worker_init(&w, &cfg, gw_session_accept, &error) < 0 ||
+	    gw_privileges_drop(&cfg, GW_PRIV_SERVER, &error) < 0) {
 		log_error("%s", error);
 		gw_worker_free(&w);
 		gw_config_free(&cfg);

@@ -639,6 +639,38 @@ test_export_stats_forget_and_prune(void **state)
 	cache_free(&c);
 }
 
+/* A write lock held by another connection (a gateway recording, another import): cache_begin()
+ * fails after CACHE_BUSY_MS and cache_busy() says so, so `uidl import` knows to wait; once the
+ * lock is gone the same call works, and what it adds is seen only after the commit. */
+static void
+test_busy_while_another_connection_writes(void **state)
+{
+	const struct cache_pending rows[] = { { "b-1", NULL, "b@x", 3 } };
+	const char *error = NULL;
+	struct cache *c;
+	struct cache_totals t;
+	sqlite3 *db;
+	size_t added;
+
+	(void)state;
+	assert_non_null(c = cache_open(dbpath, &error));
+	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(cache_begin(c, &error), -1);
+	assert_true(cache_busy(c));
+	assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(cache_begin(c, &error), 0);
+	assert_int_equal(cache_add_pending(c, "bu", "INBOX", rows, 1, &added, &error), 0);
+	assert_int_equal(added, 1);
+	assert_int_equal(sql_count("SELECT COUNT(*) FROM pending"), 0);
+	assert_int_equal(cache_commit(c, &error), 0);
+	assert_int_equal(sql_count("SELECT COUNT(*) FROM pending"), 1);
+	assert_int_equal(cache_totals(c, &t, &error), 0);
+	assert_int_equal(t.pending, 1);
+	sqlite3_close(db);
+	cache_free(&c);
+}
+
 /* A version 2 file (issue 13's): its users are known (no migration for them). */
 static void
 test_a_version_2_file_is_migrated(void **state)
@@ -691,6 +723,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_an_import_with_a_bad_uidl_adds_nothing, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_export_stats_forget_and_prune, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_busy_while_another_connection_writes, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_a_version_2_file_is_migrated, setup, teardown),
 	};
 
