@@ -742,13 +742,37 @@ cache_busy(const struct cache *c)
 }
 
 int
+cache_user_has_rows(struct cache *c, const char *user, const char *mailbox, bool *rows_r,
+    const char **error_r)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	*rows_r = false;
+	if (c == NULL) {
+		*error_r = "no cache";
+		return -1;
+	}
+	if (prepare_user(c, "SELECT 1 FROM uidl WHERE user=?1 AND mailbox=?2 LIMIT 1", user,
+	    mailbox, &st) == 0 && (rc = exists(st)) >= 0)
+		*rows_r = rc == 1;
+	sqlite3_finalize(st);
+	if (rc < 0) {
+		*error_r = cache_err(c, "cache query");
+		return -1;
+	}
+	return 0;
+}
+
+int
 cache_add_pending(struct cache *c, const char *user, const char *mailbox,
     const struct cache_pending *rows, size_t n, size_t *added_r, const char **error_r)
 {
-	enum { NEXT, HAVE, ADD, KNOWN, NP };
+	enum { NEXT, ROWS, HAVE, ADD, KNOWN, NP };
 	static const char *const sql[NP] = {
 		[NEXT] = "SELECT COALESCE(MAX(seq), 0) + 1 FROM pending WHERE user=?1 AND "
 		    "mailbox=?2",
+		[ROWS] = "SELECT 1 FROM uidl WHERE user=?1 AND mailbox=?2 LIMIT 1",
 		[HAVE] = "SELECT 1 FROM uidl INDEXED BY uidl_uidl WHERE user=?1 AND mailbox=?2 AND "
 		    "uidl=?3 UNION ALL SELECT 1 FROM pending WHERE user=?1 AND mailbox=?2 AND "
 		    "uidl=?3 LIMIT 1",
@@ -778,6 +802,10 @@ cache_add_pending(struct cache *c, const char *user, const char *mailbox,
 	if (sqlite3_step(st[NEXT]) != SQLITE_ROW)
 		goto fail;
 	seq = sqlite3_column_int64(st[NEXT], 0);
+	if ((rc = exists(st[ROWS])) < 0)
+		goto fail;
+	if (rc == 1)
+		n = 0;		/* logged in through popgate already: its client has our UIDLs */
 	for (size_t i = 0; i < n; i++) {
 		if (!valid_uidl(rows[i].uidl)) {
 			snprintf(c->error, sizeof(c->error), "not a UIDL (1 to 70 characters, no "

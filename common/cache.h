@@ -109,12 +109,18 @@ struct cache_pending {
 
 /* Adds pending rows to user's mailbox after those it has (their order is the matching
  * order). A UIDL the user already has, as a row or a pending row, is skipped, so importing a
- * file twice changes nothing (*added_r counts the rows added). The user becomes known (no
+ * file twice changes nothing (*added_r counts the rows added). A user who has rows in the
+ * mailbox (who logged in through popgate before) gets none: his client knows popgate's
+ * UIDLs now, and old ones would make it download those messages again. The user becomes known (no
  * live migration), also with n == 0. Inside cache_begin()/cache_commit() when the caller
  * opened a transaction, else its own. 0, or -1 with *error_r; a UIDL that is not one is
  * an error (EINVAL-like: *error_r says so). */
 int cache_add_pending(struct cache *c, const char *user, const char *mailbox,
     const struct cache_pending *rows, size_t n, size_t *added_r, const char **error_r);
+
+/* Has user rows in mailbox (has he logged in through popgate)? 0, or -1 with *error_r. */
+int cache_user_has_rows(struct cache *c, const char *user, const char *mailbox, bool *rows_r,
+    const char **error_r);
 
 int cache_begin(struct cache *c, const char **error_r);
 int cache_commit(struct cache *c, const char **error_r);

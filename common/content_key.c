@@ -51,10 +51,26 @@ content_msgid_normalize(const char *in, size_t len, char out[CONTENT_MSGID_MAX])
 	if (f.len >= 2 && p[0] == '<' && p[f.len - 1] == '>') {
 		p++;
 		f.len -= 2;
+		while (f.len > 0 && *p == ' ') {	/* "< a@b >" */
+			p++;
+			f.len--;
+		}
+		while (f.len > 0 && p[f.len - 1] == ' ')
+			f.len--;
 	}
 	if (f.len >= CONTENT_MSGID_MAX) {
-		out[0] = '\0';
-		return 0;
+		/* A longer id is still one id: its SHA-256, marked so no real id equals it. */
+		unsigned char md[EVP_MAX_MD_SIZE];
+		unsigned int mdlen = 0;
+
+		if (EVP_Digest(p, f.len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
+			out[0] = '\0';
+			return 0;
+		}
+		out[0] = '#';
+		for (unsigned i = 0; i < mdlen; i++)
+			snprintf(out + 1 + 2 * i, 3, "%02x", md[i]);
+		return 1 + 2 * mdlen;
 	}
 	memcpy(out, p, f.len);
 	out[f.len] = '\0';

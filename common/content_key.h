@@ -25,7 +25,7 @@
 
 #define CONTENT_KEY_LEN 32
 #define CONTENT_KEY_SIZE (CONTENT_KEY_LEN + 1)
-#define CONTENT_MSGID_MAX 256	/* a longer Message-ID is not kept (matched as absent) */
+#define CONTENT_MSGID_MAX 256	/* a longer Message-ID is kept as its hash */
 
 /* The key of a header block (any bytes; reading stops at the first empty line). Returns 0,
  * or -1 if the hash cannot be computed (OpenSSL failure). */
@@ -35,8 +35,9 @@ int content_key(const uint8_t *header, size_t len, char key_r[CONTENT_KEY_SIZE])
 int content_key_msgid(const uint8_t *header, size_t len, char key_r[CONTENT_KEY_SIZE],
     char msgid_r[CONTENT_MSGID_MAX]);
 /* A Message-ID as matching compares it: whitespace as in step 2 of the recipe, then one
- * pair of surrounding angle brackets removed ("<a@b>" and "a@b" are one id). Writes ""
- * and returns 0 when it is empty or longer than CONTENT_MSGID_MAX - 1; else its length. */
+ * pair of surrounding angle brackets and the spaces inside them removed ("<a@b>", "a@b"
+ * and "< a@b >" are one id). One of CONTENT_MSGID_MAX octets or more becomes "#" and the
+ * hex SHA-256 of it. Writes "" and returns 0 when it is empty; else its length. */
 size_t content_msgid_normalize(const char *in, size_t len, char out[CONTENT_MSGID_MAX]);
 
 #endif

@@ -114,8 +114,8 @@ known_answered(void *ctx, struct gw_cache_req *req, const char *error)
 		return;
 	}
 	if (m->bearer) {
-		finish(m, GW_MIGRATION_FAILED, "a bearer-token login cannot log in to the old POP3 "
-		    "server");
+		finish(m, GW_MIGRATION_IMPOSSIBLE, "a bearer-token login cannot log in to the old "
+		    "POP3 server");
 		return;
 	}
 	if (gw_migrate_start(&m->conv, m->loop, m->p.target, &cp) < 0) {

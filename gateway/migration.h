@@ -24,8 +24,11 @@ enum gw_migration_result {
 	GW_MIGRATION_NOT_NEEDED,	/* the cache knows the user already */
 	GW_MIGRATION_STORED,		/* the old server's UIDLs are pending rows now */
 	GW_MIGRATION_FAILED,		/* why says what: the old server refused or could not be
-					   reached, a bearer login, the cache could not tell or
-					   store; [migration] required decides what it costs */
+					   reached, the cache could not tell or store;
+					   [migration] required decides what it costs */
+	GW_MIGRATION_IMPOSSIBLE,	/* a bearer-token login: a POP3 server takes no token.
+					   Logged; the login goes on (required or not: such a
+					   user could never log in otherwise) */
 };
 
 struct gw_migration_params {

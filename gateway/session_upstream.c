@@ -237,6 +237,8 @@ login_continue(struct gw_session *s)
 		gw_log(LOG_LVL_WARN, s, "UIDL migration skipped ([migration] required = no): "
 		    "\"%s\"", text);
 	}
+	if (s->mig_result == GW_MIGRATION_IMPOSSIBLE)
+		gw_log(LOG_LVL_WARN, s, "UIDL migration skipped: %s", s->mig_why);
 	s->cache_req = gw_cache_lookup_new(s->user_key, s->w->cfg->up_mailbox, snap->uidvalidity,
 	    snap->uid, snap->count);
 	if (s->cache_req == NULL) {

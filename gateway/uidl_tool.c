@@ -230,6 +230,7 @@ switch_user(struct import *im, const char *user, const char **error_r)
 {
 	char *copy;
 	void *node;
+	bool rows;
 
 	if (flush(im, error_r) < 0)
 		return -1;
@@ -239,10 +240,16 @@ switch_user(struct import *im, const char *user, const char **error_r)
 		*error_r = "out of memory";
 		return -1;
 	}
-	if (*(char **)node != copy)
+	if (*(char **)node != copy) {
 		free(copy);		/* seen before */
-	else
-		im->nusers++;
+		return 0;
+	}
+	im->nusers++;
+	if (cache_user_has_rows(im->c, user, im->cfg->up_mailbox, &rows, error_r) < 0)
+		return -1;
+	if (rows)
+		fprintf(stderr, "popgate: %s has logged in through popgate already: his client "
+		    "knows popgate's UIDLs, the file's are not imported for him\n", user);
 	return 0;
 }
 

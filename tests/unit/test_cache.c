@@ -469,6 +469,8 @@ test_a_migration_is_matched_by_content_key(void **state)
 	assert_false(known);
 	assert_int_equal(cache_add_pending(c, "mo", "INBOX", old, 4, &added, &error), 0);
 	assert_int_equal(added, 4);
+	assert_int_equal(cache_add_pending(c, "mo", "INBOX", old, 4, &added, &error), 0);
+	assert_int_equal(added, 0);			/* twice: nothing more */
 	assert_int_equal(cache_user_known(c, "mo", &known, &error), 0);
 	assert_true(known);
 	assert_int_equal(cache_lookup_learned(c, "mo", "INBOX", 9, uids, 4, &a, &found, &error), 0);
@@ -530,7 +532,16 @@ test_an_import_is_matched_by_message_id_then_size(void **state)
 	assert_int_equal(st.imported, 4);
 	assert_int_equal(st.fresh, 1);
 	assert_int_equal(sql_count("SELECT COUNT(*) FROM uidl WHERE user='im'"), 5);
-	/* Importing the file again changes nothing: 4 are rows now, u5 is pending already. */
+	/* Importing the file again changes nothing: the user has logged in (his client knows
+	 * these UIDLs now), and u5 is pending already. */
+	{
+		bool rows;
+
+		assert_int_equal(cache_user_has_rows(c, "im", "INBOX", &rows, &error), 0);
+		assert_true(rows);
+		assert_int_equal(cache_user_has_rows(c, "nobody", "INBOX", &rows, &error), 0);
+		assert_false(rows);
+	}
 	assert_int_equal(cache_add_pending(c, "im", "INBOX", csv, 5, &added, &error), 0);
 	assert_int_equal(added, 0);
 	assert_int_equal(sql_count("SELECT COUNT(*) FROM pending WHERE user='im'"), 1);

@@ -118,8 +118,23 @@ test_the_message_id_as_matching_compares_it(void **state)
 	assert_string_equal(id, "a1@example.net");
 	assert_int_equal(content_msgid_normalize(W("  "), id), 0);
 	assert_string_equal(id, "");
+	assert_int_equal(content_msgid_normalize(W("< a1@example.net >"), id), 14);
+	assert_string_equal(id, "a1@example.net");
+	/* A long id is matched by its hash: the same id, the same form; another, another. */
 	memset(big, 'x', sizeof(big));
-	assert_int_equal(content_msgid_normalize(big, sizeof(big), id), 0);
+	assert_int_equal(content_msgid_normalize(big, sizeof(big), id), 65);
+	assert_int_equal(id[0], '#');
+	{
+		char again[CONTENT_MSGID_MAX];
+
+		big[0] = '<';
+		big[sizeof(big) - 1] = '>';
+		assert_int_equal(content_msgid_normalize(big, sizeof(big), again), 65);
+		assert_string_not_equal(again, id);	/* 398 x's, not 400 */
+		memset(big + 1, 'x', sizeof(big) - 2);
+		assert_int_equal(content_msgid_normalize(big + 1, sizeof(big) - 2, id), 65);
+		assert_string_equal(again, id);
+	}
 	assert_int_equal(content_key_msgid((const uint8_t *)"Subject: x\r\n\r\n", 15, key, id), 0);
 	assert_string_equal(id, "");
 }
