@@ -404,3 +404,76 @@ def test_required_old_server_refusing_the_password_is_sys_temp(dovecot, old, gat
 	old.add_user(user, password)
 	wait_until(lambda: not refused(), 5, "the old server does not take the password back")
 	assert_old_uidls(listing(pg.port, user, password), theirs, "login after the refusal")
+
+
+# --- the cache in trouble -----------------------------------------------------------------------
+
+def cache_files(pg):
+	path = os.path.join(os.path.dirname(pg.log_path), "uidl.sqlite")
+	return [path + s for s in ("", "-wal", "-shm")]
+
+
+def test_a_lost_cache_is_learned_again_from_the_old_server(dovecot, old, gates):
+	"""The cache file lost (a new node, a disk replaced): while the old server is there, each
+	user is migrated again at his next login and sees the same UIDLs."""
+	user, password, _ = migration_user(dovecot)
+	theirs = listing(old.pop3_port, user, password)
+	pg = gates()
+	first = listing(pg.port, user, password)
+	assert_old_uidls(first, theirs, "first login")
+	pg.stop()
+	for f in cache_files(pg):
+		if os.path.exists(f):
+			os.unlink(f)
+	pg.start()
+	assert listing(pg.port, user, password) == first, "after the cache was lost"
+	assert pg.log().count("result=ok") >= 1
+
+
+def test_a_garbage_cache_is_sys_temp_for_a_user_it_cannot_tell(dovecot, old, gates):
+	"""A cache that is not a SQLite file cannot say whether a user was migrated: -ERR
+	[SYS/TEMP] (new UIDLs would be a full download), the file left as it is for the operator;
+	moved aside, the next login migrates."""
+	user, password, _ = migration_user(dovecot)
+	theirs = listing(old.pop3_port, user, password)
+	pg = gates()
+	pg.stop()
+	files = cache_files(pg)
+	for f in files[1:]:
+		if os.path.exists(f):
+			os.unlink(f)
+	garbage = os.urandom(64 * 1024)
+	with open(files[0], "wb") as f:
+		f.write(garbage)
+	pg.start()
+	assert_sys_temp(pass_reply(pg.port, user, password), "a garbage cache")
+	assert "cannot tell whether the user was migrated" in pg.log(), pg.log_tail()
+	with open(files[0], "rb") as f:
+		assert f.read() == garbage, "popgate rewrote a file it cannot read"
+	os.rename(files[0], files[0] + ".bad")
+	# The cache thread opens the file again at most every 5 s.
+	wait_until(lambda: pass_reply(pg.port, user, password).startswith(b"+OK"), 15,
+		"the login still fails once the garbage is moved aside")
+	assert_old_uidls(listing(pg.port, user, password), theirs, "after the file was moved")
+
+
+def test_a_locked_cache_serves_migrated_users_and_holds_new_ones(dovecot, old, gates):
+	"""Another process holds the cache's write lock: a migrated user's login only reads it and
+	goes on with his old UIDLs; a user whose migration must be stored gets -ERR [SYS/TEMP];
+	once the lock is released, he is migrated."""
+	import sqlite3
+	done_user, done_password, _ = migration_user(dovecot)
+	user, password, _ = migration_user(dovecot)
+	theirs = listing(old.pop3_port, user, password)
+	pg = gates()
+	first = listing(pg.port, done_user, done_password)
+	lock = sqlite3.connect(cache_files(pg)[0], timeout=0)
+	try:
+		lock.execute("BEGIN EXCLUSIVE")
+		assert listing(pg.port, done_user, done_password) == first
+		assert_sys_temp(pass_reply(pg.port, user, password), "a migration the lock cannot store")
+		assert "could not be stored" in pg.log(), pg.log_tail()
+	finally:
+		lock.rollback()
+		lock.close()
+	assert_old_uidls(listing(pg.port, user, password), theirs, "after the lock was released")
