@@ -193,7 +193,9 @@ prune_expunged(struct cache *c, const char *user, const char *mailbox, uint32_t 
 	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
 		uint32_t uid = (uint32_t)sqlite3_column_int64(sel, 0), *g;
 
-		if (uid_index(uids, n, uid) >= 0)
+		/* Above the session's highest UID is newer than its list, not expunged: another
+		 * session may have just recorded it. */
+		if (n == 0 || uid > uids[n - 1] || uid_index(uids, n, uid) >= 0)
 			continue;
 		if (ngone == cap) {
 			cap = cap ? cap * 2 : 64;
@@ -414,7 +416,7 @@ nonempty(const char *s)
 
 enum rec_stmt {
 	ROW, SETKEY, INS, NEWER, ANYOLD, ANYPEND, MATCH, TAKE, TAKEN, PTAKEN, LOST, DROP,
-	PKEY, PMSGID, PSIZE, PTAKE, SEEN, NSTMT
+	PKEY, PMSGID, PSIZE, PTAKE, PLOST, PDROP, SEEN, NSTMT
 };
 
 static const char *const rec_sql[NSTMT] = {
@@ -446,6 +448,8 @@ static const char *const rec_sql[NSTMT] = {
 	[PSIZE] = "SELECT seq, uidl FROM pending WHERE user=?1 AND mailbox=?2 AND ckey IS NULL "
 	    "AND msgid IS NULL AND size=?4 ORDER BY seq LIMIT 1",
 	[PTAKE] = "DELETE FROM pending WHERE user=?1 AND mailbox=?2 AND seq=?4",
+	[PLOST] = "SELECT COUNT(*) FROM pending WHERE user=?1 AND mailbox=?2 AND ckey IS NULL",
+	[PDROP] = "DELETE FROM pending WHERE user=?1 AND mailbox=?2 AND ckey IS NULL",
 	[SEEN] = "INSERT INTO users (user, last_seen) VALUES (?1, CAST(strftime('%s','now') AS "
 	    "INTEGER)) ON CONFLICT (user) DO UPDATE SET last_seen=excluded.last_seen",
 };
@@ -612,8 +616,10 @@ cache_record(struct cache *c, const char *user, const char *mailbox, uint32_t ui
 	 * knows is history; it records nothing (and serves derived UIDLs until it logs in again). */
 	if ((rc = exists(r.st[NEWER])) < 0)
 		goto fail;
-	if (rc == 1)
+	if (rc == 1) {
+		stats_r->stale = true;
 		n = 0;
+	}
 	if ((rc = exists(r.st[ANYOLD])) < 0)
 		goto fail;
 	has_old = rc == 1 && n > 0;
@@ -633,8 +639,10 @@ cache_record(struct cache *c, const char *user, const char *mailbox, uint32_t ui
 			all_keyed = false;
 			continue;
 		}
-		rc = 0;
-		if (has_pending) {
+		/* The message's own history (a rebuilt mailbox) first, then what came from
+		 * before popgate. */
+		rc = has_old ? take_old(&r, key, uidl) : 0;
+		if (rc == 0 && has_pending) {
 			sqlite3_bind_text(r.st[PKEY], 4, key, -1, SQLITE_STATIC);
 			rc = take_pending(&r, r.st[PKEY], uidl);
 			if (rc == 0 && msgid != NULL) {
@@ -642,8 +650,6 @@ cache_record(struct cache *c, const char *user, const char *mailbox, uint32_t ui
 				rc = take_pending(&r, r.st[PMSGID], uidl);
 			}
 		}
-		if (rc == 0 && has_old)
-			rc = take_old(&r, key, uidl);
 		if (rc < 0)
 			goto fail;
 		if (rc == 0) {
@@ -676,6 +682,19 @@ cache_record(struct cache *c, const char *user, const char *mailbox, uint32_t ui
 			goto fail;
 		stats_r->lost = (size_t)sqlite3_column_int64(r.st[LOST], 0);
 		if (step_done(r.st[DROP]) < 0)
+			goto fail;
+	}
+	/* Pending rows without a content key (an import's: a Message-ID, or only a size) had
+	 * their chance with every message there is: left, they would hand their UIDL to mail
+	 * that arrives later (a reused Message-ID, the same size), which the client would then
+	 * never download. Keyed ones stay for messages a migration still copies: a content
+	 * key names one message. */
+	if (has_pending && all_keyed) {
+		if (sqlite3_step(r.st[PLOST]) != SQLITE_ROW)
+			goto fail;
+		stats_r->lost += (size_t)sqlite3_column_int64(r.st[PLOST], 0);
+		sqlite3_reset(r.st[PLOST]);
+		if (step_done(r.st[PDROP]) < 0)
 			goto fail;
 	}
 	if (n > 0 && step_done(r.st[SEEN]) < 0)

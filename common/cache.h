@@ -54,7 +54,8 @@ struct cache_found {
  * UIDLs, the messages without a content key, and what *found_r says. Rows of this
  * UIDVALIDITY whose message is not among uids any more (expunged) are then deleted, and the
  * user's last-seen day noted for [cache] retention_days, both best effort (a busy file
- * keeps them for next time). 0, or -1 with *error_r (what was handed out before the error
+ * keeps them for next time; a row above the highest of uids is newer than the list, not
+ * expunged, and stays). 0, or -1 with *error_r (what was handed out before the error
  * stands). */
 int cache_lookup_learned(struct cache *c, const char *user, const char *mailbox,
     uint32_t uidvalidity, const uint32_t *uids, size_t n, const struct cache_answer *a,
@@ -76,24 +77,28 @@ struct cache_stats {
 	size_t imported;		/* took a pending row's UIDL (a migration, an import) */
 	size_t matched;			/* took an old message's UIDL by content key */
 	size_t fresh;			/* got a new UIDL */
-	size_t lost;			/* old messages no current one matched */
+	size_t lost;			/* old messages (and key-less pending rows) no current
+					   one matched */
+	bool stale;			/* rows of a later UIDVALIDITY: nothing recorded */
 };
 
 /* Records messages (ascending by uid). One with a row keeps its UIDL (learned() says so when
  * it is not the derived one) and gets its content key, unless it has none. One without a
  * row gets, in this order of preference:
- *  1. the UIDL of the user's first pending row (in import order) that matches it: a
+ *  1. the UIDL of the first old row (an earlier UIDVALIDITY: the mailbox was rebuilt) with
+ *     its key, in UID order: a message's own history first;
+ *  2. the UIDL of the user's first pending row (in import order) that matches it: a
  *     pending row with a content key by key; one with a Message-ID but no key by
  *     Message-ID; one with neither by size, among the messages nothing else matched;
- *  2. the UIDL of the first old row (an earlier UIDVALIDITY: the mailbox was rebuilt) with
- *     its key, in UID order;
  *  3. its derived UIDL, made unique among the user's UIDLs and pending UIDLs ("-k").
  * While pending or old rows exist, a message without a key gets no row: it is matched at a
- * later login. The old rows no message took are dropped once every message had a key
- * (*stats_r counts them); unmatched pending rows stay (the migration may still be copying
- * their messages). Rows of a later UIDVALIDITY mean the caller saw the mailbox before a
- * rebuild another session recorded: nothing is recorded. One transaction. 0, or -1 with
- * *error_r (nothing changed). */
+ * later login. Once every message had a key, the old rows no message took are dropped, and
+ * so are pending rows without a content key (left, they would give their UIDL to later
+ * mail of that Message-ID or size); *stats_r counts both as lost. Pending rows with a key
+ * stay (a migration may still be copying their messages). Rows of a later UIDVALIDITY mean
+ * the caller saw the mailbox before a rebuild another session recorded (or the server's
+ * UIDVALIDITY went backwards): nothing is recorded, and stats_r->stale says so. One
+ * transaction. 0, or -1 with *error_r (nothing changed). */
 int cache_record(struct cache *c, const char *user, const char *mailbox, uint32_t uidvalidity,
     const struct cache_entry *e, size_t n, const struct cache_answer *a,
     struct cache_stats *stats_r, const char **error_r);

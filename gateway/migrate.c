@@ -216,6 +216,18 @@ mig_early(struct gw_migrate *m, enum gw_migrate_outcome o, const char *why)
 	ev_timer_start(m->loop, &m->timer);
 }
 
+/* The old server answered: it has target->timeout again for the next answer (a large
+ * mailbox on a slow server is not a dead one). */
+static void
+mig_rearm(struct gw_migrate *m)
+{
+	if (m->early)
+		return;
+	ev_timer_stop(m->loop, &m->timer);
+	ev_timer_set(&m->timer, (double)m->t->timeout, 0.);
+	ev_timer_start(m->loop, &m->timer);
+}
+
 static void
 mig_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
@@ -228,7 +240,8 @@ mig_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	else if (m->state == GW_MIG_QUIT)
 		mig_end(m, GW_MIGRATE_OK, NULL);	/* all was read; QUIT is manners */
 	else
-		mig_temp(m, "timed out after %u seconds", m->t->timeout);
+		mig_temp(m, "no answer for %u seconds%s", m->t->timeout,
+		    m->held ? " (the IMAP login not done)" : "");
 }
 
 /* --- sending --- */
@@ -331,6 +344,10 @@ send_auth(struct gw_migrate *m)
 static void
 send_login(struct gw_migrate *m)
 {
+	if (m->held) {
+		m->login_due = true;	/* gw_migrate_release() sends it */
+		return;
+	}
 	/* A server that lists its capabilities and no USER, but SASL PLAIN, gets AUTH. */
 	if (m->caps_known && !(m->caps & MCAP_USER) && (m->caps & MCAP_SASL_PLAIN)) {
 		send_auth(m);
@@ -931,6 +948,7 @@ mig_io(struct gw_io *io, enum gw_io_event ev, void *ctx)
 			mig_enter(m, GW_MIG_GREETING);
 		return;
 	case GW_IO_DATAIN:
+		mig_rearm(m);
 		mig_process(m);
 		return;
 	case GW_IO_EOF:
@@ -983,6 +1001,7 @@ gw_migrate_start(struct gw_migrate *m, struct ev_loop *loop, const struct gw_mig
 	}
 	memcpy(m->pass, p->password, p->password_len);
 	m->pass_len = p->password_len;
+	m->held = p->hold_login;
 	m->loop = loop;
 	m->started = ev_now(loop);
 	ev_timer_init(&m->timer, mig_timer_cb, (double)t->timeout, 0.);
@@ -1006,4 +1025,17 @@ gw_migrate_start(struct gw_migrate *m, struct ev_loop *loop, const struct gw_mig
 	mig_enter(m, GW_MIG_CONNECTING);
 	(void)mig_cmd(m, MC_GREETING, 0);	/* the greeting is the first reply */
 	return 0;
+}
+
+void
+gw_migrate_release(struct gw_migrate *m)
+{
+	if (!m->held)
+		return;
+	m->held = false;
+	if (m->login_due && m->state != GW_MIG_IDLE && !m->early) {
+		m->login_due = false;
+		mig_rearm(m);
+		send_login(m);
+	}
 }

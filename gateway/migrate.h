@@ -10,7 +10,7 @@
  * (AUTH PLAIN, initial response), RFC 3206 ([SYS/TEMP], [AUTH]).
  *
  * Session-free, like imapc.h: one op on the worker's loop, non-blocking, bounded by one
- * timer for the whole conversation; what the owner does with the result (the cache, the
+ * timer for each answer of the old server; what the owner does with the result (the cache, the
  * client's reply) is not its business. The replies are read by pop3/pop3_client.h. */
 #ifndef POPGATE_MIGRATE_H
 #define POPGATE_MIGRATE_H
@@ -41,7 +41,7 @@ struct gw_migrate_target {
 	enum gw_security security;	/* none | STARTTLS (POP3's STLS) | tls */
 	SSL_CTX *tls;			/* NULL for none */
 	bool verify;
-	unsigned timeout;		/* seconds, the whole conversation */
+	unsigned timeout;		/* seconds the old server may take for each answer */
 };
 
 /* From [migration] (cfg->mig_host set); tls: the worker's migration context. */
@@ -72,6 +72,10 @@ struct gw_migrate_params {
 	const uint8_t *password;	/* copied; the copy is wiped once written */
 	size_t password_len;
 	const char *log_id;		/* "session=0000001a": first on log lines (copied) */
+	/* Connect, greet, STLS and CAPA, but send the credentials only once
+	 * gw_migrate_release() says the IMAP server accepted them: a guesser's passwords
+	 * never reach the old server (nor lock his account there). */
+	bool hold_login;
 	/* Called once, from the loop. why: NULL for OK, else for the log (server words
 	 * escaped); it lives until the callback returns. The struct gw_migrate must stay
 	 * valid while the callback runs; the callback may call gw_migrate_free() or
@@ -105,7 +109,8 @@ struct gw_migrate {
 	uint8_t *pass;			/* copy; NULL once written (wiped) */
 	size_t pass_len;
 	char log_id[48];
-	ev_timer timer;			/* the whole conversation; 0 s for an early outcome */
+	ev_timer timer;			/* the next answer (re-armed by each read); 0 s for an
+					   early outcome */
 	ev_tstamp started;
 	struct pop3c_parser parser;
 	struct { uint8_t cmd; uint32_t idx; } pending[GW_MIGRATE_PIPELINE];	/* [ring] the
@@ -115,6 +120,8 @@ struct gw_migrate {
 	unsigned caps;			/* what CAPA listed (migrate.c's MC_*) */
 	bool caps_known;		/* CAPA answered +OK: what caps says is what there is */
 	bool auth_cont;			/* AUTH PLAIN without initial response: awaiting "+" */
+	bool held;			/* hold_login, not released yet */
+	bool login_due;			/* ... and the login would be sent now */
 	bool early;			/* early_outcome is due from the timer */
 	enum gw_migrate_outcome early_outcome;
 	/* the old mailbox */
@@ -133,6 +140,9 @@ struct gw_migrate {
  * Returns 0, or -1 (out of memory: nothing started, no callback). */
 int gw_migrate_start(struct gw_migrate *m, struct ev_loop *loop, const struct gw_migrate_target *t,
     const struct gw_migrate_params *p);
+/* The credentials may go (the IMAP server accepted them): the held login is sent now, or
+ * as soon as CAPA is answered. Nothing happens after an outcome. */
+void gw_migrate_release(struct gw_migrate *m);
 /* Stops it without a callback (the session ended): closes the connection, wipes the
  * credentials, frees everything (msgs too). Safe on a zeroed struct, after done, and twice. */
 void gw_migrate_abort(struct gw_migrate *m);

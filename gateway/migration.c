@@ -57,6 +57,7 @@ conversed(void *ctx, enum gw_migrate_outcome outcome, const char *why)
 {
 	struct gw_migration *m = ctx;
 	struct cache_pending *rows;
+	size_t nrows = 0;
 	char text[300];
 
 	m->conversing = false;
@@ -71,12 +72,21 @@ conversed(void *ctx, enum gw_migrate_outcome outcome, const char *why)
 		finish(m, GW_MIGRATION_FAILED, "out of memory for the old server's UIDLs");
 		return;
 	}
+	/* A message whose header the old server did not give (no TOP, TOP refused) has no
+	 * key: it is left out rather than matched by size alone, which could hand its UIDL to
+	 * another message of that size (one the client would then never download). */
 	for (size_t i = 0; i < m->conv.n; i++) {
 		const struct gw_migrate_msg *msg = &m->conv.msgs[i];
 
-		rows[i] = (struct cache_pending){ msg->uidl, msg->ckey, msg->msgid, msg->size };
+		if (msg->ckey[0] == '\0')
+			continue;
+		rows[nrows++] = (struct cache_pending){ msg->uidl, msg->ckey, msg->msgid,
+		    msg->size };
 	}
-	m->req = gw_cache_pending_new(m->p.user_key, m->p.mailbox, rows, m->conv.n);
+	if (nrows < m->conv.n)
+		log_warn("%s: migration: %zu of the old server's %zu messages have no header to "
+		    "match by: they get new UIDLs", m->p.log_id, m->conv.n - nrows, m->conv.n);
+	m->req = gw_cache_pending_new(m->p.user_key, m->p.mailbox, rows, nrows);
 	free(rows);
 	gw_migrate_free(&m->conv);	/* the request has its copy */
 	if (m->req == NULL) {
@@ -96,6 +106,7 @@ known_answered(void *ctx, struct gw_cache_req *req, const char *error)
 		.password = m->cred.pass,
 		.password_len = m->cred.pass_len,
 		.log_id = m->p.log_id,
+		.hold_login = !m->released,
 		.done = conversed,
 		.ctx = m,
 	};
@@ -165,4 +176,12 @@ gw_migration_abort(struct gw_migration *m)
 	gw_migrate_free(&m->conv);
 	ev_timer_stop(m->loop, &m->soon);
 	gw_cred_wipe(&m->cred);
+}
+
+void
+gw_migration_release(struct gw_migration *m)
+{
+	m->released = true;
+	if (m->conversing)
+		gw_migrate_release(&m->conv);
 }

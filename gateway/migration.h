@@ -5,7 +5,8 @@
  *   3. store them as pending rows (cache_add_pending()), which the login's cache_record()
  *      then matches to the IMAP messages by content key.
  * It runs next to the IMAP login, on the same loop, and never touches the session: its
- * owner hears one outcome. A known user costs one indexed read on the cache thread; a
+ * owner hears one outcome. The credentials reach the old server only once the IMAP server
+ * has accepted them (gw_migration_release()): a guesser never gets a try there. A known user costs one indexed read on the cache thread; a
  * routine poll never reaches the old server. */
 #ifndef POPGATE_MIGRATION_H
 #define POPGATE_MIGRATION_H
@@ -48,6 +49,7 @@ struct gw_migration {
 	struct ev_loop *loop;
 	bool running;
 	bool bearer;			/* the client logged in with a token */
+	bool released;			/* the IMAP login accepted the credentials */
 	struct gw_cred cred;		/* the copy, wiped once the conversation has it */
 	struct gw_cache_req *req;	/* the known-user question, then the store */
 	struct gw_migrate conv;
@@ -60,6 +62,9 @@ struct gw_migration {
 /* Starts; done runs once, always from the loop. */
 void gw_migration_start(struct gw_migration *m, struct ev_loop *loop,
     const struct gw_migration_params *p);
+/* The IMAP server accepted the credentials: only now do they go to the old server (the
+ * connection, its greeting and CAPA may be ready by then). */
+void gw_migration_release(struct gw_migration *m);
 /* No outcome wanted any more (the login failed, the session ended): everything stops, the
  * password copy is wiped. Safe on a zeroed struct and twice. */
 void gw_migration_abort(struct gw_migration *m);

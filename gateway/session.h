@@ -44,6 +44,11 @@
 
 enum gw_state { GW_S_AUTHORIZATION, GW_S_TRANSACTION, GW_S_UPDATE, GW_S_CLOSED };
 
+/* What a login's +OK waits for, side by side (session_upstream.c's uidls_settle()). */
+#define GW_WAIT_LOOKUP 0x1	/* the cache's answer for the listed messages */
+#define GW_WAIT_KEYS 0x2	/* the content keys of the messages new to it */
+#define GW_WAIT_MIGRATION 0x4	/* the old POP3 server ([migration]) */
+
 /* The command being carried out; others wait. */
 enum gw_op {
 	GW_OP_NONE,
@@ -100,10 +105,12 @@ struct gw_session {
 	bool rebuilt;			/* the cache holds rows of another UIDVALIDITY, or
 					   pending rows, to match */
 	struct gw_migration mig;	/* [migration]: the old server, next to the login */
-	bool mig_running;
 	enum gw_migration_result mig_result;
 	char mig_why[256];
-	bool logged_in;			/* the IMAP login is done; the migration may not be */
+	bool logged_in;			/* the IMAP login is done: the UIDLs come next */
+	unsigned uidl_wait;		/* GW_WAIT_*: what the login's +OK still waits for */
+	bool keys_complete;		/* every piece of the content keys was answered */
+	char lookup_error[256];		/* the cache's lookup failed: why ("" if not) */
 	struct { size_t next; bool uidl; } list;
 
 	/* for the session's log line */

@@ -41,7 +41,14 @@ login_failed(struct gw_session *s, enum gw_login_outcome outcome, const char *wh
 
 	gw_cred_wipe(&s->cred);
 	gw_migration_abort(&s->mig);
-	s->mig_running = false;
+	gw_keys_abort(&s->keys);
+	if (s->cache_req != NULL) {
+		gw_cache_cancel(s->cache_req);
+		s->cache_req = NULL;
+	}
+	gw_cache_entries_free(s->keying, s->nkeying);
+	s->keying = NULL;
+	s->uidl_wait = 0;
 	gw_imapc_logout(&s->up);
 	gw_snapshot_free(&s->snap);
 	s->have_user = false;
@@ -116,8 +123,8 @@ apply_learned(struct gw_session *s, struct gw_cache_req *req)
 	return true;
 }
 
-/* The keys are stored (cache_record()): a rebuilt mailbox's messages matched by content
- * have their old UIDLs back. */
+/* The keys are stored (cache_record()): a rebuilt or migrated mailbox's messages matched by
+ * content have their old UIDLs back. */
 static void
 cache_recorded(void *ctx, struct gw_cache_req *req, const char *error)
 {
@@ -125,6 +132,14 @@ cache_recorded(void *ctx, struct gw_cache_req *req, const char *error)
 
 	s->cache_req = NULL;
 	if (error == NULL && !apply_learned(s, req)) {
+		gw_session_flush(s);
+		return;
+	}
+	if (error == NULL && req->stats.stale) {
+		/* Another session recorded a later UIDVALIDITY (a rebuild while we listed; or the
+		 * server's went backwards): this listing's UIDLs would be new to the client. */
+		login_failed(s, GW_LOGIN_TEMP, "the cache holds a later UIDVALIDITY than this "
+		    "login's: the mailbox was rebuilt meanwhile, or its UIDVALIDITY went backwards");
 		gw_session_flush(s);
 		return;
 	}
@@ -144,20 +159,47 @@ cache_recorded(void *ctx, struct gw_cache_req *req, const char *error)
 	gw_session_flush(s);
 }
 
-/* The content keys of the messages new to the cache are read (keys.c): to the cache. */
+/* What the login waits for before the client hears +OK: the cache's lookup, the content
+ * keys it asked for, and the migration (if any), which run side by side. This is where they
+ * meet. */
 static void
-keys_done(void *ctx, bool complete, const char *why)
+uidls_settle(struct gw_session *s)
 {
-	struct gw_session *s = ctx;
 	struct gw_cache_req *req;
+	char text[GW_LOG_TEXT_SIZE];
 
-	/* What was read is recorded; after a rebuild, a message without its key gets no row and
-	 * the old ones stay, so it can still be matched at a later login. */
-	if (!complete) {
-		char text[GW_LOG_TEXT_SIZE];
-
-		gw_log(LOG_LVL_WARN, s, "content keys not all read: \"%s\"", gw_log_text(why, text,
-		    sizeof(text)));
+	if (!s->logged_in || s->uidl_wait != 0)
+		return;
+	gw_log_text(s->mig_why, text, sizeof(text));
+	if (s->mig_result == GW_MIGRATION_FAILED) {
+		if (s->w->cfg->mig_required) {
+			/* A temporary failure is better than new UIDLs: a full download. */
+			login_failed(s, GW_LOGIN_TEMP, s->mig_why);
+			return;
+		}
+		gw_log(LOG_LVL_WARN, s, "UIDL migration skipped ([migration] required = no): "
+		    "\"%s\"", text);
+	} else if (s->mig_result == GW_MIGRATION_IMPOSSIBLE) {
+		gw_log(LOG_LVL_WARN, s, "UIDL migration skipped: \"%s\"", text);
+	} else if (s->mig_result == GW_MIGRATION_STORED) {
+		s->rebuilt = true;	/* pending rows to match now */
+	}
+	if (s->lookup_error[0] != '\0') {
+		if (s->rebuilt) {	/* the old server's UIDLs are where we cannot read */
+			login_failed(s, GW_LOGIN_TEMP, s->lookup_error);
+			return;
+		}
+		gw_log(LOG_LVL_WARN, s, "UIDL cache unavailable, using derived UIDLs: %s",
+		    s->lookup_error);
+	}
+	if (s->keying == NULL) {
+		login_complete(s);
+		return;
+	}
+	if (!s->keys_complete && s->rebuilt) {
+		/* A message without its key is not matched: it would get a new UIDL now. */
+		login_failed(s, GW_LOGIN_TEMP, "the content keys could not all be read");
+		return;
 	}
 	req = gw_cache_record_new(s->user_key, s->w->cfg->up_mailbox, s->snap.uidvalidity,
 	    s->keying, s->nkeying);
@@ -170,6 +212,26 @@ keys_done(void *ctx, bool complete, const char *why)
 	gw_cache_submit(&s->w->cache, req, cache_recorded, s);
 }
 
+/* The content keys of the messages new to the cache are read (keys.c). What was read is
+ * recorded; a message without its key gets no row while old or pending rows wait, so it
+ * can still be matched at a later login. */
+static void
+keys_done(void *ctx, bool complete, const char *why)
+{
+	struct gw_session *s = ctx;
+
+	s->uidl_wait &= ~GW_WAIT_KEYS;
+	s->keys_complete = complete;
+	if (!complete) {
+		char text[GW_LOG_TEXT_SIZE];
+
+		gw_log(LOG_LVL_WARN, s, "content keys not all read: \"%s\"", gw_log_text(why, text,
+		    sizeof(text)));
+	}
+	uidls_settle(s);
+	gw_session_flush(s);
+}
+
 /* The cache's first answer (cache_async.h), on the loop: learned UIDLs replace derived
  * ones; messages without a content key get one read upstream (only those: a routine poll
  * reads no header). A cache that cannot be used leaves the derived UIDLs, and says so. */
@@ -180,20 +242,15 @@ cache_looked_up(void *ctx, struct gw_cache_req *req, const char *error)
 	struct gw_keys_params p = { NULL, 0, keys_done, s };
 
 	s->cache_req = NULL;
+	s->uidl_wait &= ~GW_WAIT_LOOKUP;
 	if (error == NULL && !apply_learned(s, req)) {
 		gw_session_flush(s);
 		return;
 	}
-	if (error != NULL && s->mig_result == GW_MIGRATION_STORED) {
-		/* The old server's UIDLs are in a cache that cannot be read now. */
-		login_failed(s, GW_LOGIN_TEMP, error);
-		gw_session_flush(s);
-		return;
-	}
 	if (error != NULL)
-		gw_log(LOG_LVL_WARN, s, "UIDL cache unavailable, using derived UIDLs: %s", error);
+		snprintf(s->lookup_error, sizeof(s->lookup_error), "%s", error);
 	if (error != NULL || req->nneed == 0) {
-		login_complete(s);
+		uidls_settle(s);
 		gw_session_flush(s);
 		return;
 	}
@@ -214,45 +271,18 @@ cache_looked_up(void *ctx, struct gw_cache_req *req, const char *error)
 	s->rebuilt = req->found.rebuilt || req->found.pending;
 	p.entries = s->keying;
 	p.n = s->nkeying;
-	gw_keys_start(&s->keys, &s->up, &p);
+	s->uidl_wait |= GW_WAIT_KEYS;
+	gw_keys_start(&s->keys, &s->up, &p);	/* keys_done may run before this returns */
 	gw_session_flush(s);
 }
 
-/* Logged in upstream, and the migration (if any) settled: the UIDLs are asked of the cache,
- * off the loop; the client hears +OK once they are known. */
-static void
-login_continue(struct gw_session *s)
-{
-	struct gw_snapshot *snap = &s->snap;
-
-	if (s->w->cfg->mig_host[0] != '\0' && s->mig_result == GW_MIGRATION_FAILED) {
-		char text[GW_LOG_TEXT_SIZE];
-
-		gw_log_text(s->mig_why, text, sizeof(text));
-		if (s->w->cfg->mig_required) {
-			/* A temporary failure is better than new UIDLs: a full download. */
-			login_failed(s, GW_LOGIN_TEMP, s->mig_why);
-			return;
-		}
-		gw_log(LOG_LVL_WARN, s, "UIDL migration skipped ([migration] required = no): "
-		    "\"%s\"", text);
-	}
-	if (s->mig_result == GW_MIGRATION_IMPOSSIBLE)
-		gw_log(LOG_LVL_WARN, s, "UIDL migration skipped: %s", s->mig_why);
-	s->cache_req = gw_cache_lookup_new(s->user_key, s->w->cfg->up_mailbox, snap->uidvalidity,
-	    snap->uid, snap->count);
-	if (s->cache_req == NULL) {
-		login_failed(s, GW_LOGIN_TEMP, "out of memory for the UIDL cache request");
-		return;
-	}
-	gw_cache_submit(&s->w->cache, s->cache_req, cache_looked_up, s);
-}
-
-/* The login op's outcome (login.h). */
+/* The login op's outcome (login.h). Logged in: the credentials may go to the old server
+ * now, and the UIDLs are asked of the cache, off the loop, meanwhile. */
 static void
 login_done(void *ctx, enum gw_login_outcome outcome, const char *why)
 {
 	struct gw_session *s = ctx;
+	struct gw_snapshot *snap = &s->snap;
 
 	if (outcome == GW_LOGIN_REFUSED)
 		gw_cred_refused(&s->w->guard, s->cred_hash, ev_now(s->w->loop));
@@ -261,23 +291,29 @@ login_done(void *ctx, enum gw_login_outcome outcome, const char *why)
 		return;
 	}
 	s->logged_in = true;
-	if (!s->mig_running)
-		login_continue(s);
+	if (s->uidl_wait & GW_WAIT_MIGRATION)
+		gw_migration_release(&s->mig);
+	s->cache_req = gw_cache_lookup_new(s->user_key, s->w->cfg->up_mailbox, snap->uidvalidity,
+	    snap->uid, snap->count);
+	if (s->cache_req == NULL) {
+		login_failed(s, GW_LOGIN_TEMP, "out of memory for the UIDL cache request");
+		return;
+	}
+	s->uidl_wait |= GW_WAIT_LOOKUP;
+	gw_cache_submit(&s->w->cache, s->cache_req, cache_looked_up, s);
 }
 
-/* The migration's outcome (migration.h): the login goes on once both are done. */
+/* The migration's outcome (migration.h). */
 static void
 migration_done(void *ctx, enum gw_migration_result r, const char *why)
 {
 	struct gw_session *s = ctx;
 
-	s->mig_running = false;
+	s->uidl_wait &= ~GW_WAIT_MIGRATION;
 	s->mig_result = r;
 	snprintf(s->mig_why, sizeof(s->mig_why), "%s", why ? why : "");
-	if (s->logged_in) {
-		login_continue(s);
-		gw_session_flush(s);
-	}
+	uidls_settle(s);
+	gw_session_flush(s);
 }
 
 static void
@@ -337,6 +373,10 @@ gw_session_login_start(struct gw_session *s, const uint8_t *secret, size_t len)
 
 	s->op = GW_OP_LOGIN;
 	s->logged_in = false;
+	s->uidl_wait = 0;
+	s->keys_complete = true;
+	s->rebuilt = false;
+	s->lookup_error[0] = '\0';
 	s->mig_result = GW_MIGRATION_NOT_NEEDED;
 	gw_snapshot_free(&s->snap);
 	gw_config_user_key(w->cfg, s->cred.user, s->user_key, sizeof(s->user_key));
@@ -365,7 +405,7 @@ gw_session_login_start(struct gw_session *s, const uint8_t *secret, size_t len)
 			.ctx = s,
 		};
 
-		s->mig_running = true;
+		s->uidl_wait |= GW_WAIT_MIGRATION;
 		gw_migration_start(&s->mig, w->loop, &mp);
 	}
 	gw_login_start(&s->login, &s->up, &p);

@@ -3,7 +3,7 @@
 
 #include "pop3_client.h"
 
-enum { ST_STATUS, ST_MULTI };
+enum { ST_STATUS, ST_MULTI, ST_SKIP };
 
 void
 pop3c_init(struct pop3c_parser *p, size_t line_max)
@@ -90,13 +90,33 @@ pop3c_next(struct pop3c_parser *p, struct buf *in, struct pop3c_event *ev_r)
 	int r;
 
 	memset(ev_r, 0, sizeof(*ev_r));
+	if (p->state == ST_SKIP) {
+		/* The rest of an over-long line of a multi-line answer: dropped. */
+		const uint8_t *lf = memchr(buf_data(in), '\n', buf_len(in));
+
+		if (lf == NULL) {
+			buf_consume(in, buf_len(in));
+			return POP3C_MORE;
+		}
+		buf_consume(in, (size_t)(lf - buf_data(in)) + 1);
+		p->state = ST_MULTI;
+	}
 	if ((r = next_line(p, in, &line, &consume)) == 0)
 		return POP3C_MORE;
-	if (r < 0)
+	if (r < 0 && p->state == ST_MULTI) {
+		/* A line of a multi-line answer over line_max (a header line of a message, which
+		 * the server does not bound): its first line_max octets, the rest dropped. */
+		line.p = buf_data(in);
+		line.len = p->line_max;
+		consume = p->line_max;
+		p->state = ST_SKIP;
+		ev_r->truncated = true;
+	} else if (r < 0) {
 		return fail(ev_r, "reply line too long");
+	}
 	/* The event points into the buffer: consumed (moved past, never moved) first. */
 	buf_consume(in, consume);
-	if (p->state == ST_MULTI) {
+	if (p->state == ST_MULTI || ev_r->truncated) {
 		if (line.len == 1 && line.p[0] == '.') {
 			p->state = ST_STATUS;
 			return POP3C_END;

@@ -5,10 +5,11 @@
  * A pull parser over the server's bytes, like imap_parse.h: the caller says, before each
  * reply, whether a "+OK" to it opens a multi-line answer (UIDL, LIST, TOP, CAPA) or not; the
  * parser hands out the status line, then each line of a multi-line answer with its dot-
- * stuffing removed, then the end. "-ERR" never opens one. Lines are bounded (a line over
- * `line_max` is an error: the stream is not a POP3 server's); CRLF and a bare LF both end a
- * line. Pure: no I/O, no allocation beyond the buffer's; the event's pointers live until the
- * next call or the next append to `in`. */
+ * stuffing removed, then the end. "-ERR" never opens one. Lines are bounded: a status line
+ * over `line_max` is an error (the stream is not a POP3 server's); a line of a multi-line
+ * answer over it (a message's header line, which nothing bounds) is handed out truncated.
+ * CRLF and a bare LF both end a line. Pure: no I/O, no allocation beyond the buffer's; the
+ * event's pointers live until the next call or the next append to `in`. */
 #ifndef POPGATE_POP3_CLIENT_H
 #define POPGATE_POP3_CLIENT_H
 
@@ -32,6 +33,8 @@ enum pop3c_result {
 
 struct pop3c_event {
 	bool ok;
+	bool truncated;		/* POP3C_LINE: the line was longer than line_max; these are
+				   its first line_max octets (the rest is dropped) */
 	struct slice code;
 	struct slice text;
 	const char *error;

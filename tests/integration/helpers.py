@@ -333,3 +333,13 @@ def mpop_messages(home):
 	d = home / "maildir" / "new"
 	files = sorted(os.listdir(d), key=lambda f: (f.split(".")[0], int(re.search(r"Q(\d+)", f).group(1))))
 	return [open(d / f, "rb").read() for f in files]
+
+
+def add_duplicate_of_first(dovecot, user):
+	"""Appends an exact copy of the first message: two messages with one Message-ID."""
+	m = dovecot.imap(user)
+	m.select("INBOX")
+	typ, data = m.uid("FETCH", "1", "(RFC822)")
+	typ, _ = m.append("INBOX", None, None, data[0][1])
+	assert typ == "OK"
+	m.logout()

@@ -477,3 +477,16 @@ def test_a_locked_cache_serves_migrated_users_and_holds_new_ones(dovecot, old, g
 		lock.rollback()
 		lock.close()
 	assert_old_uidls(listing(pg.port, user, password), theirs, "after the lock was released")
+
+
+def test_a_wrong_password_never_reaches_the_old_server(dovecot, old, gates):
+	"""The credentials go to the old server only once the IMAP server accepted them: a
+	guesser gets no try there (nor locks the account), and the real user is migrated."""
+	user, password, _ = migration_user(dovecot)
+	theirs = listing(old.pop3_port, user, password)
+	pg = gates()
+	before = old_auth_failures(old, user)
+	reply = pass_reply(pg.port, user, "a guess")
+	assert reply.startswith(b"-ERR [AUTH]"), reply
+	assert old_auth_failures(old, user) == before, "the guess was tried on the old server"
+	assert_old_uidls(listing(pg.port, user, password), theirs, "the real user's first login")

@@ -10,7 +10,7 @@ import hashlib
 
 import pytest
 
-from helpers import rebuild
+from helpers import add_duplicate_of_first, rebuild
 from pop3client import Pop3Raw
 from popgate import start_popgate
 
@@ -36,13 +36,7 @@ def uidls_by_header(port, user, password):
 
 def test_uidls_survive_a_rebuilt_mailbox(dovecot, tmp_path):
 	user, password, _ = dovecot.fresh_user()
-	# An exact duplicate of one message: the two pair up in order.
-	m = dovecot.imap(user)
-	m.select("INBOX")
-	typ, data = m.uid("FETCH", "1", "(RFC822)")
-	typ, _ = m.append("INBOX", None, None, data[0][1])
-	assert typ == "OK"
-	m.logout()
+	add_duplicate_of_first(dovecot, user)	# two copies of one message pair up in order
 	pg = start_popgate(tmp_path / "pg", dovecot.imap_port)
 	try:
 		before, before_list = uidls_by_header(pg.port, user, password)

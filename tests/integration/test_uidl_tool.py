@@ -21,6 +21,7 @@ import time
 
 import pytest
 
+from helpers import add_duplicate_of_first
 from pop3client import Pop3Raw, unstuff
 from popgate import SANITIZER_MARKS, popgate_bin, popgate_ini, start_popgate
 
@@ -102,16 +103,6 @@ def pop3_listing(port, user, password):
 			out.append((hashlib.sha256(unstuff(body)).hexdigest(), line.split()[1].decode()))
 		assert c.quit().startswith(b"+OK")
 	return out
-
-
-def add_duplicate_of_first(dovecot, user):
-	"""Appends an exact copy of the first message: two messages with one Message-ID."""
-	m = dovecot.imap(user)
-	m.select("INBOX")
-	typ, data = m.uid("FETCH", "1", "(RFC822)")
-	typ, _ = m.append("INBOX", None, None, data[0][1])
-	assert typ == "OK"
-	m.logout()
 
 
 def old_store_rows(user, box, seed):

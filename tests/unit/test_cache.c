@@ -421,6 +421,18 @@ test_a_version_1_file_is_migrated(void **state)
 
 #define KEY_D "dddddddddddddddddddddddddddddddd"
 
+static int
+sqlite3_exec_count(const char *sql)
+{
+	sqlite3 *db;
+	int rc;
+
+	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+	rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc;
+}
+
 static uint64_t
 sql_count(const char *sql)
 {
@@ -542,9 +554,22 @@ test_an_import_is_matched_by_message_id_then_size(void **state)
 		assert_int_equal(cache_user_has_rows(c, "nobody", "INBOX", &rows, &error), 0);
 		assert_false(rows);
 	}
+	/* The unkeyed message keyed at a later login: every message had its chance, so u5
+	 * (no key, a Message-ID nothing had) goes; a later message with that Message-ID or
+	 * size must not get a UIDL its client already knows. */
+	memset(&x, 0, sizeof(x));
+	strcpy(now[4].ckey, "ffffffffffffffffffffffffffffffff");
+	assert_int_equal(cache_record(c, "im", "INBOX", 3, &now[4], 1, &a, &st, &error), 0);
+	assert_int_equal(st.lost, 1);
+	assert_int_equal(sql_count("SELECT COUNT(*) FROM pending WHERE user='im'"), 0);
+	now[0] = (struct cache_entry){ 6, 9, 9, KEY_A, "late@x" };
+	assert_int_equal(cache_record(c, "im", "INBOX", 3, now, 1, &a, &st, &error), 0);
+	assert_int_equal(st.imported, 0);
+	assert_string_equal(x.learned, "");
+	/* Nor does importing the file again: the user's client knows his UIDLs now. */
 	assert_int_equal(cache_add_pending(c, "im", "INBOX", csv, 5, &added, &error), 0);
 	assert_int_equal(added, 0);
-	assert_int_equal(sql_count("SELECT COUNT(*) FROM pending WHERE user='im'"), 1);
+	assert_int_equal(sql_count("SELECT COUNT(*) FROM pending WHERE user='im'"), 0);
 	cache_free(&c);
 }
 
@@ -682,6 +707,44 @@ test_busy_while_another_connection_writes(void **state)
 	cache_free(&c);
 }
 
+/* Two sessions of one user: the one whose list is older never deletes rows above its
+ * highest UID (newer mail another session recorded), and never records over a later
+ * UIDVALIDITY (stale); after a rebuild, a message's own old row beats a pending one. */
+static void
+test_an_older_view_deletes_and_records_nothing(void **state)
+{
+	static const uint32_t older[] = { 1 };
+	struct cache_entry e[] = { { 0, 1, 10, KEY_A, NULL }, { 1, 2, 10, KEY_B, NULL } };
+	struct seen x = { "", "" };
+	struct cache_answer a = { seen_learned, seen_need, &x };
+	struct cache_found found;
+	struct cache_stats st;
+	const char *error = NULL;
+	struct cache *c;
+
+	(void)state;
+	assert_non_null(c = cache_open(dbpath, &error));
+	assert_int_equal(cache_record(c, "ov", "INBOX", 7, e, 2, &a, &st, &error), 0);
+	assert_int_equal(cache_lookup_learned(c, "ov", "INBOX", 7, older, 1, &a, &found, &error), 0);
+	assert_int_equal(sql_count("SELECT COUNT(*) FROM uidl WHERE user='ov'"), 2);
+	assert_int_equal(cache_lookup_learned(c, "ov", "INBOX", 7, NULL, 0, &a, &found, &error), 0);
+	assert_int_equal(sql_count("SELECT COUNT(*) FROM uidl WHERE user='ov'"), 2);
+	assert_int_equal(cache_record(c, "ov", "INBOX", 6, e, 2, &a, &st, &error), 0);
+	assert_true(st.stale);
+	assert_int_equal(st.fresh, 0);
+	/* Rebuilt (UIDVALIDITY 8) with a pending row of the same key around (a migration's
+	 * row whose message had two copies, one copied late): the old row wins. */
+	assert_int_equal(sqlite3_exec_count("INSERT INTO pending VALUES ('ov', 'INBOX', 1, "
+	    "'imported-a', '" KEY_A "', NULL, 10)"), 0);
+	e[0].uid = 5;
+	assert_int_equal(cache_record(c, "ov", "INBOX", 8, e, 1, &a, &st, &error), 0);
+	assert_false(st.stale);
+	assert_int_equal(st.matched, 1);
+	assert_int_equal(st.imported, 0);
+	assert_string_equal(x.learned, "0=0000000100000007");
+	cache_free(&c);
+}
+
 /* A version 2 file (issue 13's): its users are known (no migration for them). */
 static void
 test_a_version_2_file_is_migrated(void **state)
@@ -734,6 +797,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_an_import_with_a_bad_uidl_adds_nothing, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_export_stats_forget_and_prune, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_an_older_view_deletes_and_records_nothing, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_busy_while_another_connection_writes, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_a_version_2_file_is_migrated, setup, teardown),

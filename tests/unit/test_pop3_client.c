@@ -150,6 +150,38 @@ test_uidl_and_list_lines(void **state)
 	}
 }
 
+/* A message's header line over line_max in TOP's answer: its first line_max octets, the
+ * rest dropped, and the answer read on (however the stream is cut); a status line that long
+ * is still an error. */
+static void
+test_an_over_long_line_of_an_answer_is_cut(void **state)
+{
+	static const char wire2[] =
+	    "+OK\r\nSubject: abcdefghijklmnopqrstuvwxyz0123456789\r\n.XYZ is long too, and more\r\n"
+	    "To: b\r\n.\r\n+OK 1 2\r\n";
+	static const char want2[] =
+	    "S+||||L:Subject: abcdefghijklmnop|L:XYZ is long too, and mor|L:To: b|E|S+|||1 2|M";
+
+	(void)state;
+	for (size_t cut = 0; cut <= sizeof(wire2) - 1; cut++) {
+		struct pop3c_parser p;
+		struct buf in = { 0 };
+		char out[512] = "";
+
+		pop3c_init(&p, 25);
+		assert_true(pop3c_expect(&p, true));
+		assert_true(pop3c_expect(&p, false));
+		buf_append(&in, wire2, cut);
+		drain(&p, &in, out, sizeof(out));
+		buf_append(&in, wire2 + cut, sizeof(wire2) - 1 - cut);
+		drain(&p, &in, out, sizeof(out));
+		strcat(out, "M");
+		if (strcmp(out, want2) != 0)
+			fail_msg("cut %zu:\n%s\nwant:\n%s", cut, out, want2);
+		buf_free(&in);
+	}
+}
+
 int
 main(void)
 {
@@ -157,6 +189,7 @@ main(void)
 		cmocka_unit_test(test_a_pipelined_conversation_any_split),
 		cmocka_unit_test(test_what_is_not_a_reply),
 		cmocka_unit_test(test_uidl_and_list_lines),
+		cmocka_unit_test(test_an_over_long_line_of_an_answer_is_cut),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
