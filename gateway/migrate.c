@@ -103,8 +103,10 @@ wipe_pass(struct gw_migrate *m)
 static void
 free_msgs(struct gw_migrate *m)
 {
-	for (size_t i = 0; i < m->n; i++)
+	for (size_t i = 0; i < m->n; i++) {
 		free(m->msgs[i].uidl);
+		free(m->msgs[i].msgid);
+	}
 	free(m->msgs);
 	m->msgs = NULL;
 	m->n = m->cap = 0;
@@ -695,12 +697,16 @@ top_end(struct gw_migrate *m, uint32_t idx)
 {
 	struct gw_migrate_msg *msg = &m->msgs[idx];
 
-	if (content_key_msgid(buf_data(&m->header), buf_len(&m->header), msg->ckey,
-	    msg->msgid) < 0) {
-		msg->ckey[0] = msg->msgid[0] = '\0';
+	char msgid[CONTENT_MSGID_MAX];
+
+	if (content_key_msgid(buf_data(&m->header), buf_len(&m->header), msg->ckey, msgid) < 0) {
+		msg->ckey[0] = '\0';
 		log_warn("%s migration: cannot compute a content key (OpenSSL)", m->log_id);
 	} else {
 		m->keyed++;
+		free(msg->msgid);
+		/* Held only when there is one: ENOMEM costs the id, not the key. */
+		msg->msgid = msgid[0] != '\0' ? strdup(msgid) : NULL;
 	}
 	buf_reset(&m->header);
 }

@@ -55,7 +55,8 @@ struct gw_migrate_msg {
 	uint64_t size;			/* the old server's LIST size */
 	char ckey[CONTENT_KEY_SIZE];	/* content_key_msgid() of TOP n 0's header; "" when
 					   TOP was refused for it (or the server has no TOP) */
-	char msgid[CONTENT_MSGID_MAX];	/* its normalized Message-ID, "" when none */
+	char *msgid;			/* its normalized Message-ID (malloc'd), NULL when
+					   none: ~50 octets a message, not 256 */
 };
 
 enum gw_migrate_outcome {
