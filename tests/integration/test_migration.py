@@ -490,3 +490,45 @@ def test_a_wrong_password_never_reaches_the_old_server(dovecot, old, gates):
 	assert reply.startswith(b"-ERR [AUTH]"), reply
 	assert old_auth_failures(old, user) == before, "the guess was tried on the old server"
 	assert_old_uidls(listing(pg.port, user, password), theirs, "the real user's first login")
+
+
+def test_a_read_only_cache_never_gives_new_uidls(dovecot, old, gates, tmp_path):
+	"""The cache file and its directory read-only for the gateway (root's, popgate running as
+	nobody): SQLite cannot open a WAL file it cannot add its -shm to, so no session can tell
+	whether its user was migrated: -ERR [SYS/TEMP] with the reason in the log, never new
+	UIDLs. Writable again, the migrated user has his old UIDLs (the old server is not asked:
+	it is down) and the other is migrated."""
+	import subprocess
+	import tempfile
+	if os.geteuid() != 0:
+		pytest.skip("needs root")
+	done_user, done_password, _ = migration_user(dovecot)
+	user, password, _ = migration_user(dovecot)
+	theirs = listing(old.pop3_port, user, password)
+	cache_dir = tempfile.mkdtemp(prefix="popgate-ro-")	# in /tmp: reachable by nobody
+	os.chmod(cache_dir, 0o777)
+	cache = os.path.join(cache_dir, "uidl.sqlite")
+	as_nobody = {"server.user": "nobody", "server.allow_root": None, "cache.path": cache}
+	try:
+		pg = gates("ro", **as_nobody)
+		first = listing(pg.port, done_user, done_password)
+		pg.stop()
+		# Closed cleanly: no -wal or -shm left. The file and its directory become root's.
+		assert sorted(os.listdir(cache_dir)) == ["uidl.sqlite"], os.listdir(cache_dir)
+		owner = os.stat(cache).st_uid
+		os.chown(cache, 0, 0)
+		os.chmod(cache, 0o644)
+		os.chmod(cache_dir, 0o755)
+		pg.start()
+		for u, p in ((done_user, done_password), (user, password)):
+			assert_sys_temp(pass_reply(pg.port, u, p), "a read-only cache")
+		assert "the UIDL cache cannot tell whether the user was migrated" in pg.log()
+		os.chown(cache, owner, -1)
+		os.chmod(cache_dir, 0o777)
+		with old_server_down(old):
+			wait_until(lambda: pass_reply(pg.port, done_user, done_password).startswith(
+				b"+OK"), 15, "the cache is writable again, the login still fails")
+			assert listing(pg.port, done_user, done_password) == first
+		assert_old_uidls(listing(pg.port, user, password), theirs, "migrated at last")
+	finally:
+		subprocess.run(["rm", "-rf", cache_dir])
