@@ -342,7 +342,7 @@ cache_lookup_learned(struct cache *c, const char *user, const char *mailbox,
 	}
 	if (prepare_user(c, "SELECT uid, uidl, ckey FROM uidl WHERE user=?1 AND mailbox=?2 AND "
 	    "uidvalidity=?3", user, mailbox, &sel) < 0 ||
-	    prepare_user(c, "SELECT 1 FROM uidl WHERE user=?1 AND mailbox=?2 AND uidvalidity<?3 "
+	    prepare_user(c, "SELECT 1 FROM uidl WHERE user=?1 AND mailbox=?2 AND uidvalidity<>?3 "
 	    "LIMIT 1", user, mailbox, &old) < 0 ||
 	    prepare_user(c, "SELECT 1 FROM pending WHERE user=?1 AND mailbox=?2 LIMIT 1", user,
 	    mailbox, &pend) < 0)
@@ -415,7 +415,7 @@ nonempty(const char *s)
 }
 
 enum rec_stmt {
-	ROW, SETKEY, INS, NEWER, ANYOLD, ANYPEND, MATCH, TAKE, TAKEN, PTAKEN, LOST, DROP,
+	ROW, SETKEY, INS, ANYOLD, ANYPEND, MATCH, TAKE, TAKEN, PTAKEN, LOST, DROP,
 	PKEY, PMSGID, PSIZE, PTAKE, PLOST, PDROP, SEEN, NSTMT
 };
 
@@ -427,20 +427,22 @@ static const char *const rec_sql[NSTMT] = {
 	    "user=?1 AND mailbox=?2 AND uidvalidity=?3 AND uid=?4",
 	[INS] = "INSERT INTO uidl (user, mailbox, uidvalidity, uid, uidl, size, ckey, msgid) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-	/* Old means an earlier UIDVALIDITY (RFC 3501 §2.3.1.1: a new one is greater): a
-	 * session that saw the mailbox before its rebuild never takes the new rows. */
-	[NEWER] = "SELECT 1 FROM uidl WHERE user=?1 AND mailbox=?2 AND uidvalidity>?3 LIMIT 1",
-	[ANYOLD] = "SELECT 1 FROM uidl WHERE user=?1 AND mailbox=?2 AND uidvalidity<?3 LIMIT 1",
+	/* Old means another UIDVALIDITY, earlier or later: RFC 3501 §2.3.1.1 wants a new one
+	 * greater, but a mailbox restored from a backup or moved to another backend may go
+	 * back, and a session that listed the mailbox just before a rebuild another session
+	 * recorded sees the earlier one. Either way its messages take the rows by key, so the
+	 * UIDLs stay whichever listing records. */
+	[ANYOLD] = "SELECT 1 FROM uidl WHERE user=?1 AND mailbox=?2 AND uidvalidity<>?3 LIMIT 1",
 	[ANYPEND] = "SELECT 1 FROM pending WHERE user=?1 AND mailbox=?2 LIMIT 1",
 	[MATCH] = "SELECT uidvalidity, uid, uidl FROM uidl INDEXED BY uidl_ckey WHERE "
-	    "user=?1 AND mailbox=?2 AND ckey=?4 AND uidvalidity<?3 ORDER BY uidvalidity, uid "
+	    "user=?1 AND mailbox=?2 AND ckey=?4 AND uidvalidity<>?3 ORDER BY uidvalidity, uid "
 	    "LIMIT 1",
 	[TAKE] = "DELETE FROM uidl WHERE user=?1 AND mailbox=?2 AND uidvalidity=?5 AND uid=?4",
 	[TAKEN] = "SELECT 1 FROM uidl INDEXED BY uidl_uidl WHERE user=?1 AND mailbox=?2 AND "
 	    "uidl=?4 LIMIT 1",
 	[PTAKEN] = "SELECT 1 FROM pending WHERE user=?1 AND mailbox=?2 AND uidl=?4 LIMIT 1",
-	[LOST] = "SELECT COUNT(*) FROM uidl WHERE user=?1 AND mailbox=?2 AND uidvalidity<?3",
-	[DROP] = "DELETE FROM uidl WHERE user=?1 AND mailbox=?2 AND uidvalidity<?3",
+	[LOST] = "SELECT COUNT(*) FROM uidl WHERE user=?1 AND mailbox=?2 AND uidvalidity<>?3",
+	[DROP] = "DELETE FROM uidl WHERE user=?1 AND mailbox=?2 AND uidvalidity<>?3",
 	[PKEY] = "SELECT seq, uidl FROM pending WHERE user=?1 AND mailbox=?2 AND ckey=?4 "
 	    "ORDER BY seq LIMIT 1",
 	[PMSGID] = "SELECT seq, uidl FROM pending WHERE user=?1 AND mailbox=?2 AND ckey IS NULL "
@@ -611,14 +613,6 @@ cache_record(struct cache *c, const char *user, const char *mailbox, uint32_t ui
 		if (prepare_user(c, rec_sql[k], user, mailbox, &r.st[k]) < 0)
 			goto fail;
 		sqlite3_bind_int64(r.st[k], 3, uidvalidity);
-	}
-	/* A session that saw the mailbox before a rebuild another session has recorded: what it
-	 * knows is history; it records nothing (and serves derived UIDLs until it logs in again). */
-	if ((rc = exists(r.st[NEWER])) < 0)
-		goto fail;
-	if (rc == 1) {
-		stats_r->stale = true;
-		n = 0;
 	}
 	if ((rc = exists(r.st[ANYOLD])) < 0)
 		goto fail;

@@ -45,7 +45,7 @@ struct cache_answer {
 struct cache_found {
 	bool known;		/* the cache knows the user: rows, pending rows, an earlier login
 				   or a finished migration (none: a live migration may run) */
-	bool rebuilt;		/* rows of an earlier UIDVALIDITY: the mailbox was rebuilt, and
+	bool rebuilt;		/* rows of another UIDVALIDITY: the mailbox was rebuilt, and
 				   cache_record() matches them by key */
 	bool pending;		/* pending rows (an import, a migration) wait to be matched */
 };
@@ -79,14 +79,14 @@ struct cache_stats {
 	size_t fresh;			/* got a new UIDL */
 	size_t lost;			/* old messages (and key-less pending rows) no current
 					   one matched */
-	bool stale;			/* rows of a later UIDVALIDITY: nothing recorded */
 };
 
 /* Records messages (ascending by uid). One with a row keeps its UIDL (learned() says so when
  * it is not the derived one) and gets its content key, unless it has none. One without a
  * row gets, in this order of preference:
- *  1. the UIDL of the first old row (an earlier UIDVALIDITY: the mailbox was rebuilt) with
- *     its key, in UID order: a message's own history first;
+ *  1. the UIDL of the first old row (another UIDVALIDITY: the mailbox was rebuilt, or
+ *     restored, or this session listed it just before a rebuild another one recorded)
+ *     with its key, in (UIDVALIDITY, UID) order: a message's own history first;
  *  2. the UIDL of the user's first pending row (in import order) that matches it: a
  *     pending row with a content key by key; one with a Message-ID but no key by
  *     Message-ID; one with neither by size, among the messages nothing else matched;
@@ -95,10 +95,8 @@ struct cache_stats {
  * later login. Once every message had a key, the old rows no message took are dropped, and
  * so are pending rows without a content key (left, they would give their UIDL to later
  * mail of that Message-ID or size); *stats_r counts both as lost. Pending rows with a key
- * stay (a migration may still be copying their messages). Rows of a later UIDVALIDITY mean
- * the caller saw the mailbox before a rebuild another session recorded (or the server's
- * UIDVALIDITY went backwards): nothing is recorded, and stats_r->stale says so. One
- * transaction. 0, or -1 with *error_r (nothing changed). */
+ * stay (a migration may still be copying their messages). One transaction. 0, or -1 with
+ * *error_r (nothing changed). */
 int cache_record(struct cache *c, const char *user, const char *mailbox, uint32_t uidvalidity,
     const struct cache_entry *e, size_t n, const struct cache_answer *a,
     struct cache_stats *stats_r, const char **error_r);

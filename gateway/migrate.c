@@ -64,6 +64,7 @@ static const char *const key_fields[] = { "message-id", "date", "from", "to", "s
 
 static void mig_io(struct gw_io *io, enum gw_io_event ev, void *ctx);
 static void mig_timer_cb(struct ev_loop *loop, ev_timer *t, int revents);
+static void send_login(struct gw_migrate *m);
 
 void
 gw_migrate_target_from_config(struct gw_migrate_target *t_r, const struct gw_config *cfg,
@@ -223,7 +224,7 @@ mig_early(struct gw_migrate *m, enum gw_migrate_outcome o, const char *why)
 static void
 mig_rearm(struct gw_migrate *m)
 {
-	if (m->early)
+	if (m->early || m->login_due)	/* an outcome due; or held: no answer is owed */
 		return;
 	ev_timer_stop(m->loop, &m->timer);
 	ev_timer_set(&m->timer, (double)m->t->timeout, 0.);
@@ -237,13 +238,16 @@ mig_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (m->early)
+	if (m->early) {
 		mig_end(m, m->early_outcome, NULL);
-	else if (m->state == GW_MIG_QUIT)
+	} else if (m->login_due && !m->held) {	/* released */
+		m->login_due = false;
+		mig_rearm(m);
+		send_login(m);
+	} else if (m->state == GW_MIG_QUIT)
 		mig_end(m, GW_MIGRATE_OK, NULL);	/* all was read; QUIT is manners */
 	else
-		mig_temp(m, "no answer for %u seconds%s", m->t->timeout,
-		    m->held ? " (the IMAP login not done)" : "");
+		mig_temp(m, "no answer for %u seconds", m->t->timeout);
 }
 
 /* --- sending --- */
@@ -347,7 +351,10 @@ static void
 send_login(struct gw_migrate *m)
 {
 	if (m->held) {
-		m->login_due = true;	/* gw_migrate_release() sends it */
+		/* gw_migrate_release() sends it. Meanwhile the old server owes nothing: the
+		 * wait is the IMAP login's (bounded by its own timeouts, or the session's end). */
+		m->login_due = true;
+		ev_timer_stop(m->loop, &m->timer);
 		return;
 	}
 	/* A server that lists its capabilities and no USER, but SASL PLAIN, gets AUTH. */
@@ -668,9 +675,9 @@ key_field(const struct slice *line)
  * to the empty line that ends the header (a line of only CR ends it too, as in
  * content_key()). */
 static void
-top_line(struct gw_migrate *m, const struct slice *line)
+top_line(struct gw_migrate *m, const struct slice *line, bool truncated)
 {
-	size_t len = line->len;
+	size_t len = line->len, room;
 
 	if (m->hdr_over)
 		return;
@@ -684,12 +691,22 @@ top_line(struct gw_migrate *m, const struct slice *line)
 		m->hdr_keep = key_field(line);
 	if (!m->hdr_keep)
 		return;
-	if (line->len + 2 > MIG_HEADER_MAX - buf_len(&m->header)) {
-		m->hdr_keep = false;	/* not a part of a field, nor what continues it */
+	room = MIG_HEADER_MAX - buf_len(&m->header);
+	if (line->len + 2 > room) {
+		/* Cut where keys.c cuts the IMAP side's HEADER.FIELDS literal (its first
+		 * MIG_HEADER_MAX octets), so both hash the same bytes: what fits of this line
+		 * (a line the reader cut is longer still: no CRLF), and nothing after it. */
+		buf_append(&m->header, line->p, line->len < room ? line->len : room);
+		if (!truncated && line->len < room)
+			buf_append(&m->header, "\r\n", room - line->len);
+		m->hdr_over = true;
 		return;
 	}
 	buf_append(&m->header, line->p, line->len);
-	buf_append(&m->header, "\r\n", 2);
+	if (!truncated)
+		buf_append(&m->header, "\r\n", 2);
+	else
+		m->hdr_over = true;	/* its rest is gone: so is the rest of the header */
 }
 
 static void
@@ -817,7 +834,7 @@ on_status(struct gw_migrate *m, enum mig_cmd cmd, uint32_t idx, const struct pop
 }
 
 static void
-on_line(struct gw_migrate *m, enum mig_cmd cmd, const struct slice *line)
+on_line(struct gw_migrate *m, enum mig_cmd cmd, const struct slice *line, bool truncated)
 {
 	switch (cmd) {
 	case MC_CAPA:
@@ -830,7 +847,7 @@ on_line(struct gw_migrate *m, enum mig_cmd cmd, const struct slice *line)
 		list_line(m, line);
 		break;
 	case MC_TOP:
-		top_line(m, line);
+		top_line(m, line, truncated);
 		break;
 	default:
 		break;		/* only multi-line answers have lines */
@@ -914,7 +931,7 @@ mig_process(struct gw_migrate *m)
 			on_status(m, cmd, idx, &ev);
 			break;
 		case POP3C_LINE:
-			on_line(m, m->pending[m->pending_head].cmd, &ev.text);
+			on_line(m, m->pending[m->pending_head].cmd, &ev.text, ev.truncated);
 			break;
 		case POP3C_END:
 			cmd = m->pending[m->pending_head].cmd;
@@ -1040,8 +1057,10 @@ gw_migrate_release(struct gw_migrate *m)
 		return;
 	m->held = false;
 	if (m->login_due && m->state != GW_MIG_IDLE && !m->early) {
-		m->login_due = false;
-		mig_rearm(m);
-		send_login(m);
+		/* Sent from the loop, never on the owner's stack: a failure to send would end
+		 * the conversation (and call its owner back) inside this call. */
+		ev_timer_stop(m->loop, &m->timer);
+		ev_timer_set(&m->timer, 0., 0.);
+		ev_timer_start(m->loop, &m->timer);
 	}
 }

@@ -141,8 +141,9 @@ struct gw_migrate {
  * Returns 0, or -1 (out of memory: nothing started, no callback). */
 int gw_migrate_start(struct gw_migrate *m, struct ev_loop *loop, const struct gw_migrate_target *t,
     const struct gw_migrate_params *p);
-/* The credentials may go (the IMAP server accepted them): the held login is sent now, or
- * as soon as CAPA is answered. Nothing happens after an outcome. */
+/* The credentials may go (the IMAP server accepted them): the held login is sent from the
+ * loop, or as soon as CAPA is answered. done never runs inside this call. Nothing happens
+ * after an outcome. */
 void gw_migrate_release(struct gw_migrate *m);
 /* Stops it without a callback (the session ended): closes the connection, wipes the
  * credentials, frees everything (msgs too). Safe on a zeroed struct, after done, and twice. */

@@ -40,6 +40,7 @@ login_failed(struct gw_session *s, enum gw_login_outcome outcome, const char *wh
 	unsigned delay;
 
 	gw_cred_wipe(&s->cred);
+	s->logged_in = false;
 	gw_migration_abort(&s->mig);
 	gw_keys_abort(&s->keys);
 	if (s->cache_req != NULL) {
@@ -135,14 +136,6 @@ cache_recorded(void *ctx, struct gw_cache_req *req, const char *error)
 		gw_session_flush(s);
 		return;
 	}
-	if (error == NULL && req->stats.stale) {
-		/* Another session recorded a later UIDVALIDITY (a rebuild while we listed; or the
-		 * server's went backwards): this listing's UIDLs would be new to the client. */
-		login_failed(s, GW_LOGIN_TEMP, "the cache holds a later UIDVALIDITY than this "
-		    "login's: the mailbox was rebuilt meanwhile, or its UIDVALIDITY went backwards");
-		gw_session_flush(s);
-		return;
-	}
 	if (error != NULL && s->rebuilt) {
 		/* New UIDLs for a rebuilt mailbox would mean a full download for the client. */
 		login_failed(s, GW_LOGIN_TEMP, error);
@@ -185,7 +178,9 @@ uidls_settle(struct gw_session *s)
 		s->rebuilt = true;	/* pending rows to match now */
 	}
 	if (s->lookup_error[0] != '\0') {
-		if (s->rebuilt) {	/* the old server's UIDLs are where we cannot read */
+		/* The old server's UIDLs are where we cannot read; or, while [migration] is on,
+		 * a known user's may be (learned ones: derived UIDLs would be a full download). */
+		if (s->rebuilt || s->w->cfg->mig_host[0] != '\0') {
 			login_failed(s, GW_LOGIN_TEMP, s->lookup_error);
 			return;
 		}
@@ -291,8 +286,6 @@ login_done(void *ctx, enum gw_login_outcome outcome, const char *why)
 		return;
 	}
 	s->logged_in = true;
-	if (s->uidl_wait & GW_WAIT_MIGRATION)
-		gw_migration_release(&s->mig);
 	s->cache_req = gw_cache_lookup_new(s->user_key, s->w->cfg->up_mailbox, snap->uidvalidity,
 	    snap->uid, snap->count);
 	if (s->cache_req == NULL) {
@@ -301,6 +294,8 @@ login_done(void *ctx, enum gw_login_outcome outcome, const char *why)
 	}
 	s->uidl_wait |= GW_WAIT_LOOKUP;
 	gw_cache_submit(&s->w->cache, s->cache_req, cache_looked_up, s);
+	if (s->uidl_wait & GW_WAIT_MIGRATION)
+		gw_migration_release(&s->mig);
 }
 
 /* The migration's outcome (migration.h). */
@@ -312,6 +307,14 @@ migration_done(void *ctx, enum gw_migration_result r, const char *why)
 	s->uidl_wait &= ~GW_WAIT_MIGRATION;
 	s->mig_result = r;
 	snprintf(s->mig_why, sizeof(s->mig_why), "%s", why ? why : "");
+	if (r == GW_MIGRATION_FAILED && s->w->cfg->mig_required && s->logged_in) {
+		/* No need to wait for the keys: the answer is -ERR [SYS/TEMP] whatever they say.
+		 * (Before the IMAP login is done, its own verdict comes first: [AUTH] stays
+		 * [AUTH].) */
+		login_failed(s, GW_LOGIN_TEMP, s->mig_why);
+		gw_session_flush(s);
+		return;
+	}
 	uidls_settle(s);
 	gw_session_flush(s);
 }

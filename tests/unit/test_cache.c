@@ -319,10 +319,17 @@ test_a_rebuilt_mailbox_keeps_its_uidls(void **state)
 	assert_int_equal(cache_record(c, "ann", "INBOX", 2, now, 4, &a, &st, &error), 0);
 	assert_string_equal(x.learned, "0=old-pop-2,1=0000000100000001,2=0000000d00000002,"
 	    "3=0000000d00000002-1");
-	/* A session that still sees the mailbox as it was never takes the new rows. */
+	/* A session that listed the mailbox just before the rebuild records after it: its
+	 * messages take the new rows by key, so its client hears the UIDLs it knows. */
 	memset(&x, 0, sizeof(x));
 	assert_int_equal(cache_record(c, "ann", "INBOX", 1, old, 3, &a, &st, &error), 0);
-	assert_int_equal(st.matched, 0);
+	assert_string_equal(x.learned, "1=old-pop-2,2=0000000d00000002");	/* 0: derived */
+	assert_int_equal(st.matched, 3);
+	/* And the next login of the rebuilt mailbox takes them back: the same UIDLs again. */
+	memset(&x, 0, sizeof(x));
+	assert_int_equal(cache_record(c, "ann", "INBOX", 2, now, 4, &a, &st, &error), 0);
+	assert_string_equal(x.learned, "0=old-pop-2,1=0000000100000001,2=0000000d00000002,"
+	    "3=0000000d00000002-1");
 	/* From now on, answered from the rows of the new UIDVALIDITY; nothing to key. */
 	memset(&x, 0, sizeof(x));
 	assert_int_equal(cache_lookup_learned(c, "ann", "INBOX", 2, new_uids, 4, &a, &found,
@@ -708,10 +715,11 @@ test_busy_while_another_connection_writes(void **state)
 }
 
 /* Two sessions of one user: the one whose list is older never deletes rows above its
- * highest UID (newer mail another session recorded), and never records over a later
- * UIDVALIDITY (stale); after a rebuild, a message's own old row beats a pending one. */
+ * highest UID (newer mail another session recorded); a UIDVALIDITY that went back (a
+ * restored mailbox) takes the rows by key, the same UIDLs; after a rebuild, a message's
+ * own old row beats a pending one. */
 static void
-test_an_older_view_deletes_and_records_nothing(void **state)
+test_an_older_view_keeps_the_uidls(void **state)
 {
 	static const uint32_t older[] = { 1 };
 	struct cache_entry e[] = { { 0, 1, 10, KEY_A, NULL }, { 1, 2, 10, KEY_B, NULL } };
@@ -729,16 +737,18 @@ test_an_older_view_deletes_and_records_nothing(void **state)
 	assert_int_equal(sql_count("SELECT COUNT(*) FROM uidl WHERE user='ov'"), 2);
 	assert_int_equal(cache_lookup_learned(c, "ov", "INBOX", 7, NULL, 0, &a, &found, &error), 0);
 	assert_int_equal(sql_count("SELECT COUNT(*) FROM uidl WHERE user='ov'"), 2);
+	memset(&x, 0, sizeof(x));
 	assert_int_equal(cache_record(c, "ov", "INBOX", 6, e, 2, &a, &st, &error), 0);
-	assert_true(st.stale);
+	assert_string_equal(x.learned, "0=0000000100000007,1=0000000200000007");
+	assert_int_equal(st.matched, 2);
 	assert_int_equal(st.fresh, 0);
+	memset(&x, 0, sizeof(x));
 	/* Rebuilt (UIDVALIDITY 8) with a pending row of the same key around (a migration's
 	 * row whose message had two copies, one copied late): the old row wins. */
 	assert_int_equal(sqlite3_exec_count("INSERT INTO pending VALUES ('ov', 'INBOX', 1, "
 	    "'imported-a', '" KEY_A "', NULL, 10)"), 0);
 	e[0].uid = 5;
 	assert_int_equal(cache_record(c, "ov", "INBOX", 8, e, 1, &a, &st, &error), 0);
-	assert_false(st.stale);
 	assert_int_equal(st.matched, 1);
 	assert_int_equal(st.imported, 0);
 	assert_string_equal(x.learned, "0=0000000100000007");
@@ -797,7 +807,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_an_import_with_a_bad_uidl_adds_nothing, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_export_stats_forget_and_prune, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_an_older_view_deletes_and_records_nothing, setup,
+		cmocka_unit_test_setup_teardown(test_an_older_view_keeps_the_uidls, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_busy_while_another_connection_writes, setup,
 		    teardown),

@@ -924,6 +924,68 @@ test_the_login_waits_for_its_release(void **state)
 	fx_close(&f);
 }
 
+/* A key field longer than what is kept (a To: of 98 KiB): the old server's side hashes the
+ * same first 64 KiB of the key fields as keys.c does of IMAP's HEADER.FIELDS literal, so
+ * the two keys match. */
+static void
+test_an_over_long_key_field_keys_as_imap_does(void **state)
+{
+	static struct fake_msg big[1];
+	struct fixture f;
+	char *h = malloc(120 * 1024), key[CONTENT_KEY_SIZE];
+	size_t len;
+
+	(void)state;
+	assert_non_null(h);
+	len = (size_t)sprintf(h, "Message-ID: <wide@example.org>\r\nTo: ");
+	memset(h + len, 't', 98 * 1024);
+	len += 98 * 1024;
+	sprintf(h + len, "\r\nFrom: a@example.org\r\nSubject: wide\r\n");
+	big[0].uidl = "WIDE";
+	big[0].header = h;
+	big[0].size = 100000;
+	fx_open(&f);
+	f.s.msgs = big;
+	f.s.n = 1;
+	f.s.capa = "USER\r\nTOP\r\n";
+	fx_run(&f);
+	assert_int_equal(f.r.outcome, GW_MIGRATE_OK);
+	/* Every line is a key field: IMAP's literal is the header itself, cut at 64 KiB. */
+	assert_int_equal(content_key((const uint8_t *)h, 64 * 1024, key), 0);
+	assert_string_equal(f.m.msgs[0].ckey, key);
+	fx_close(&f);
+	free(h);
+}
+
+/* Held longer than [migration] timeout: the old server owes no answer meanwhile, so the
+ * wait for the IMAP login is not its timeout. */
+static void
+test_a_long_hold_is_not_a_timeout(void **state)
+{
+	struct fixture f;
+	struct gw_migrate_params p = {
+		.user = "alice", .password = (const uint8_t *)"secret", .password_len = 6,
+		.log_id = "session=test", .hold_login = true, .done = on_done,
+	};
+
+	(void)state;
+	fx_open(&f);
+	p.ctx = &f.r;
+	f.s.msgs = three;
+	f.s.n = 3;
+	f.s.capa = "USER\r\nTOP\r\n";
+	f.t.timeout = 1;
+	assert_int_equal(gw_migrate_start(&f.m, f.loop, &f.t, &p), 0);
+	run(f.loop, 1.6);
+	assert_int_equal(f.r.calls, 0);
+	gw_migrate_release(&f.m);
+	assert_int_equal(f.r.calls, 0);		/* never inside the release */
+	run(f.loop, 15);
+	assert_int_equal(f.r.calls, 1);
+	assert_int_equal(f.r.outcome, GW_MIGRATE_OK);
+	fx_close(&f);
+}
+
 /* --- TLS --- */
 
 static SSL_CTX *
@@ -1090,6 +1152,8 @@ main(void)
 		cmocka_unit_test(test_big_header_keys_like_the_whole),
 		cmocka_unit_test(test_one_over_long_header_line),
 		cmocka_unit_test(test_the_login_waits_for_its_release),
+		cmocka_unit_test(test_an_over_long_key_field_keys_as_imap_does),
+		cmocka_unit_test(test_a_long_hold_is_not_a_timeout),
 		cmocka_unit_test(test_implicit_tls_verified),
 		cmocka_unit_test(test_tls_wrong_name_is_temp),
 		cmocka_unit_test(test_stls_drops_injected_bytes),
