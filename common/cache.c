@@ -51,6 +51,13 @@ static const char cache_indexes[] =
 	"CREATE INDEX IF NOT EXISTS uidl_ckey ON uidl (user, mailbox, ckey, uidvalidity, uid);"
 	"CREATE INDEX IF NOT EXISTS uidl_uidl ON uidl (user, mailbox, uidl);";
 
+/* Is there a row of another UIDVALIDITY? Two index ranges: "uidvalidity<>?3" would walk
+ * every row of the mailbox when there is none (each routine poll). */
+#define CACHE_ANY_OTHER_UIDVALIDITY \
+	"SELECT 1 FROM (SELECT 1 FROM uidl WHERE user=?1 AND mailbox=?2 AND uidvalidity<?3 " \
+	"LIMIT 1) UNION ALL SELECT 1 FROM (SELECT 1 FROM uidl WHERE user=?1 AND mailbox=?2 " \
+	"AND uidvalidity>?3 LIMIT 1)"
+
 #define CACHE_VERSION 3
 #define SEEN_EVERY (24 * 3600)	/* a user's last_seen is written at most once a day */
 
@@ -342,8 +349,7 @@ cache_lookup_learned(struct cache *c, const char *user, const char *mailbox,
 	}
 	if (prepare_user(c, "SELECT uid, uidl, ckey FROM uidl WHERE user=?1 AND mailbox=?2 AND "
 	    "uidvalidity=?3", user, mailbox, &sel) < 0 ||
-	    prepare_user(c, "SELECT 1 FROM uidl WHERE user=?1 AND mailbox=?2 AND uidvalidity<>?3 "
-	    "LIMIT 1", user, mailbox, &old) < 0 ||
+	    prepare_user(c, CACHE_ANY_OTHER_UIDVALIDITY, user, mailbox, &old) < 0 ||
 	    prepare_user(c, "SELECT 1 FROM pending WHERE user=?1 AND mailbox=?2 LIMIT 1", user,
 	    mailbox, &pend) < 0)
 		goto fail;
@@ -432,7 +438,7 @@ static const char *const rec_sql[NSTMT] = {
 	 * back, and a session that listed the mailbox just before a rebuild another session
 	 * recorded sees the earlier one. Either way its messages take the rows by key, so the
 	 * UIDLs stay whichever listing records. */
-	[ANYOLD] = "SELECT 1 FROM uidl WHERE user=?1 AND mailbox=?2 AND uidvalidity<>?3 LIMIT 1",
+	[ANYOLD] = CACHE_ANY_OTHER_UIDVALIDITY,
 	[ANYPEND] = "SELECT 1 FROM pending WHERE user=?1 AND mailbox=?2 LIMIT 1",
 	[MATCH] = "SELECT uidvalidity, uid, uidl FROM uidl INDEXED BY uidl_ckey WHERE "
 	    "user=?1 AND mailbox=?2 AND ckey=?4 AND uidvalidity<>?3 ORDER BY uidvalidity, uid "
