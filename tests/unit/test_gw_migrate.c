@@ -865,34 +865,92 @@ test_big_header_keys_like_the_whole(void **state)
 	free(h);
 }
 
+/* A mailbox of one message with this header, migrated: the fixture, for its checks. */
+static void
+one_message(struct fixture *f, struct fake_msg *msg)
+{
+	fx_open(f);
+	f->s.msgs = msg;
+	f->s.n = 1;
+	f->s.capa = "USER\r\nTOP\r\n";
+	fx_run(f);
+	assert_int_equal(f->r.outcome, GW_MIGRATE_OK);
+}
+
+/* A header of prefix, `n` times c, then suffix (malloc'd). */
+static char *
+long_header(const char *prefix, char c, size_t n, const char *suffix)
+{
+	size_t len = strlen(prefix);
+	char *h = malloc(len + n + strlen(suffix) + 1);
+
+	assert_non_null(h);
+	memcpy(h, prefix, len);
+	memset(h + len, c, n);
+	strcpy(h + len + n, suffix);
+	return h;
+}
+
 /* One header line longer than the reader's bound (70 KiB, unfolded, not a key field): cut,
  * not a failure (a TEMP would keep the user out for as long as the old server has it). */
 static void
 test_one_over_long_header_line(void **state)
 {
-	static struct fake_msg big[1];
+	static struct fake_msg msg[1];
 	struct fixture f;
-	char *h = malloc(80 * 1024);
-	size_t len;
+	char *h = long_header("Message-ID: <long@example.org>\r\nX-Junk: ", 'j', 70 * 1024,
+	    "\r\nSubject: after the long one\r\n");
 
 	(void)state;
-	assert_non_null(h);
-	len = (size_t)sprintf(h, "Message-ID: <long@example.org>\r\nX-Junk: ");
-	memset(h + len, 'j', 70 * 1024);
-	len += 70 * 1024;
-	sprintf(h + len, "\r\nSubject: after the long one\r\n");
-	big[0].uidl = "LONG";
-	big[0].header = h;
-	big[0].size = 80000;
-	fx_open(&f);
-	f.s.msgs = big;
-	f.s.n = 1;
-	f.s.capa = "USER\r\nTOP\r\n";
-	fx_run(&f);
-	assert_int_equal(f.r.outcome, GW_MIGRATE_OK);
+	msg[0] = (struct fake_msg){ .uidl = "LONG", .header = h, .size = 80000 };
+	one_message(&f, msg);
 	assert_msg(&f.m.msgs[0], 1, "LONG", 80000, h);
 	fx_close(&f);
 	free(h);
+}
+
+/* A key field longer than what is kept (a To: of 98 KiB): the old server's side hashes the
+ * same first 64 KiB of the key fields as keys.c does of IMAP's HEADER.FIELDS literal, so
+ * the two keys match. */
+static void
+test_an_over_long_key_field_keys_as_imap_does(void **state)
+{
+	static struct fake_msg msg[1];
+	struct fixture f;
+	char key[CONTENT_KEY_SIZE];
+	char *h = long_header("Message-ID: <wide@example.org>\r\nTo: ", 't', 98 * 1024,
+	    "\r\nFrom: a@example.org\r\nSubject: wide\r\n");
+
+	(void)state;
+	msg[0] = (struct fake_msg){ .uidl = "WIDE", .header = h, .size = 100000 };
+	one_message(&f, msg);
+	/* Every line is a key field: IMAP's literal is the header itself, cut at 64 KiB. */
+	assert_int_equal(content_key((const uint8_t *)h, 64 * 1024, key), 0);
+	assert_string_equal(f.m.msgs[0].ckey, key);
+	fx_close(&f);
+	free(h);
+}
+
+/* Starts a migration of `three` that holds its login, and runs the loop for `seconds`:
+ * nothing may have ended by then. */
+static void
+start_held(struct fixture *f, unsigned timeout, double seconds)
+{
+	struct gw_migrate_params p = {
+		.user = "alice", .password = (const uint8_t *)"secret", .password_len = 6,
+		.log_id = "session=test", .hold_login = true, .done = on_done,
+	};
+
+	fx_open(f);
+	p.ctx = &f->r;
+	f->s.msgs = three;
+	f->s.n = 3;
+	f->s.capa = "USER\r\nTOP\r\n";
+	if (timeout > 0)
+		f->t.timeout = timeout;
+	assert_int_equal(gw_migrate_start(&f->m, f->loop, &f->t, &p), 0);
+	run(f->loop, seconds);
+	assert_int_equal(f->r.calls, 0);
 }
 
 /* hold_login: connected, greeted and CAPA read, but no credential goes out before
@@ -901,20 +959,9 @@ static void
 test_the_login_waits_for_its_release(void **state)
 {
 	struct fixture f;
-	struct gw_migrate_params p = {
-		.user = "alice", .password = (const uint8_t *)"secret", .password_len = 6,
-		.log_id = "session=test", .hold_login = true, .done = on_done,
-	};
 
 	(void)state;
-	fx_open(&f);
-	p.ctx = &f.r;
-	f.s.msgs = three;
-	f.s.n = 3;
-	f.s.capa = "USER\r\nTOP\r\n";
-	assert_int_equal(gw_migrate_start(&f.m, f.loop, &f.t, &p), 0);
-	run(f.loop, 0.3);
-	assert_int_equal(f.r.calls, 0);
+	start_held(&f, 0, 0.3);
 	assert_string_equal(f.s.cmds, "CAPA");
 	gw_migrate_release(&f.m);
 	run(f.loop, 15);
@@ -924,60 +971,15 @@ test_the_login_waits_for_its_release(void **state)
 	fx_close(&f);
 }
 
-/* A key field longer than what is kept (a To: of 98 KiB): the old server's side hashes the
- * same first 64 KiB of the key fields as keys.c does of IMAP's HEADER.FIELDS literal, so
- * the two keys match. */
-static void
-test_an_over_long_key_field_keys_as_imap_does(void **state)
-{
-	static struct fake_msg big[1];
-	struct fixture f;
-	char *h = malloc(120 * 1024), key[CONTENT_KEY_SIZE];
-	size_t len;
-
-	(void)state;
-	assert_non_null(h);
-	len = (size_t)sprintf(h, "Message-ID: <wide@example.org>\r\nTo: ");
-	memset(h + len, 't', 98 * 1024);
-	len += 98 * 1024;
-	sprintf(h + len, "\r\nFrom: a@example.org\r\nSubject: wide\r\n");
-	big[0].uidl = "WIDE";
-	big[0].header = h;
-	big[0].size = 100000;
-	fx_open(&f);
-	f.s.msgs = big;
-	f.s.n = 1;
-	f.s.capa = "USER\r\nTOP\r\n";
-	fx_run(&f);
-	assert_int_equal(f.r.outcome, GW_MIGRATE_OK);
-	/* Every line is a key field: IMAP's literal is the header itself, cut at 64 KiB. */
-	assert_int_equal(content_key((const uint8_t *)h, 64 * 1024, key), 0);
-	assert_string_equal(f.m.msgs[0].ckey, key);
-	fx_close(&f);
-	free(h);
-}
-
 /* Held longer than [migration] timeout: the old server owes no answer meanwhile, so the
  * wait for the IMAP login is not its timeout. */
 static void
 test_a_long_hold_is_not_a_timeout(void **state)
 {
 	struct fixture f;
-	struct gw_migrate_params p = {
-		.user = "alice", .password = (const uint8_t *)"secret", .password_len = 6,
-		.log_id = "session=test", .hold_login = true, .done = on_done,
-	};
 
 	(void)state;
-	fx_open(&f);
-	p.ctx = &f.r;
-	f.s.msgs = three;
-	f.s.n = 3;
-	f.s.capa = "USER\r\nTOP\r\n";
-	f.t.timeout = 1;
-	assert_int_equal(gw_migrate_start(&f.m, f.loop, &f.t, &p), 0);
-	run(f.loop, 1.6);
-	assert_int_equal(f.r.calls, 0);
+	start_held(&f, 1, 1.6);
 	gw_migrate_release(&f.m);
 	assert_int_equal(f.r.calls, 0);		/* never inside the release */
 	run(f.loop, 15);
