@@ -211,6 +211,8 @@ def main():
 	ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 	ap.add_argument("--json", metavar="FILE", help="also write the figures here as JSON")
 	ap.add_argument("--no-tls", action="store_true", help="skip the POP3S idle sessions")
+	ap.add_argument("--idle-only", action="store_true", help="skip RETR: idle-session memory "
+		"only (a quick check while changing what a session holds)")
 	a = ap.parse_args()
 	binary = popgate_bin()
 	if not binary:
@@ -219,7 +221,7 @@ def main():
 	result = {"binary": binary, "loadavg_start": os.getloadavg()}
 	t_start = time.monotonic()
 
-	msg = messages.big("bench", MSG_SIZE)
+	msg = messages.big("bench", 1000 if a.idle_only else MSG_SIZE)
 	wire = stuff(messages.pop3_bytes(msg))
 	EXPECTED.update(len=len(wire), sha256=hashlib.sha256(wire).hexdigest())
 	result["message_bytes"], result["retr_wire_bytes"] = len(msg), len(wire)
@@ -242,14 +244,15 @@ def main():
 		check_upstream(dov, "warm", seed)
 		del msg
 
-		pg = start_popgate(os.path.join(tmp, "pg-retr"), dov.imap_port, **POPGATE_OPTS)
-		retr_round(pg.port, BIG_USERS)	# untimed: the page cache, Dovecot's indexes
-		result["retr_1_mbps"] = retr_rounds(pg.port, BIG_USERS[:1], pg)
-		result["retr_%d_mbps" % CLIENTS] = retr_rounds(pg.port, BIG_USERS, pg)
-		pg.stop()
-		# The same RETR from Dovecot's own pop3: no popgate in it, so when this figure moves
-		# between two measurements, the machine moved, not popgate.
-		result["dovecot_pop3_1_mbps"] = retr_rounds(dov.pop3_port, BIG_USERS[:1])
+		if not a.idle_only:
+			pg = start_popgate(os.path.join(tmp, "pg-retr"), dov.imap_port, **POPGATE_OPTS)
+			retr_round(pg.port, BIG_USERS)	# untimed: the page cache, Dovecot's indexes
+			result["retr_1_mbps"] = retr_rounds(pg.port, BIG_USERS[:1], pg)
+			result["retr_%d_mbps" % CLIENTS] = retr_rounds(pg.port, BIG_USERS, pg)
+			pg.stop()
+			# The same RETR from Dovecot's own pop3: no popgate in it, so when this figure
+			# moves between two measurements, the machine moved, not popgate.
+			result["dovecot_pop3_1_mbps"] = retr_rounds(dov.pop3_port, BIG_USERS[:1])
 
 		pg = start_popgate(os.path.join(tmp, "pg-idle"), dov.imap_port, **POPGATE_OPTS)
 		result["idle_plain"] = idle_sessions(pg, pg.port)
@@ -284,6 +287,8 @@ def main():
 	for key, name in (("retr_1_mbps", "1 client"),
 			("retr_%d_mbps" % CLIENTS, "%d clients, aggregate" % CLIENTS),
 			("dovecot_pop3_1_mbps", "(Dovecot's own pop3, 1 client)")):
+		if key not in result:
+			continue
 		r = result[key]
 		cpu = r.get("popgate_cpu_s_per_gb")
 		print("%-30s %8.1f %8.1f %8.1f %11s   runs %s" % (name, r["min"], r["median"], r["max"],
