@@ -24,9 +24,14 @@ UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all unit test integration sanitize valgrind deps demo clean fuzz fuzz-build measure measure-cache \
-	measure-uidl
+	measure-uidl bench bench-smoke
 
-all: $(BUILD)/popgate
+all: $(BUILD)/popgate $(BUILD)/popbench
+
+# The load generator of `make bench` (bench/popbench.c): libev and libcrypto, nothing of popgate.
+$(BUILD)/popbench: bench/popbench.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS)
 
 $(BUILD)/popgate: $(GW_OBJ) $(BUILD)/libpopgate.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(GW_OBJ) $(BUILD)/libpopgate.a $(PKG_LIBS)
@@ -80,6 +85,17 @@ measure: $(BUILD)/popgate
 # smoke run, under a minute), --migration (also with [migration]), --out FILE (the table).
 measure-uidl: $(BUILD)/popgate
 	POPGATE_BIN=$(abspath $(BUILD)/popgate) $(PYTHON) tests/perf/uidl_bench.py $(UIDL_ARGS)
+
+# popgate side by side with Dovecot's own POP3 and Dovecot's POP3 over imapc, in front of the
+# same Dovecot IMAP (bench/run.py; writes bench/RESULTS.md; about BENCH_MINUTES minutes).
+# bench-smoke: every mode of build/popbench once, small; fails only when a mode fails.
+bench: $(BUILD)/popgate $(BUILD)/popbench
+	POPGATE_BIN=$(abspath $(BUILD)/popgate) POPBENCH_BIN=$(abspath $(BUILD)/popbench) \
+	  $(PYTHON) bench/run.py --out bench/RESULTS.md $(BENCH_ARGS)
+
+bench-smoke: $(BUILD)/popgate $(BUILD)/popbench
+	POPGATE_BIN=$(abspath $(BUILD)/popgate) POPBENCH_BIN=$(abspath $(BUILD)/popbench) \
+	  $(PYTHON) bench/run.py --smoke
 
 # The same, built with AddressSanitizer and UndefinedBehaviorSanitizer.
 sanitize:
