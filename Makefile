@@ -111,7 +111,7 @@ valgrind: $(UNIT_BIN)
 CI_FUZZ_TIME ?= 10
 
 test: deps
-	$(MAKE) all unit valgrind integration sanitize
+	$(MAKE) all unit valgrind integration bench-smoke sanitize
 	$(MAKE) fuzz FUZZ_TIME=$(CI_FUZZ_TIME)
 
 demo: deps all

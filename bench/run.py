@@ -66,6 +66,9 @@ TUNING = """
 default_process_limit = 12000
 default_client_limit = 40000
 default_vsz_limit = 1G
+# The process title names the session's user: the idle measurement counts the processes of
+# the idle users only, not the spare or reused processes of other phases.
+verbose_proctitle = yes
 service pop3-login {
   service_count = 0
   process_min_avail = %(cpus)d
@@ -158,8 +161,17 @@ def pss_kib(pids):
 	return pss, anon
 
 
-def dovecot_procs(dov, name):
-	return [p for p in descendants(dov.proc.pid) if comm(p) == name]
+def cmdline(pid):
+	try:
+		with open("/proc/%d/cmdline" % pid, "rb") as f:
+			return f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+	except OSError:
+		return ""
+
+
+def dovecot_procs(dov, name, marker="[idle"):
+	"""Dovecot's `name` processes serving a session of an idle user (verbose_proctitle)."""
+	return [p for p in descendants(dov.proc.pid) if comm(p) == name and marker in cmdline(p)]
 
 
 # ---- a byte-counting relay (top0: octets the upstream sent) ---------------------------------
@@ -378,13 +390,16 @@ def run_idle(s, peer):
 
 
 def wait_sessions_gone(s, peer, timeout=60):
-	"""After idle: the servers' session processes end (Dovecot) before the next measurement."""
+	"""After idle: the idle users' sessions end (Dovecot's processes drop the user from their
+	title, or exit) before the next measurement."""
 	deadline = time.monotonic() + timeout
 	while time.monotonic() < deadline:
 		gw, up = server_pids(s, peer)
-		if (peer == "popgate" or len(gw) <= 2 * CPUS) and len(up) <= 2 * CPUS:
+		if (peer == "popgate" or not gw) and not up:
 			return
 		time.sleep(0.2)
+	print("warning: %s: %d/%d processes still show an idle user %d s after QUIT" % (
+		peer, len(gw), len(up), timeout), file=sys.stderr)
 
 
 def run_top0(s, peer, relay):
