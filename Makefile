@@ -24,9 +24,14 @@ UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all unit test integration sanitize valgrind deps demo clean fuzz fuzz-build measure measure-cache \
-	measure-uidl
+	measure-uidl bench bench-smoke
 
-all: $(BUILD)/popgate
+all: $(BUILD)/popgate $(BUILD)/popbench
+
+# The load generator of `make bench` (bench/popbench.c): libev and libcrypto, nothing of popgate.
+$(BUILD)/popbench: bench/popbench.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS)
 
 $(BUILD)/popgate: $(GW_OBJ) $(BUILD)/libpopgate.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(GW_OBJ) $(BUILD)/libpopgate.a $(PKG_LIBS)
@@ -81,6 +86,17 @@ measure: $(BUILD)/popgate
 measure-uidl: $(BUILD)/popgate
 	POPGATE_BIN=$(abspath $(BUILD)/popgate) $(PYTHON) tests/perf/uidl_bench.py $(UIDL_ARGS)
 
+# popgate side by side with Dovecot's own POP3 and Dovecot's POP3 over imapc, in front of the
+# same Dovecot IMAP (bench/run.py; writes bench/RESULTS.md; about BENCH_MINUTES minutes).
+# bench-smoke: every mode of build/popbench once, small; fails only when a mode fails.
+bench: $(BUILD)/popgate $(BUILD)/popbench
+	POPGATE_BIN=$(abspath $(BUILD)/popgate) POPBENCH_BIN=$(abspath $(BUILD)/popbench) \
+	  $(PYTHON) bench/run.py --out bench/RESULTS.md $(BENCH_ARGS)
+
+bench-smoke: $(BUILD)/popgate $(BUILD)/popbench
+	POPGATE_BIN=$(abspath $(BUILD)/popgate) POPBENCH_BIN=$(abspath $(BUILD)/popbench) \
+	  $(PYTHON) bench/run.py --smoke
+
 # The same, built with AddressSanitizer and UndefinedBehaviorSanitizer.
 sanitize:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" LDFLAGS="-fsanitize=address,undefined" unit integration
@@ -95,7 +111,7 @@ valgrind: $(UNIT_BIN)
 CI_FUZZ_TIME ?= 10
 
 test: deps
-	$(MAKE) all unit valgrind integration sanitize
+	$(MAKE) all unit valgrind integration bench-smoke sanitize
 	$(MAKE) fuzz FUZZ_TIME=$(CI_FUZZ_TIME)
 
 demo: deps all

@@ -383,6 +383,47 @@ class OldPop3(Dovecot):
 		raise AssertionError("take fresh users from the IMAP Dovecot")
 
 
+# What makes a Dovecot a POP3 server over the imapc backend (ImapcPop3): its mailboxes are those
+# of another IMAP server, read over IMAP (Dovecot 2.3 imapc: mail_location = imapc:, imapc_host,
+# imapc_port, imapc_user/password). rfc822.size and fetch-headers: sizes and headers from FETCH,
+# not from downloading whole messages. Appended to the template: a setting given again wins.
+IMAPC_POP3 = """
+# --- POP3 over imapc: the mailboxes are those of the IMAP server on 127.0.0.1:%(imap_port)d.
+protocols = pop3
+mail_location = imapc:~/imapc
+imapc_host = 127.0.0.1
+imapc_port = %(imap_port)d
+imapc_user = %%u
+imapc_password = %(password)s
+imapc_features = rfc822.size fetch-headers
+"""
+
+
+class ImapcPop3(Dovecot):
+	"""A second Dovecot serving only POP3 (.pop3_port) whose mail storage is imapc: every user's
+	INBOX is read over IMAP from 127.0.0.1:imap_port, logging in as the same user with
+	`password` (every user of such a setup has the same one). Its own passwd-file (users),
+	base_dir, log and imapc index files; no maildirs of its own."""
+
+	serves_imap = False
+
+	def __init__(self, d, imap_port, users, password, extra=""):
+		assert all(p == password for p in users.values()), "imapc logs in with one password"
+		super().__init__(d, ssl=False, users=users, extra=IMAPC_POP3 % {
+			"imap_port": imap_port, "password": password} + extra)
+		self.imap_port = None	# it has an imap listener in its config, never started
+		self.upstream_port = imap_port
+
+	def imap(self, user="alice", password=None):
+		raise AssertionError("a POP3-over-imapc Dovecot has no IMAP of its own")
+
+	def seed_mailbox(self, user, include_big=True, msgs=None):
+		raise AssertionError("seed the IMAP server it reads")
+
+	def fresh_user(self, include_big=False, seed=True):
+		raise AssertionError("take fresh users from the IMAP server it reads")
+
+
 def _main(argv):
 	ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 	sub = ap.add_subparsers(dest="cmd", required=True)
