@@ -136,3 +136,29 @@ def test_max_sessions_beyond_the_hard_descriptor_limit_is_refused(dovecot, tmp_p
 	r = subprocess.run([popgate_bin(), "-t", "-c", ini], preexec_fn=low_hard,
 		stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
 	assert r.returncode == 0, r.stdout
+
+
+def test_workers_run_as_the_service_user(dovecot, tmp_path):
+	# The supervisor drops privileges before it forks: it and every worker are [server] user.
+	import pwd
+	import tempfile
+	nobody = pwd.getpwnam("nobody")
+	cache_dir = tempfile.mkdtemp(prefix="popgate-cache-")	# /tmp: reachable by nobody
+	os.chmod(cache_dir, 0o777)
+	pg = start_popgate(tmp_path / "pg", dovecot.imap_port, **{
+		"server.workers": 2, "server.user": "nobody", "server.allow_root": None,
+		"cache.path": os.path.join(cache_dir, "uidl.sqlite")})
+	try:
+		pids = worker_pids(pg, 2)
+		for pid in [pg.proc.pid] + list(pids.values()):
+			with open("/proc/%d/status" % pid) as f:
+				uid = [l for l in f if l.startswith("Uid:")][0]
+			assert uid.split()[1:3] == [str(nobody.pw_uid)] * 2, (pid, uid)
+		with Pop3Raw("127.0.0.1", pg.port) as c:
+			c.login("bob", dovecot.users["bob"])
+			assert c.cmd("UIDL 1").startswith(b"+OK 1 ")
+			assert_ok(c.quit())
+		assert os.stat(os.path.join(cache_dir, "uidl.sqlite")).st_uid == nobody.pw_uid
+	finally:
+		pg.stop()
+		subprocess.run(["rm", "-rf", cache_dir])
