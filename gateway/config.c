@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -35,7 +36,8 @@ struct key {
 static const struct key keys[] = {
 	{ "server", "listen", K_LISTEN, 0, NULL, 0, 0 },
 	{ "server", "listen_tls", K_LISTEN_TLS, 0, NULL, 0, 0 },
-	{ "server", "workers", K_UINT, F(workers), "1", 1, 1 },
+	/* default: the CPUs online, set before the file is read (gw_config_load()) */
+	{ "server", "workers", K_UINT, F(workers), NULL, 1, GW_WORKERS_MAX },
 	{ "server", "user", K_STR, F(user), "", 0, 0 },
 	{ "server", "group", K_STR, F(group), "", 0, 0 },
 	{ "server", "allow_root", K_BOOL, F(allow_root), "no", 0, 0 },
@@ -386,6 +388,7 @@ gw_config_load(struct gw_config *cfg, const char *path, const char **error_r)
 	memset(cfg, 0, sizeof(*cfg));
 	memset(&lc, 0, sizeof(lc));
 	lc.cfg = cfg;
+	cfg->workers = gw_config_default_workers();
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		if (keys[i].def != NULL && set_value(&lc, &keys[i], keys[i].def) < 0) {
 			snprintf(error, sizeof(error), "%s: built-in default of [%s] %s is invalid",
@@ -426,6 +429,14 @@ gw_config_free(struct gw_config *cfg)
 			*(char **)(base + keys[i].off) = NULL;
 		}
 	}
+}
+
+unsigned
+gw_config_default_workers(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > GW_WORKERS_MAX ? GW_WORKERS_MAX : (unsigned)n;
 }
 
 void

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #define GW_LISTEN_MAX 16
+#define GW_WORKERS_MAX 64	/* [server] workers */
 
 enum gw_security { GW_SEC_NONE, GW_SEC_STARTTLS, GW_SEC_TLS };
 
@@ -23,7 +24,7 @@ struct gw_config {
 	/* [server] */
 	struct gw_listen listen[GW_LISTEN_MAX];
 	size_t nlisten;
-	unsigned workers;
+	unsigned workers;			/* processes; 1: no fork (gateway/master.h) */
 	char *user, *group;
 	bool allow_root;			/* serve sessions as root (tests, containers) */
 	char *greeting;
@@ -52,8 +53,10 @@ struct gw_config {
 	bool set_seen;				/* \Seen on retrieved messages at QUIT */
 	bool in_use_check;			/* [IN-USE] for a second session of a user */
 	/* [limits] */
+	/* Per worker, like the [IN-USE] check and the failed-login delay: each worker
+	 * counts only its own sessions and failures. */
 	unsigned max_sessions;			/* per worker */
-	unsigned max_per_address;
+	unsigned max_per_address;		/* per worker */
 	unsigned max_bad_commands;
 	unsigned max_commands;
 	unsigned imap_line_max;
@@ -83,6 +86,9 @@ struct gw_config {
  * (the default, like Dovecot's auth_username_format %Lu), as typed with keep. Writes at
  * most size - 1 bytes and a NUL. */
 void gw_config_user_key(const struct gw_config *cfg, const char *user, char *key_r, size_t size);
+
+/* [server] workers when the file does not say: the CPUs online, 1..GW_WORKERS_MAX. */
+unsigned gw_config_default_workers(void);
 
 /* Loads and checks the file. Returns 0, or -1 with *error_r naming the line and key
  * (static storage, valid until the next call). */

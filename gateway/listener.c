@@ -1,6 +1,6 @@
 /* gateway/listener.c: listening sockets and accept().
  *
- * Sockets are bound by the master before privileges are dropped (privileged ports). On
+ * Sockets are bound before privileges are dropped (privileged ports), once per worker. On
  * EMFILE/ENFILE the listeners pause for a second and one line is logged, instead of
  * spinning on a readable listen socket (libev's "accept()ing when you can't"). */
 #include <sys/socket.h>
@@ -73,11 +73,54 @@ gw_listeners_pause(struct gw_listeners *ls, bool pause)
 }
 
 int
-gw_listeners_open(struct gw_listeners *ls, struct ev_loop *loop, const struct gw_config *cfg,
-    gw_accept_fn *accept, void *ctx, const char **error_r)
+gw_listen_fds_bind(struct gw_listen_fds *f, const struct gw_config *cfg, bool reuseport,
+    const char **error_r)
 {
 	static char error[300];
 
+	for (size_t i = 0; i < GW_LISTEN_MAX; i++)
+		f->fd[i] = -1;
+	f->n = 0;
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		const struct gw_listen *conf = &cfg->listen[i];
+		int one = 1, fd;
+
+		fd = socket(conf->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0 ||
+		    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+		    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
+		    (conf->addr.ss_family == AF_INET6 &&
+		     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+		    bind(fd, (const struct sockaddr *)&conf->addr, conf->addrlen) < 0 ||
+		    listen(fd, LISTEN_BACKLOG) < 0) {
+			snprintf(error, sizeof(error), "listen on %s: %s", conf->text, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			gw_listen_fds_close(f);
+			*error_r = error;
+			return -1;
+		}
+		f->fd[i] = fd;
+		f->n = i + 1;
+	}
+	return 0;
+}
+
+void
+gw_listen_fds_close(struct gw_listen_fds *f)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		if (f->fd[i] >= 0)
+			close(f->fd[i]);
+		f->fd[i] = -1;
+	}
+	f->n = 0;
+}
+
+void
+gw_listeners_open(struct gw_listeners *ls, struct ev_loop *loop, const struct gw_config *cfg,
+    struct gw_listen_fds *fds, gw_accept_fn *accept, void *ctx)
+{
 	memset(ls, 0, sizeof(*ls));
 	ls->loop = loop;
 	ls->accept = accept;
@@ -86,35 +129,20 @@ gw_listeners_open(struct gw_listeners *ls, struct ev_loop *loop, const struct gw
 		ls->l[i].fd = -1;
 	ev_init(&ls->backoff, backoff_cb);
 	ls->backoff.data = ls;
-	for (size_t i = 0; i < cfg->nlisten; i++) {
+	for (size_t i = 0; i < fds->n; i++) {
 		const struct gw_listen *conf = &cfg->listen[i];
 		struct gw_listener *l = &ls->l[i];
-		int one = 1, fd;
 
-		l->fd = -1;
-		fd = socket(conf->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0 ||
-		    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-		    (conf->addr.ss_family == AF_INET6 &&
-		     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
-		    bind(fd, (const struct sockaddr *)&conf->addr, conf->addrlen) < 0 ||
-		    listen(fd, LISTEN_BACKLOG) < 0) {
-			snprintf(error, sizeof(error), "listen on %s: %s", conf->text, strerror(errno));
-			if (fd >= 0)
-				close(fd);
-			*error_r = error;
-			return -1;
-		}
 		l->set = ls;
-		l->fd = fd;
+		l->fd = fds->fd[i];
 		l->tls = conf->tls;
 		l->conf = conf;
-		ls->n = i + 1;
-		ev_io_init(&l->io, accept_cb, fd, EV_READ);
+		fds->fd[i] = -1;
+		ev_io_init(&l->io, accept_cb, l->fd, EV_READ);
 		l->io.data = l;
-		log_info("listening on %s%s", conf->text, conf->tls ? " (implicit TLS)" : "");
 	}
-	return 0;
+	ls->n = fds->n;
+	fds->n = 0;
 }
 
 void

@@ -1,4 +1,8 @@
-/* gateway/listener.h: the listening sockets of a worker and accept(). */
+/* gateway/listener.h: the listening sockets of a worker and accept().
+ *
+ * Binding and watching are apart: the process binds every listen address (once per worker,
+ * with SO_REUSEPORT when there are several) before it drops privileges and forks; a worker
+ * then watches the set that is its own (gateway/master.h). */
 #ifndef POPGATE_LISTENER_H
 #define POPGATE_LISTENER_H
 
@@ -31,10 +35,26 @@ struct gw_listeners {
 	void *ctx;
 };
 
-/* Binds every [server] listen address (called before privileges are dropped); watching
- * starts with gw_listeners_pause(false). 0, or -1 with *error_r. */
-int gw_listeners_open(struct gw_listeners *ls, struct ev_loop *loop, const struct gw_config *cfg,
-    gw_accept_fn *accept, void *ctx, const char **error_r);
+/* One bound socket per [server] listen address: fd[i] listens on cfg->listen[i]; -1 when
+ * closed. */
+struct gw_listen_fds {
+	int fd[GW_LISTEN_MAX];
+	size_t n;
+};
+
+/* Binds and listens on every [server] listen address (called before privileges are
+ * dropped: privileged ports). reuseport: SO_REUSEPORT, so that each worker binds its own
+ * socket to the same address and the kernel spreads connections over them. 0, or -1 with
+ * *error_r (static storage) and nothing left open. */
+int gw_listen_fds_bind(struct gw_listen_fds *f, const struct gw_config *cfg, bool reuseport,
+    const char **error_r);
+/* Closes what is open; the set is then empty (every fd -1). */
+void gw_listen_fds_close(struct gw_listen_fds *f);
+
+/* Watches the bound sockets of fds, which the listeners now own (*fds is emptied). Watching
+ * starts with gw_listeners_pause(false). */
+void gw_listeners_open(struct gw_listeners *ls, struct ev_loop *loop, const struct gw_config *cfg,
+    struct gw_listen_fds *fds, gw_accept_fn *accept, void *ctx);
 void gw_listeners_close(struct gw_listeners *ls);
 void gw_listeners_pause(struct gw_listeners *ls, bool pause);
 

@@ -1,4 +1,4 @@
-/* gateway/main.c: command line, config, privileges, and the worker's loop.
+/* gateway/main.c: command line, config, privileges, and the one worker or the workers' supervisor.
  *
  *   popgate -c FILE            run in the foreground, log to stderr (or syslog per [log])
  *   popgate -t -c FILE         check FILE: exit 0, or 1 naming the line and key at fault
@@ -13,6 +13,7 @@
 
 #include "../common/log.h"
 #include "config.h"
+#include "master.h"
 #include "privileges.h"
 #include "session.h"
 #include "tls.h"
@@ -34,11 +35,101 @@ usage(bool asked)
 	exit(asked ? 0 : 2);
 }
 
+static void
+log_started(const struct gw_config *cfg)
+{
+	for (size_t i = 0; i < cfg->nlisten; i++)
+		log_info("listening on %s%s", cfg->listen[i].text, cfg->listen[i].tls ?
+		    " (implicit TLS)" : "");
+	if (cfg->idle_timeout < 600)
+		log_warn("[pop3] idle_timeout = %u is below RFC 1939's 10 minutes: slow clients may be "
+		    "cut off", cfg->idle_timeout);
+	log_info("popgate %s started, %u worker%s, upstream %s:%u (%s)", POPGATE_VERSION,
+	    cfg->workers, cfg->workers == 1 ? "" : "s", cfg->up_host, cfg->up_port,
+	    cfg->up_security == GW_SEC_NONE ? "plain" :
+	    cfg->up_security == GW_SEC_TLS ? "tls" : "starttls");
+	if (cfg->mig_host[0] != '\0')
+		log_info("live UIDL migration from the old POP3 server %s:%u (%s), required=%s, "
+		    "timeout=%us", cfg->mig_host, cfg->mig_port, cfg->mig_security == GW_SEC_NONE ?
+		    "plain" : cfg->mig_security == GW_SEC_TLS ? "tls" : "stls",
+		    cfg->mig_required ? "yes" : "no", cfg->mig_timeout);
+	if (cfg->mig_host[0] != '\0' && cfg->mig_security == GW_SEC_NONE)
+		log_warn("[migration] security = none: users' passwords cross to %s in clear",
+		    cfg->mig_host);
+}
+
+/* workers = 1: the process is the worker, no fork. Binds and loads keys, drops privileges,
+ * then serves. */
+static int
+run_single(const struct gw_config *cfg)
+{
+	struct gw_worker w;
+	struct gw_listen_fds fds = { .n = 0 };
+	const char *error = NULL;
+
+	if (gw_worker_load(&w, cfg, &error) < 0 ||
+	    gw_listen_fds_bind(&fds, cfg, false, &error) < 0 ||
+	    gw_privileges_drop(cfg, GW_PRIV_SERVER, &error) < 0 ||
+	    gw_worker_start(&w, 0, &fds, gw_session_accept, &error) < 0) {
+		log_error("%s", error);
+		gw_listen_fds_close(&fds);
+		gw_worker_free(&w);
+		return 1;
+	}
+	log_started(cfg);
+	gw_worker_run(&w);
+	gw_worker_free(&w);
+	log_info("popgate stopped");
+	return 0;
+}
+
+/* workers > 1: binds a set of sockets per worker and loads keys, drops privileges (the
+ * supervisor needs none: it forks, waits and signals its own workers), forks them and
+ * supervises (gateway/master.h). */
+static int
+run_workers(const struct gw_config *cfg)
+{
+	struct gw_worker proto;
+	struct gw_master m;
+	const char *error = NULL;
+	int rc;
+
+	if (gw_worker_load(&proto, cfg, &error) < 0) {
+		log_error("%s", error);
+		gw_worker_free(&proto);
+		return 1;
+	}
+	if (gw_master_init(&m, cfg, &proto, gw_session_accept, &error) < 0) {
+		log_error("%s", error);
+		gw_worker_free(&proto);
+		return 1;
+	}
+	if (gw_privileges_drop(cfg, GW_PRIV_SERVER, &error) < 0) {
+		log_error("%s", error);
+		gw_master_free(&m);
+		gw_worker_free(&proto);
+		return 1;
+	}
+	log_started(cfg);
+	for (unsigned i = 0; i < cfg->workers; i++) {
+		if (gw_master_spawn(&m, i, &error) < 0) {
+			log_error("%s: stopping", error);
+			gw_master_stop(&m, SIGTERM);
+			m.failed = true;
+			break;
+		}
+	}
+	rc = gw_master_run(&m);
+	gw_master_free(&m);
+	gw_worker_free(&proto);
+	log_info("popgate stopped");
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct gw_config cfg;
-	struct gw_worker w;
 	struct gw_uidl_cmd tool;
 	const char *path = NULL, *error = NULL;
 	bool check = false;
@@ -66,7 +157,7 @@ main(int argc, char **argv)
 		gw_config_free(&cfg);
 		return rc;
 	}
-	if (check && gw_tls_check(&cfg, &error) < 0) {
+	if (check && (gw_tls_check(&cfg, &error) < 0 || gw_nofile_check(&cfg, false, &error) < 0)) {
 		fprintf(stderr, "popgate: %s: %s\n", path, error);
 		gw_config_free(&cfg);
 		return 1;
@@ -80,30 +171,12 @@ main(int argc, char **argv)
 	if (strcmp(cfg.log_target, "syslog") == 0)
 		log_use_syslog("popgate", LOG_MAIL);
 	signal(SIGPIPE, SIG_IGN);	/* EPIPE is handled where it happens */
-	if (gw_worker_init(&w, &cfg, gw_session_accept, &error) < 0 ||
-	    gw_privileges_drop(&cfg, GW_PRIV_SERVER, &error) < 0) {
-		log_error("%s", error);
-		gw_worker_free(&w);
+	if (gw_nofile_check(&cfg, true, &error) < 0) {
+		log_error("%s: %s", path, error);
 		gw_config_free(&cfg);
 		return 1;
 	}
-	if (cfg.idle_timeout < 600)
-		log_warn("[pop3] idle_timeout = %u is below RFC 1939's 10 minutes: slow clients may be "
-		    "cut off", cfg.idle_timeout);
-	log_info("popgate %s started, upstream %s:%u (%s)", POPGATE_VERSION, cfg.up_host,
-	    cfg.up_port, cfg.up_security == GW_SEC_NONE ? "plain" :
-	    cfg.up_security == GW_SEC_TLS ? "tls" : "starttls");
-	if (cfg.mig_host[0] != '\0')
-		log_info("live UIDL migration from the old POP3 server %s:%u (%s), required=%s, "
-		    "timeout=%us", cfg.mig_host, cfg.mig_port, cfg.mig_security == GW_SEC_NONE ?
-		    "plain" : cfg.mig_security == GW_SEC_TLS ? "tls" : "stls",
-		    cfg.mig_required ? "yes" : "no", cfg.mig_timeout);
-	if (cfg.mig_host[0] != '\0' && cfg.mig_security == GW_SEC_NONE)
-		log_warn("[migration] security = none: users' passwords cross to %s in clear",
-		    cfg.mig_host);
-	gw_worker_run(&w);
-	gw_worker_free(&w);
+	rc = cfg.workers == 1 ? run_single(&cfg) : run_workers(&cfg);
 	gw_config_free(&cfg);
-	log_info("popgate stopped");
-	return 0;
+	return rc;
 }

@@ -82,6 +82,17 @@ addr_port(const struct sockaddr_storage *ss)
 	return 0;
 }
 
+/* " worker=N" for the connect and end lines of a forked worker's sessions; "" in the one
+ * process of workers = 1. */
+static const char *
+worker_field(const struct gw_worker *w, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	if (w->index > 0)
+		snprintf(buf, size, " worker=%u", w->index);
+	return buf;
+}
+
 static void
 refuse(int fd, const char *line)
 {
@@ -98,6 +109,7 @@ gw_session_accept(void *ctx, int fd, const struct sockaddr_storage *addr, bool t
 	struct gw_worker *w = ctx;
 	const struct gw_config *cfg = w->cfg;
 	struct gw_session *s;
+	char worker[24];
 	unsigned same;
 
 	if (w->sessions.count >= cfg->max_sessions) {
@@ -141,8 +153,8 @@ gw_session_accept(void *ctx, int fd, const struct sockaddr_storage *addr, bool t
 	s->idle.data = s;
 	s->idle.repeat = tls ? cfg->tls_handshake_timeout : cfg->idle_timeout;
 	ev_timer_again(w->loop, &s->idle);
-	gw_log(LOG_LVL_DEBUG, s, "connect client=%s port=%u tls=%s", s->addr_text, s->port,
-	    tls ? "yes" : "no");
+	gw_log(LOG_LVL_DEBUG, s, "connect client=%s port=%u tls=%s%s", s->addr_text, s->port,
+	    tls ? "yes" : "no", worker_field(w, worker, sizeof(worker)));
 	if (tls) {
 		if (gw_io_start_tls(&s->client, w->server_tls, true, NULL, false) < 0) {
 			gw_session_close(s, "tls setup failed");
@@ -176,11 +188,12 @@ static void
 session_log_line(struct gw_session *s)
 {
 	size_t listed = s->snap.count;
-	char user[GW_LOG_USER_SIZE], uperr[GW_LOG_TEXT_SIZE];
+	char user[GW_LOG_USER_SIZE], uperr[GW_LOG_TEXT_SIZE], worker[24];
 
 	gw_log_text(gw_imapc_last_error(&s->up), uperr, sizeof(uperr));
-	log_info("%s user=%s client=%s tls=%s listed=%zu retr=%zu dele=%zu "
-	    "bytes_out=%zu duration_ms=%lld result=%s%s%s%s", s->log_id,
+	worker_field(s->w, worker, sizeof(worker));
+	log_info("%s%s user=%s client=%s tls=%s listed=%zu retr=%zu dele=%zu "
+	    "bytes_out=%zu duration_ms=%lld result=%s%s%s%s", s->log_id, worker,
 	    gw_log_user(s, user, sizeof(user)),
 	    s->addr_text, conn_tls_active(&s->client.c) ? "yes" : "no", listed, s->n_retr,
 	    s->n_dele, s->client.c.bytes_out,

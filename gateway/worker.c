@@ -36,18 +36,10 @@ stop_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 }
 
 int
-gw_worker_init(struct gw_worker *w, const struct gw_config *cfg, gw_accept_fn *accept,
-    const char **error_r)
+gw_worker_load(struct gw_worker *w, const struct gw_config *cfg, const char **error_r)
 {
 	memset(w, 0, sizeof(*w));
 	w->cfg = cfg;
-	if (gw_login_guard_init(&w->guard, cfg->auth_fail_delay_ms, cfg->auth_fail_delay_max_ms,
-	    error_r) < 0)
-		return -1;
-	if ((w->loop = ev_default_loop(EVFLAG_AUTO)) == NULL) {
-		*error_r = "cannot create the event loop";
-		return -1;
-	}
 	if ((w->server_tls = gw_tls_server_ctx(cfg, error_r)) == NULL && *error_r != NULL)
 		return -1;
 	if ((w->upstream_tls = gw_tls_client_ctx(cfg, error_r)) == NULL && *error_r != NULL)
@@ -57,9 +49,27 @@ gw_worker_init(struct gw_worker *w, const struct gw_config *cfg, gw_accept_fn *a
 		return -1;
 	if (cfg->mig_host[0] != '\0')
 		gw_migrate_target_from_config(&w->migration, cfg, w->migration_tls);
-	gw_probe_init(&w->probe, w->loop, &w->upstream);
-	if (gw_listeners_open(&w->listeners, w->loop, cfg, accept, w, error_r) < 0)
+	return 0;
+}
+
+int
+gw_worker_start(struct gw_worker *w, unsigned index, struct gw_listen_fds *fds,
+    gw_accept_fn *accept, const char **error_r)
+{
+	const struct gw_config *cfg = w->cfg;
+
+	w->index = index;
+	w->next_session_id = (uint32_t)index << 24;
+	/* Here, not in gw_worker_load(): each worker salts its hashes with its own bytes. */
+	if (gw_login_guard_init(&w->guard, cfg->auth_fail_delay_ms, cfg->auth_fail_delay_max_ms,
+	    error_r) < 0)
 		return -1;
+	if ((w->loop = ev_default_loop(EVFLAG_AUTO)) == NULL) {
+		*error_r = "cannot create the event loop";
+		return -1;
+	}
+	gw_probe_init(&w->probe, w->loop, &w->upstream);
+	gw_listeners_open(&w->listeners, w->loop, cfg, fds, accept, w);
 	ev_prepare_init(&w->reaper, reaper_cb);
 	w->reaper.data = w;
 	ev_prepare_start(w->loop, &w->reaper);

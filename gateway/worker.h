@@ -2,7 +2,14 @@
  * (registry.h), TLS contexts, the upstream's target and learned capabilities (probe.h),
  * the old POP3 server's target ([migration]), the UIDL cache handle, the failed-login
  * memory (login_guard.h). Sessions read it; the
- * worker itself never names a session: it reaches them through the registry. */
+ * worker itself never names a session: it reaches them through the registry.
+ *
+ * A worker comes to life in two steps, so that a process can prepare once and fork many
+ * (gateway/master.h): gw_worker_load() builds what every worker shares and needs privileges
+ * for (TLS contexts: the keys may be root's), in the process that forks; gw_worker_start()
+ * builds what is a worker's own (its loop, cache thread, login memory, probe, the listening
+ * sockets given to it), in the worker. With [server] workers = 1 both run in the one
+ * process, without a fork. */
 #ifndef POPGATE_WORKER_H
 #define POPGATE_WORKER_H
 
@@ -22,6 +29,7 @@
 #include "registry.h"
 
 struct gw_worker {
+	unsigned index;			/* 1..workers in a forked worker; 0: the one process */
 	struct ev_loop *loop;
 	const struct gw_config *cfg;
 	struct gw_listeners listeners;
@@ -42,9 +50,16 @@ struct gw_worker {
 	struct gw_probe probe;		/* CAPA lists XOAUTH2/OAUTHBEARER by what it knows */
 };
 
-/* accept: what a new client connection becomes (the session's constructor). */
-int gw_worker_init(struct gw_worker *w, const struct gw_config *cfg, gw_accept_fn *accept,
-    const char **error_r);
+/* The shared part: TLS contexts and the upstream's and old server's targets (no loop, no
+ * thread, nothing a fork would duplicate badly). 0, or -1 with *error_r; either way
+ * gw_worker_free() releases what was built. */
+int gw_worker_load(struct gw_worker *w, const struct gw_config *cfg, const char **error_r);
+/* The worker's own part, after a fork (or in the one process): index (see above), the
+ * listening sockets (taken: *fds is emptied), and accept, what a new client connection
+ * becomes (the session's constructor). Session ids of worker i start at i << 24, so they
+ * stay unique across workers (for a worker's first 16 million sessions: they are log ids). 0, or -1 with *error_r. */
+int gw_worker_start(struct gw_worker *w, unsigned index, struct gw_listen_fds *fds,
+    gw_accept_fn *accept, const char **error_r);
 void gw_worker_run(struct gw_worker *w);
 void gw_worker_free(struct gw_worker *w);
 

@@ -100,12 +100,14 @@ class Popgate:
 		self.proc = None
 		self.returncode = None
 
-	def start(self, timeout=10.0):
+	def start(self, timeout=10.0, preexec_fn=None):
+		"""preexec_fn: run in the child before popgate (e.g. to set its resource limits)."""
 		b = popgate_bin()
 		assert b, "POPGATE_BIN does not name an executable"
 		with open(self.log_path, "ab") as log:
 			self.proc = subprocess.Popen([b, "-c", self.ini_path], stdin=subprocess.DEVNULL,
-				stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+				stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+				preexec_fn=preexec_fn)
 		if not dovecot.wait_listening(self.port, self.proc, timeout=timeout):
 			code = self.proc.poll()
 			self.kill()

@@ -1,0 +1,229 @@
+/* gateway/master.c: binding for, forking and supervising the workers; see master.h.
+ *
+ * The supervisor has no event loop: it blocks SIGCHLD, SIGTERM and SIGINT and takes them
+ * one at a time with sigwaitinfo(), so nothing runs in a signal handler and no signal is
+ * lost between two checks. Blocking them before the first fork also keeps a worker from
+ * being killed by a SIGTERM that comes before its loop watches for it: the child keeps
+ * SIGTERM and SIGINT blocked until its ev_signals are started, then unblocks them (a
+ * pending one is then delivered to libev's handler). */
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "master.h"
+
+unsigned long long
+gw_nofile_need(const struct gw_config *cfg)
+{
+	/* client + upstream per session; the listening sockets of every worker are held by
+	 * each for the moment between its fork and closing the others' */
+	return 2ULL * cfg->max_sessions + GW_NOFILE_SLACK + (unsigned long long)cfg->nlisten *
+	    cfg->workers;
+}
+
+int
+gw_nofile_check(const struct gw_config *cfg, bool apply, const char **error_r)
+{
+	static char error[400];
+	unsigned long long need = gw_nofile_need(cfg);
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		snprintf(error, sizeof(error), "getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		*error_r = error;
+		return -1;
+	}
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
+		snprintf(error, sizeof(error), "[limits] max_sessions = %u needs %llu file "
+		    "descriptors per worker (2 per session and %llu more), but the hard limit "
+		    "RLIMIT_NOFILE is %llu: lower max_sessions or raise the limit (systemd's "
+		    "LimitNOFILE=, ulimit -Hn)", cfg->max_sessions, need,
+		    need - 2ULL * cfg->max_sessions, (unsigned long long)rl.rlim_max);
+		*error_r = error;
+		return -1;
+	}
+	if (!apply || (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur >= need))
+		return 0;
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return 0;
+	rl.rlim_cur = need;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		snprintf(error, sizeof(error), "raising RLIMIT_NOFILE to %llu for [limits] "
+		    "max_sessions = %u: %s", need, cfg->max_sessions, strerror(errno));
+		*error_r = error;
+		return -1;
+	}
+	log_debug("RLIMIT_NOFILE raised to %llu for [limits] max_sessions = %u", need,
+	    cfg->max_sessions);
+	return 0;
+}
+
+int
+gw_master_init(struct gw_master *m, const struct gw_config *cfg, struct gw_worker *proto,
+    gw_accept_fn *accept, const char **error_r)
+{
+	memset(m, 0, sizeof(*m));
+	m->cfg = cfg;
+	m->proto = proto;
+	m->accept = accept;
+	m->pid = getpid();
+	m->n = cfg->workers;
+	for (unsigned i = 0; i < m->n; i++) {
+		if (gw_listen_fds_bind(&m->slot[i].fds, cfg, true, error_r) < 0) {
+			for (unsigned j = 0; j < i; j++)
+				gw_listen_fds_close(&m->slot[j].fds);
+			return -1;
+		}
+	}
+	sigemptyset(&m->waited);
+	sigaddset(&m->waited, SIGCHLD);
+	sigaddset(&m->waited, SIGTERM);
+	sigaddset(&m->waited, SIGINT);
+	sigprocmask(SIG_BLOCK, &m->waited, &m->oldmask);
+	return 0;
+}
+
+static void __attribute__((noreturn))
+worker_main(struct gw_master *m, unsigned i)
+{
+	struct gw_worker *w = m->proto;
+	struct gw_listen_fds fds = m->slot[i].fds;
+	const char *error = NULL;
+	sigset_t mask = m->oldmask;
+
+	/* The other workers' sockets: held here, a dead worker's would stay in the kernel's
+	 * SO_REUSEPORT group and keep its share of the connections, never accepted. */
+	for (unsigned j = 0; j < m->n; j++)
+		if (j != i)
+			gw_listen_fds_close(&m->slot[j].fds);
+	/* A worker whose supervisor is gone (kill -9) stops as if told to. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_SETMASK, &mask, NULL);	/* SIGCHLD back; see the file's header */
+	if (getppid() != m->pid) {
+		log_error("worker=%u: the supervisor is gone before the worker started", i + 1);
+		exit(1);
+	}
+	if (gw_worker_start(w, i + 1, &fds, m->accept, &error) < 0) {
+		log_error("worker=%u: %s", i + 1, error);
+		gw_listen_fds_close(&fds);
+		gw_worker_free(w);
+		exit(1);
+	}
+	sigprocmask(SIG_SETMASK, &m->oldmask, NULL);	/* its ev_signals watch them now */
+	log_info("worker=%u started (pid %d)", i + 1, (int)getpid());
+	gw_worker_run(w);
+	gw_worker_free(w);
+	log_info("worker=%u stopped", i + 1);
+	exit(0);
+}
+
+int
+gw_master_spawn(struct gw_master *m, unsigned i, const char **error_r)
+{
+	static char error[200];
+	pid_t pid;
+
+	if (i >= m->n || m->slot[i].pid != 0 || m->slot[i].fds.n == 0) {
+		snprintf(error, sizeof(error), "worker=%u: no such slot, or it is running or has "
+		    "no sockets", i + 1);
+		*error_r = error;
+		return -1;
+	}
+	fflush(NULL);		/* nothing buffered is written twice */
+	if ((pid = fork()) < 0) {
+		snprintf(error, sizeof(error), "worker=%u: fork: %s", i + 1, strerror(errno));
+		*error_r = error;
+		return -1;
+	}
+	if (pid == 0)
+		worker_main(m, i);
+	m->slot[i].pid = pid;
+	m->alive++;
+	return 0;
+}
+
+void
+gw_master_stop(struct gw_master *m, int sig)
+{
+	m->stopping = true;
+	for (unsigned i = 0; i < m->n; i++)
+		if (m->slot[i].pid > 0 && kill(m->slot[i].pid, sig) < 0 && errno != ESRCH)
+			log_warn("worker=%u (pid %d): kill: %s", i + 1, (int)m->slot[i].pid,
+			    strerror(errno));
+}
+
+/* A worker ended: what it says, and its slot is free. Its sockets close (see master.h). */
+static void
+reaped(struct gw_master *m, pid_t pid, int status)
+{
+	unsigned i;
+
+	for (i = 0; i < m->n && m->slot[i].pid != pid; i++)
+		;
+	if (i == m->n)
+		return;			/* not a worker's */
+	m->slot[i].pid = 0;
+	m->alive--;
+	if (m->stopping && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		log_debug("worker=%u (pid %d) stopped", i + 1, (int)pid);
+		return;
+	}
+	m->failed = m->failed || m->stopping;
+	gw_listen_fds_close(&m->slot[i].fds);
+	if (WIFSIGNALED(status))
+		log_error("worker=%u (pid %d) was killed by signal %d: its sessions are lost; "
+		    "%u of %u workers left", i + 1, (int)pid, WTERMSIG(status), m->alive, m->n);
+	else
+		log_error("worker=%u (pid %d) exited with status %d: its sessions are lost; "
+		    "%u of %u workers left", i + 1, (int)pid, WEXITSTATUS(status), m->alive, m->n);
+}
+
+int
+gw_master_run(struct gw_master *m)
+{
+	while (m->alive > 0) {
+		siginfo_t si;
+		int sig = sigwaitinfo(&m->waited, &si);
+
+		if (sig < 0) {
+			if (errno != EINTR)
+				log_warn("sigwaitinfo: %s", strerror(errno));
+			continue;
+		}
+		if (sig == SIGTERM || sig == SIGINT) {
+			if (!m->stopping)
+				log_info("signal %d: stopping %u workers", sig, m->alive);
+			gw_master_stop(m, sig);
+			continue;
+		}
+		/* SIGCHLD: several children may have ended for one signal */
+		for (;;) {
+			int status;
+			pid_t pid = waitpid(-1, &status, WNOHANG);
+
+			if (pid <= 0)
+				break;
+			reaped(m, pid, status);
+		}
+		if (m->alive == 0 && !m->stopping)
+			log_error("no worker left: exiting");
+	}
+	return m->stopping && !m->failed ? 0 : 1;
+}
+
+void
+gw_master_free(struct gw_master *m)
+{
+	for (unsigned i = 0; i < m->n; i++)
+		gw_listen_fds_close(&m->slot[i].fds);
+	sigprocmask(SIG_SETMASK, &m->oldmask, NULL);
+}

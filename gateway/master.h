@@ -1,0 +1,76 @@
+/* gateway/master.h: the process around the workers ([server] workers > 1).
+ *
+ * The process that starts binds every listen address once per worker (SO_REUSEPORT: the
+ * kernel spreads connections over the workers' sockets), loads the TLS keys
+ * (gw_worker_load()), drops privileges, then forks the workers; each starts its own loop,
+ * cache thread, registry, login memory and probe (gw_worker_start()). What stays is a small
+ * supervisor: it waits for its workers, forwards SIGTERM and SIGINT to them and exits once
+ * they have, and logs a worker that dies.
+ *
+ * Not here yet (a worker is forked by slot, with the sockets the slot keeps, so that these
+ * build on it): restarting a worker that died, reload on SIGHUP, a drain deadline. Until a
+ * dead worker's slot is forked again its sockets are closed, so that the kernel gives its
+ * share of new connections to the live workers.
+ *
+ * With workers = 1 none of this runs: the one process is the worker (gateway/main.c). */
+#ifndef POPGATE_MASTER_H
+#define POPGATE_MASTER_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "listener.h"
+#include "worker.h"
+
+/* Descriptors a worker holds besides its sessions' two each: stdio, the loop's, the cache
+ * file (database, WAL, shared memory), the probe, a migration's connection, the listening
+ * sockets it inherited for a moment (counted apart). */
+#define GW_NOFILE_SLACK 64
+
+struct gw_master_slot {
+	pid_t pid;			/* 0: not running */
+	struct gw_listen_fds fds;	/* its sockets, kept to fork it again */
+};
+
+struct gw_master {
+	const struct gw_config *cfg;
+	struct gw_worker *proto;	/* loaded, not started: what each worker starts from */
+	gw_accept_fn *accept;
+	pid_t pid;			/* the supervisor's own */
+	unsigned n;			/* cfg->workers */
+	unsigned alive;
+	bool stopping;			/* SIGTERM or SIGINT came: no worker is expected back */
+	bool failed;			/* a worker ended with an error */
+	sigset_t waited;		/* SIGCHLD, SIGTERM, SIGINT: blocked, taken by sigwaitinfo() */
+	sigset_t oldmask;
+	struct gw_master_slot slot[GW_WORKERS_MAX];
+};
+
+/* The descriptors one worker needs for [limits] max_sessions. */
+unsigned long long gw_nofile_need(const struct gw_config *cfg);
+/* RLIMIT_NOFILE against gw_nofile_need(): with apply, raises the soft limit to it (never
+ * lowers it; the hard limit stays). 0, or -1 with *error_r (static storage) naming
+ * max_sessions and the hard limit when even that cannot hold it (popgate -t says the same). */
+int gw_nofile_check(const struct gw_config *cfg, bool apply, const char **error_r);
+
+/* Binds cfg->workers sets of listening sockets (SO_REUSEPORT), as the user that can (root
+ * for ports below 1024), and blocks the signals the supervisor waits for. proto is loaded
+ * (gw_worker_load()); the master borrows it. 0, or -1 with *error_r and nothing open. */
+int gw_master_init(struct gw_master *m, const struct gw_config *cfg, struct gw_worker *proto,
+    gw_accept_fn *accept, const char **error_r);
+/* Forks the worker of slot i (0-based; it logs as worker=i+1). In the parent: 0, or -1 with
+ * *error_r. The child never returns: it closes the other slots' sockets, starts and runs its
+ * worker, and exits 0 once stopped, 1 if it could not start. */
+int gw_master_spawn(struct gw_master *m, unsigned i, const char **error_r);
+/* Supervises until no worker is left: SIGTERM/SIGINT are forwarded, a worker that ends is
+ * reaped and logged. The exit status: 0 when a requested stop ended every live worker
+ * cleanly, else 1 (every worker gone without one, or one failed to stop). */
+int gw_master_run(struct gw_master *m);
+/* A stop: sig (SIGTERM, SIGINT) to every live worker; no worker is expected back. */
+void gw_master_stop(struct gw_master *m, int sig);
+/* Closes every slot's sockets and restores the signal mask. */
+void gw_master_free(struct gw_master *m);
+
+#endif

@@ -1,0 +1,164 @@
+"""[server] workers: several processes accept on the same address (SO_REUSEPORT), each with its
+own loop; a worker that dies takes only its own sessions with it, and the start refuses a
+max_sessions that RLIMIT_NOFILE cannot hold."""
+
+import os
+import re
+import resource
+import signal
+import subprocess
+
+import pytest
+
+from helpers import assert_ok, assert_same_bytes, wait_until
+from pop3client import Pop3Raw, unstuff
+import dovecot as dovecot_mod
+from popgate import Popgate, popgate_bin, popgate_ini, start_popgate
+
+pytestmark = pytest.mark.popgate_only
+
+SESSIONS = 40	# distinct source ports: the kernel's 4-tuple hash puts some on each worker
+
+
+def worker_pids(pg, n):
+	"""{worker index: pid} from the workers' start lines, once all n have started."""
+	def found():
+		got = {int(w): int(p) for w, p in
+			re.findall(r"info: worker=(\d+) started \(pid (\d+)\)", pg.log())}
+		return got if len(got) == n else None
+	return wait_until(found, 10, lambda: "not %d workers started:\n%s" % (n, pg.log_tail()))
+
+
+def worker_of(pg, sock):
+	"""The worker that logged the connect of this client socket (its source port)."""
+	port = sock.getsockname()[1]
+	m = re.findall(r"connect client=127\.0\.0\.1 port=%d tls=no worker=(\d+)" % port, pg.log())
+	return int(m[-1]) if m else None
+
+
+def test_sessions_spread_over_two_workers_and_survive_a_killed_sibling(dovecot, tmp_path):
+	user, password = "bob", dovecot.users["bob"]
+	msgs = dovecot.seeded["bob"]
+	stat = b"+OK %d %d\r\n" % (len(msgs), sum(len(m) for m in msgs))
+	pg = start_popgate(tmp_path / "pg", dovecot.imap_port, **{
+		"server.workers": 2, "limits.max_per_address": 1000, "pop3.in_use_check": "no",
+		"limits.auth_fail_delay_ms": 0})
+	conns = []
+	try:
+		pids = worker_pids(pg, 2)
+		assert sorted(pids.values()) == sorted(pg.pids()[1:]), (pids, pg.pids())
+		for _ in range(SESSIONS):
+			c = Pop3Raw("127.0.0.1", pg.port, timeout=30)
+			c.login(user, password)
+			conns.append(c)
+		by = {}
+		for c in conns:
+			w = wait_until(lambda c=c: worker_of(pg, c.sock), 5, "no connect line for a session")
+			by.setdefault(w, []).append(c)
+		assert sorted(by) == [1, 2], {w: len(cs) for w, cs in by.items()}
+
+		# kill -9 worker 1: its sessions are gone, worker 2's go on.
+		os.kill(pids[1], signal.SIGKILL)
+		wait_until(lambda: "worker=1 (pid %d) was killed by signal 9" % pids[1] in pg.log(), 10,
+			lambda: "the supervisor did not log the dead worker:\n" + pg.log_tail())
+		for c in by[1]:
+			c.sock.settimeout(10)
+			try:
+				data = c.sock.recv(100)
+			except (ConnectionResetError, OSError):
+				data = b""
+			assert data == b"", "a session of the killed worker still answered: %r" % data
+		for c in by[2]:
+			assert c.cmd("STAT") == stat
+			status, lines = c.cmd_multi("RETR 1")
+			assert_ok(status, "RETR 1 on the surviving worker")
+			assert_same_bytes(unstuff(lines), msgs[0], "RETR 1 after the sibling died")
+			assert_ok(c.quit(), "QUIT on the surviving worker")
+
+		# New connections: the dead worker's socket is closed, so all go to the survivor.
+		for _ in range(10):
+			with Pop3Raw("127.0.0.1", pg.port, timeout=10) as c:
+				c.login(user, password)
+				assert c.cmd("STAT") == stat
+				assert worker_of(pg, c.sock) == 2
+				assert_ok(c.quit())
+		ends = [l for l in pg.log().splitlines() if " user=%s " % user in l and " result=" in l]
+		assert any(" worker=2 user=" in l for l in ends), "no session end line names worker=2"
+	finally:
+		for c in conns:
+			c.close()
+		pg.stop()	# SIGTERM to the supervisor: forwarded, the survivor stops, exit 0
+	assert "worker=2 stopped" in pg.log()
+
+
+def test_soft_descriptor_limit_is_raised_for_max_sessions(dovecot, tmp_path):
+	# A soft limit of 256 (hard limit unchanged): 3000 sessions need 6000 + slack per worker.
+	hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+
+	def low_soft():
+		resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+	if hard != resource.RLIM_INFINITY and hard < 7000:
+		pytest.skip("the hard RLIMIT_NOFILE here (%d) is below what the test asks for" % hard)
+	os.makedirs(str(tmp_path / "pg"), exist_ok=True)
+	port = dovecot_mod.free_ports(1)[0]
+	pg = Popgate(tmp_path / "pg", popgate_ini(tmp_path / "pg", dovecot.imap_port, port, **{
+		"server.workers": 2, "limits.max_sessions": 3000}), port).start(preexec_fn=low_soft)
+	try:
+		pids = worker_pids(pg, 2)
+		for pid in pids.values():
+			with open("/proc/%d/limits" % pid) as f:
+				line = [l for l in f if l.startswith("Max open files")][0]
+			assert int(line.split()[3]) >= 6000, line
+	finally:
+		pg.stop()
+
+
+def test_max_sessions_beyond_the_hard_descriptor_limit_is_refused(dovecot, tmp_path):
+	def low_hard():
+		resource.setrlimit(resource.RLIMIT_NOFILE, (1000, 1000))
+	os.makedirs(str(tmp_path), exist_ok=True)
+	ini = os.path.join(str(tmp_path), "popgate.ini")
+	with open(ini, "w") as f:
+		f.write(popgate_ini(tmp_path, dovecot.imap_port, 1, **{
+			"server.workers": 2, "limits.max_sessions": 5000}))
+	want = ("[limits] max_sessions = 5000 needs 10066 file descriptors per worker (2 per session "
+		"and 66 more), but the hard limit RLIMIT_NOFILE is 1000")
+	for args in (["-t", "-c", ini], ["-c", ini]):
+		r = subprocess.run([popgate_bin()] + args, preexec_fn=low_hard, stdin=subprocess.DEVNULL,
+			stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+		out = r.stdout.decode("utf-8", "replace")
+		assert r.returncode == 1, (args, r.returncode, out)
+		assert want in out, (args, out)
+	# The same file with a max_sessions that fits is accepted under that limit.
+	with open(ini, "w") as f:
+		f.write(popgate_ini(tmp_path, dovecot.imap_port, 1, **{
+			"server.workers": 2, "limits.max_sessions": 400}))
+	r = subprocess.run([popgate_bin(), "-t", "-c", ini], preexec_fn=low_hard,
+		stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+	assert r.returncode == 0, r.stdout
+
+
+def test_workers_run_as_the_service_user(dovecot, tmp_path):
+	# The supervisor drops privileges before it forks: it and every worker are [server] user.
+	import pwd
+	import tempfile
+	nobody = pwd.getpwnam("nobody")
+	cache_dir = tempfile.mkdtemp(prefix="popgate-cache-")	# /tmp: reachable by nobody
+	os.chmod(cache_dir, 0o777)
+	pg = start_popgate(tmp_path / "pg", dovecot.imap_port, **{
+		"server.workers": 2, "server.user": "nobody", "server.allow_root": None,
+		"cache.path": os.path.join(cache_dir, "uidl.sqlite")})
+	try:
+		pids = worker_pids(pg, 2)
+		for pid in [pg.proc.pid] + list(pids.values()):
+			with open("/proc/%d/status" % pid) as f:
+				uid = [l for l in f if l.startswith("Uid:")][0]
+			assert uid.split()[1:3] == [str(nobody.pw_uid)] * 2, (pid, uid)
+		with Pop3Raw("127.0.0.1", pg.port) as c:
+			c.login("bob", dovecot.users["bob"])
+			assert c.cmd("UIDL 1").startswith(b"+OK 1 ")
+			assert_ok(c.quit())
+		assert os.stat(os.path.join(cache_dir, "uidl.sqlite")).st_uid == nobody.pw_uid
+	finally:
+		pg.stop()
+		subprocess.run(["rm", "-rf", cache_dir])
