@@ -40,6 +40,8 @@ struct gw_worker {
 	bool stopping;
 	struct gw_login_guard guard;
 	struct gw_probe probe;		/* CAPA lists XOAUTH2/OAUTHBEARER by what it knows */
+	bool up_condstore;		/* the last login's server offered CONDSTORE once logged
+					   in: the next SELECT may ask for it in the pipeline */
 };
 
 /* accept: what a new client connection becomes (the session's constructor). */
