@@ -5,10 +5,13 @@
  *   or [ID] + AUTHENTICATE XOAUTH2|OAUTHBEARER, then SELECT + UID FETCH
  *
  * The last three are pipelined (one round trip) unless the credentials need a
- * continuation. Credentials go as quoted strings, LITERAL+ literals or a SASL PLAIN
- * response, never raw; CR, LF and NUL are refused before a byte is sent. An OAuth bearer
- * response goes as the client sent it (strict base64, checked at AUTH), with SASL-IR when
- * offered (RFC 4959). Credentials are wiped as soon as they are written.
+ * continuation. With the listing cache (CONDSTORE, RFC 7162), SELECT goes as
+ * SELECT mailbox (CONDSTORE) and the FETCH waits for its answer and the stored listing:
+ * none, UID FETCH <stored UIDNEXT>:* or UID FETCH 1:* (listing_decide()). Credentials go
+ * as quoted strings, LITERAL+ literals or a SASL PLAIN response, never raw; CR, LF and NUL
+ * are refused before a byte is sent. An OAuth bearer response goes as the client sent it
+ * (strict base64, checked at AUTH), with SASL-IR when offered (RFC 4959). Credentials are
+ * wiped as soon as they are written.
  *
  * The answers may come in any order (a proxy may reorder them): each completion records
  * its own, and login_maybe_finish() decides once LOGIN, SELECT and the listing are all
