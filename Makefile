@@ -24,6 +24,7 @@ UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all unit test integration sanitize valgrind deps demo clean fuzz fuzz-build measure measure-cache \
+	measure-listing \
 	measure-uidl
 
 all: $(BUILD)/popgate
@@ -80,6 +81,12 @@ measure: $(BUILD)/popgate
 # smoke run, under a minute), --migration (also with [migration]), --out FILE (the table).
 measure-uidl: $(BUILD)/popgate
 	POPGATE_BIN=$(abspath $(BUILD)/popgate) $(PYTHON) tests/perf/uidl_bench.py $(UIDL_ARGS)
+
+# What a poll costs the upstream with the listing cache (CONDSTORE; tests/perf/listing_measure.py,
+# under a minute): octets both ways for a 10,000-message mailbox, full, unchanged, after an
+# arrival, after a flag change. LISTING_ARGS: --n N, --rounds R.
+measure-listing: $(BUILD)/popgate
+	POPGATE_BIN=$(abspath $(BUILD)/popgate) $(PYTHON) tests/perf/listing_measure.py $(LISTING_ARGS)
 
 # The same, built with AddressSanitizer and UndefinedBehaviorSanitizer.
 sanitize:

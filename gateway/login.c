@@ -114,8 +114,9 @@ send_listing(struct gw_login *lg, uint32_t from)
  * the mailbox needs, if any. The POP3 listing is the set of UIDs with their sizes (a
  * message's size never changes, RFC 3501 §2.3.4; flags, \Deleted too, are not in it), and
  * the stored one is exactly the mailbox as a SELECT saw it (cache.h):
- *  - UIDVALIDITY, UIDNEXT, EXISTS and HIGHESTMODSEQ as stored: nothing changed (any
- *    change raises HIGHESTMODSEQ, §3.1.1; an arrival, UIDNEXT): no FETCH.
+ *  - UIDVALIDITY, UIDNEXT, EXISTS and HIGHESTMODSEQ as stored: nothing changed (an
+ *    arrival raises UIDNEXT, RFC 3501 §2.3.1.1; an expunge without one lowers EXISTS; a
+ *    flag change raises HIGHESTMODSEQ, §3.1.1): no FETCH.
  *  - the same UIDVALIDITY, UIDNEXT not lower, HIGHESTMODSEQ higher: the stored listing and
  *    UID FETCH <stored UIDNEXT>:*, which lists every message that came since (UIDs only
  *    grow, RFC 3501 §2.3.1.1). Kept only if the stored messages plus the new ones are
