@@ -318,6 +318,43 @@ test_without_condstore_nothing_changes(void **state)
 	rig_free(&l.r);
 }
 
+/* OAuth is never pipelined: SELECT goes after the login's OK, whose capabilities decide
+ * (a hint from another login does not override what this server says now). */
+static void
+test_after_a_bearer_login_its_capabilities_decide(void **state)
+{
+	static const char token[] = "bixhPWJvYkBleGFtcGxlLm5ldCwBYXV0aD1CZWFyZXIgdG9rAQE=";
+	static const struct { const char *ok; bool hint; const char *want; } cases[] = {
+		{ "A1 OK [CAPABILITY IMAP4rev1 CONDSTORE] Logged in\r\n", false,
+		    "A2 SELECT \"INBOX\" (CONDSTORE)\r\n" },
+		{ "A1 OK [CAPABILITY IMAP4rev1 UIDPLUS] Logged in\r\n", true,
+		    "A2 SELECT \"INBOX\"\r\nA3 " FULL_FETCH },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct gw_login_params p = { .cred = &l.cred, .mailbox = "INBOX",
+		    .snap = &l.r.snap, .done = login_done, .ctx = &l.o, .listing_cache = true,
+		    .condstore_hint = cases[i].hint };
+
+		rig_open(&l.r, GW_CAP_OAUTHBEARER | GW_CAP_SASL_IR, 0);
+		memset(&l.cred, 0, sizeof(l.cred));
+		memset(&l.o, 0, sizeof(l.o));
+		strcpy(l.cred.user, "bob@example.net");
+		l.cred.mech = POP3_SASL_OAUTHBEARER;
+		assert_non_null(l.cred.sasl_resp = malloc(sizeof(token) - 1));
+		memcpy(l.cred.sasl_resp, token, sizeof(token) - 1);
+		l.cred.sasl_resp_len = sizeof(token) - 1;
+		gw_login_start(&l.lg, &l.r.c, &p);
+		gw_login_ready(&l.lg);
+		assert_non_null(strstr(rig_sent(&l.r), "A1 AUTHENTICATE OAUTHBEARER "));
+		rig_server(&l.r, cases[i].ok);
+		assert_string_equal(rig_sent(&l.r), cases[i].want);
+		gw_login_abort(&l.lg);
+		rig_free(&l.r);
+	}
+}
+
 int
 main(void)
 {
@@ -334,6 +371,7 @@ main(void)
 		cmocka_unit_test(test_an_unreadable_range_line_is_temp),
 		cmocka_unit_test(test_a_wrong_hint_falls_back_to_a_plain_select),
 		cmocka_unit_test(test_without_condstore_nothing_changes),
+		cmocka_unit_test(test_after_a_bearer_login_its_capabilities_decide),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
