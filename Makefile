@@ -24,7 +24,7 @@ UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all unit test integration sanitize valgrind deps demo clean fuzz fuzz-build measure measure-cache \
-	measure-uidl bench bench-smoke
+	measure-listing measure-uidl bench bench-smoke
 
 all: $(BUILD)/popgate $(BUILD)/popbench
 
@@ -96,6 +96,12 @@ bench: $(BUILD)/popgate $(BUILD)/popbench
 bench-smoke: $(BUILD)/popgate $(BUILD)/popbench
 	POPGATE_BIN=$(abspath $(BUILD)/popgate) POPBENCH_BIN=$(abspath $(BUILD)/popbench) \
 	  $(PYTHON) bench/run.py --smoke
+
+# What a poll costs the upstream with the listing cache (CONDSTORE; tests/perf/listing_measure.py,
+# under a minute): octets both ways for a 10,000-message mailbox, full, unchanged, after an
+# arrival, after a flag change. LISTING_ARGS: --n N, --rounds R.
+measure-listing: $(BUILD)/popgate
+	POPGATE_BIN=$(abspath $(BUILD)/popgate) $(PYTHON) tests/perf/listing_measure.py $(LISTING_ARGS)
 
 # The same, built with AddressSanitizer and UndefinedBehaviorSanitizer.
 sanitize:

@@ -46,6 +46,14 @@ static const char cache_v2_to_v3[] =
 	"INSERT OR IGNORE INTO users SELECT DISTINCT user, CAST(strftime('%s','now') AS INTEGER)"
 	"  FROM uidl;";
 
+/* Version 4: each user's last exact listing of a mailbox, for a CONDSTORE server's polls
+ * (cache.h, cache_listing_get()): the SELECT's four numbers and one BLOB of the messages. */
+static const char cache_v3_to_v4[] =
+	"CREATE TABLE IF NOT EXISTS listing ("
+	"  user TEXT NOT NULL, mailbox TEXT NOT NULL, uidvalidity INTEGER NOT NULL,"
+	"  uidnext INTEGER NOT NULL, exist INTEGER NOT NULL, modseq INTEGER NOT NULL,"
+	"  msgs BLOB NOT NULL, PRIMARY KEY (user, mailbox)) WITHOUT ROWID;";
+
 /* The content key's lookups: by key among the old rows, and by UIDL for uniqueness. */
 static const char cache_indexes[] =
 	"CREATE INDEX IF NOT EXISTS uidl_ckey ON uidl (user, mailbox, ckey, uidvalidity, uid);"
@@ -58,7 +66,7 @@ static const char cache_indexes[] =
 	"LIMIT 1) UNION ALL SELECT 1 FROM (SELECT 1 FROM uidl WHERE user=?1 AND mailbox=?2 " \
 	"AND uidvalidity>?3 LIMIT 1)"
 
-#define CACHE_VERSION 3
+#define CACHE_VERSION 4
 #define SEEN_EVERY (24 * 3600)	/* a user's last_seen is written at most once a day */
 
 static int
@@ -97,7 +105,8 @@ cache_migrate(sqlite3 *db)
 	    SQLITE_OK) &&
 	    sqlite3_exec(db, cache_v2_to_v3, NULL, NULL, NULL) == SQLITE_OK &&
 	    sqlite3_exec(db, cache_indexes, NULL, NULL, NULL) == SQLITE_OK &&
-	    sqlite3_exec(db, "PRAGMA user_version=3", NULL, NULL, NULL) == SQLITE_OK &&
+	    sqlite3_exec(db, cache_v3_to_v4, NULL, NULL, NULL) == SQLITE_OK &&
+	    sqlite3_exec(db, "PRAGMA user_version=4", NULL, NULL, NULL) == SQLITE_OK &&
 	    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
 		return 0;
 	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -975,6 +984,7 @@ cache_forget(struct cache *c, const char *user, uint64_t *removed_r, const char 
 		return -1;
 	if (exec_user(c, "DELETE FROM uidl WHERE user=?1", user, 0, removed_r) < 0 ||
 	    exec_user(c, "DELETE FROM pending WHERE user=?1", user, 0, removed_r) < 0 ||
+	    exec_user(c, "DELETE FROM listing WHERE user=?1", user, 0, NULL) < 0 ||
 	    exec_user(c, "DELETE FROM users WHERE user=?1", user, 0, NULL) < 0) {
 		*error_r = cache_err(c, "cache forget");
 		cache_rollback(c);
@@ -995,6 +1005,9 @@ cache_prune_users(struct cache *c, int64_t before, uint64_t *users_r, const char
 	if (exec_user(c, "DELETE FROM uidl WHERE ?1 IS NULL AND user IN (SELECT user FROM users "
 	    "WHERE last_seen<?2 AND user NOT IN (SELECT user FROM pending))", NULL, before,
 	    NULL) < 0 ||
+	    exec_user(c, "DELETE FROM listing WHERE ?1 IS NULL AND user IN (SELECT user FROM "
+	    "users WHERE last_seen<?2 AND user NOT IN (SELECT user FROM pending))", NULL, before,
+	    NULL) < 0 ||
 	    exec_user(c, "DELETE FROM users WHERE ?1 IS NULL AND last_seen<?2 AND user NOT IN "
 	    "(SELECT user FROM pending)", NULL, before, users_r) < 0) {
 		*error_r = cache_err(c, "cache prune");
@@ -1003,4 +1016,199 @@ cache_prune_users(struct cache *c, int64_t before, uint64_t *users_r, const char
 		return -1;
 	}
 	return cache_commit(c, error_r);
+}
+
+/* --- the last listing (cache_listing_*) --- */
+
+/* The BLOB: per message, varint(uid - previous uid) then varint(size), LEB128, the first
+ * uid against 0. About 4-6 bytes a message instead of 12. */
+static size_t
+put_varint(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+
+	do {
+		p[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		v >>= 7;
+	} while (v != 0);
+	return n;
+}
+
+static bool
+get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v_r)
+{
+	uint64_t v = 0;
+
+	for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+		uint8_t b = *(*p)++;
+
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*v_r = v;
+			return true;
+		}
+	}
+	return false;
+}
+
+void
+cache_listing_free(struct cache_listing *l)
+{
+	free(l->uid);
+	free(l->size);
+	memset(l, 0, sizeof(*l));
+}
+
+/* A BLOB into l (whose four numbers are set): false unless it holds exactly l->exists
+ * messages, ascending, below UIDNEXT, and nothing else. */
+static bool
+listing_decode(struct cache_listing *l, const uint8_t *p, size_t len)
+{
+	const uint8_t *end;
+	uint64_t uid = 0, d, size;
+	size_t n = l->exists;
+
+	if (p == NULL)			/* SQLite's empty BLOB */
+		return n == 0;
+	end = p + len;
+	if (n > len / 2)		/* every message takes 2 bytes at least */
+		return false;
+	l->uid = malloc((n ? n : 1) * sizeof(*l->uid));
+	l->size = malloc((n ? n : 1) * sizeof(*l->size));
+	if (l->uid == NULL || l->size == NULL)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (!get_varint(&p, end, &d) || !get_varint(&p, end, &size) || d == 0 ||
+		    d >= l->uidnext || uid + d >= l->uidnext)
+			return false;
+		uid += d;
+		l->uid[i] = (uint32_t)uid;
+		l->size[i] = size;
+	}
+	l->n = n;
+	return p == end;
+}
+
+int
+cache_listing_get(struct cache *c, const char *user, const char *mailbox,
+    struct cache_listing *l_r, bool *found_r, const char **error_r)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	memset(l_r, 0, sizeof(*l_r));
+	*found_r = false;
+	if (c == NULL) {
+		*error_r = "no cache";
+		return -1;
+	}
+	if (prepare_user(c, "SELECT uidvalidity, uidnext, exist, modseq, msgs FROM listing "
+	    "WHERE user=?1 AND mailbox=?2", user, mailbox, &st) < 0) {
+		*error_r = cache_err(c, "cache query");
+		return -1;
+	}
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t v[4];
+
+		for (int i = 0; i < 4; i++)
+			v[i] = sqlite3_column_int64(st, i);
+		if (v[0] > 0 && v[0] <= UINT32_MAX && v[1] > 0 && v[1] <= UINT32_MAX &&
+		    v[2] >= 0 && v[2] <= UINT32_MAX && v[3] > 0) {
+			l_r->uidvalidity = (uint32_t)v[0];
+			l_r->uidnext = (uint32_t)v[1];
+			l_r->exists = (uint32_t)v[2];
+			l_r->modseq = (uint64_t)v[3];
+			/* A row that does not decode is no listing: the full FETCH runs. */
+			*found_r = listing_decode(l_r, sqlite3_column_blob(st, 4),
+			    (size_t)sqlite3_column_bytes(st, 4));
+		}
+		if (!*found_r)
+			cache_listing_free(l_r);
+	} else if (rc != SQLITE_DONE) {
+		*error_r = cache_err(c, "cache query");
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int
+cache_listing_put(struct cache *c, const char *user, const char *mailbox,
+    const struct cache_listing *l, const char **error_r)
+{
+	sqlite3_stmt *st = NULL;
+	uint8_t *blob;
+	size_t len = 0;
+	uint32_t prev = 0;
+	int rc;
+
+	if (c == NULL) {
+		*error_r = "no cache";
+		return -1;
+	}
+	if (l->n != l->exists || l->modseq == 0 || l->modseq > INT64_MAX) {
+		*error_r = "listing not exact";
+		return -1;
+	}
+	/* @UNSAFE: 5 bytes of UID delta and 10 of size at most per message */
+	if ((blob = malloc(l->n * 15 + 1)) == NULL) {
+		*error_r = "out of memory";
+		return -1;
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		if (l->uid[i] <= prev || l->uid[i] >= l->uidnext) {
+			free(blob);
+			*error_r = "listing not exact";
+			return -1;
+		}
+		len += put_varint(blob + len, l->uid[i] - prev);
+		len += put_varint(blob + len, l->size[i]);
+		prev = l->uid[i];
+	}
+	if (prepare_user(c, "INSERT OR REPLACE INTO listing (user, mailbox, uidvalidity, "
+	    "uidnext, exist, modseq, msgs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", user, mailbox,
+	    &st) < 0) {
+		free(blob);
+		*error_r = cache_err(c, "cache write");
+		return -1;
+	}
+	sqlite3_bind_int64(st, 3, l->uidvalidity);
+	sqlite3_bind_int64(st, 4, l->uidnext);
+	sqlite3_bind_int64(st, 5, l->exists);
+	sqlite3_bind_int64(st, 6, (int64_t)l->modseq);
+	sqlite3_bind_blob(st, 7, blob, (int)len, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	free(blob);
+	if (rc != SQLITE_DONE) {
+		*error_r = cache_err(c, "cache write");
+		return -1;
+	}
+	return 0;
+}
+
+int
+cache_listing_forget(struct cache *c, const char *user, const char *mailbox,
+    const char **error_r)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (c == NULL) {
+		*error_r = "no cache";
+		return -1;
+	}
+	if (prepare_user(c, "DELETE FROM listing WHERE user=?1 AND mailbox=?2", user, mailbox,
+	    &st) < 0) {
+		*error_r = cache_err(c, "cache write");
+		return -1;
+	}
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		*error_r = cache_err(c, "cache write");
+		return -1;
+	}
+	return 0;
 }

@@ -159,4 +159,27 @@ int cache_forget(struct cache *c, const char *user, uint64_t *removed_r, const c
  * many users were pruned. */
 int cache_prune_users(struct cache *c, int64_t before, uint64_t *users_r, const char **error_r);
 
+/* A user's last exact listing of a mailbox on a CONDSTORE server (RFC 7162), with what its
+ * SELECT said: the next poll whose SELECT says the same skips UID FETCH 1:*. Exact means:
+ * n == exists, uids ascending and all below uidnext (the mailbox as SELECT saw it). */
+struct cache_listing {
+	uint32_t uidvalidity, uidnext, exists;
+	uint64_t modseq;		/* HIGHESTMODSEQ, 1..2^63-1 */
+	size_t n;
+	uint32_t *uid;			/* [idx] ascending */
+	uint64_t *size;			/* [idx] RFC822.SIZE */
+};
+
+/* The stored listing: 0 with *found_r (false: none, or one that is not exact: it is not
+ * used), or -1 with *error_r. l_r owns its arrays: cache_listing_free(). */
+int cache_listing_get(struct cache *c, const char *user, const char *mailbox,
+    struct cache_listing *l_r, bool *found_r, const char **error_r);
+/* Replaces the stored listing. One that is not exact is refused (-1, nothing written). */
+int cache_listing_put(struct cache *c, const char *user, const char *mailbox,
+    const struct cache_listing *l, const char **error_r);
+/* Drops it (a login whose listing could not be proven). 0, or -1 with *error_r. */
+int cache_listing_forget(struct cache *c, const char *user, const char *mailbox,
+    const char **error_r);
+void cache_listing_free(struct cache_listing *l);
+
 #endif

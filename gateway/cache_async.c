@@ -33,6 +33,7 @@ req_free(struct gw_cache_req *req)
 	gw_cache_entries_free(req->entries, req->nentries);
 	free(req->pending);
 	free(req->need_key);
+	cache_listing_free(&req->listing);
 	buf_free(&req->learned);
 	free(req);
 }
@@ -137,6 +138,34 @@ gw_cache_pending_new(const char *user, const char *mailbox, const struct cache_p
 	return req;
 }
 
+struct gw_cache_req *
+gw_cache_listing_get_new(const char *user, const char *mailbox)
+{
+	return req_new(GW_CACHE_LISTING_GET, user, mailbox, 0, 0);
+}
+
+struct gw_cache_req *
+gw_cache_listing_put_new(const char *user, const char *mailbox, const struct cache_listing *l)
+{
+	struct gw_cache_req *req = req_new(GW_CACHE_LISTING_PUT, user, mailbox, 0, 0);
+	size_t n = l->n;
+
+	if (req == NULL)
+		return NULL;
+	req->listing = *l;
+	req->listing.uid = malloc((n ? n : 1) * sizeof(*l->uid));
+	req->listing.size = malloc((n ? n : 1) * sizeof(*l->size));
+	if (req->listing.uid == NULL || req->listing.size == NULL) {
+		req_free(req);
+		return NULL;
+	}
+	if (n > 0) {
+		memcpy(req->listing.uid, l->uid, n * sizeof(*l->uid));
+		memcpy(req->listing.size, l->size, n * sizeof(*l->size));
+	}
+	return req;
+}
+
 bool
 gw_cache_req_next_learned(struct gw_cache_req *req, size_t *idx_r, const char **uidl_r,
     size_t *len_r)
@@ -216,6 +245,13 @@ run(struct cache *cache, struct gw_cache_req *req, const char **error_r)
 	case GW_CACHE_PENDING:
 		return cache_add_pending(cache, req->user, req->mailbox, req->pending,
 		    req->npending, &req->added, error_r);
+	case GW_CACHE_LISTING_GET:
+		return cache_listing_get(cache, req->user, req->mailbox, &req->listing,
+		    &req->listing_found, error_r);
+	case GW_CACHE_LISTING_PUT:
+		if (req->listing.modseq == 0)
+			return cache_listing_forget(cache, req->user, req->mailbox, error_r);
+		return cache_listing_put(cache, req->user, req->mailbox, &req->listing, error_r);
 	}
 	*error_r = "unknown request";
 	return -1;

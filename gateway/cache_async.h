@@ -32,6 +32,8 @@ enum gw_cache_kind {
 	GW_CACHE_RECORD,	/* cache_record(): keys stored, a rebuilt mailbox matched */
 	GW_CACHE_KNOWN,		/* cache_user_known(): may a live migration run? */
 	GW_CACHE_PENDING,	/* cache_add_pending(): what a live migration learned */
+	GW_CACHE_LISTING_GET,	/* cache_listing_get(): the last exact listing (CONDSTORE) */
+	GW_CACHE_LISTING_PUT,	/* cache_listing_put(), or _forget() when listing.modseq is 0 */
 };
 
 struct gw_cache_req {
@@ -54,6 +56,8 @@ struct gw_cache_req {
 	struct cache_found found;	/* LOOKUP; KNOWN: .known */
 	struct cache_stats stats;	/* RECORD */
 	size_t added;			/* PENDING */
+	struct cache_listing listing;	/* LISTING_GET: the answer; _PUT: the question */
+	bool listing_found;		/* LISTING_GET */
 	bool failed;
 	char error[256];
 	/* the loop's side */
@@ -100,6 +104,11 @@ struct gw_cache_req *gw_cache_known_new(const char *user);
 /* Pending rows for user's mailbox (copied: rows may go at once). NULL on ENOMEM. */
 struct gw_cache_req *gw_cache_pending_new(const char *user, const char *mailbox,
     const struct cache_pending *rows, size_t n);
+/* The stored listing of user's mailbox (req->listing, when req->listing_found). */
+struct gw_cache_req *gw_cache_listing_get_new(const char *user, const char *mailbox);
+/* Stores this listing (copied); with modseq 0, drops the stored one. NULL on ENOMEM. */
+struct gw_cache_req *gw_cache_listing_put_new(const char *user, const char *mailbox,
+    const struct cache_listing *l);
 /* Queues it; done(ctx, req, error) runs on the loop once answered, then req is freed. */
 void gw_cache_submit(struct gw_cache_async *ca, struct gw_cache_req *req,
     gw_cache_done_fn *done, void *ctx);

@@ -47,7 +47,8 @@ gw_imapc_parse_caps(const struct slice *caps)
 		{ "AUTH=PLAIN", GW_CAP_AUTH_PLAIN }, { "STARTTLS", GW_CAP_STARTTLS },
 		{ "LOGINDISABLED", GW_CAP_LOGINDISABLED }, { "ID", GW_CAP_ID },
 		{ "AUTH=XOAUTH2", GW_CAP_XOAUTH2 }, { "AUTH=OAUTHBEARER", GW_CAP_OAUTHBEARER },
-		{ "IMAP4rev2", GW_CAP_IMAP4REV2 },
+		{ "IMAP4rev2", GW_CAP_IMAP4REV2 }, { "CONDSTORE", GW_CAP_CONDSTORE },
+		{ "QRESYNC", GW_CAP_CONDSTORE },
 	};
 	unsigned bits = 0;
 
@@ -351,6 +352,16 @@ imapc_codes(struct gw_imapc *c, const struct imap_resp *r)
 		}
 	} else if (imap_code_is(r, "READ-ONLY", NULL)) {
 		c->read_only = true;
+	} else if (imap_code_is(r, "UIDNEXT", &arg)) {
+		/* One we cannot read is one we do not have: the listing cache is not used. */
+		c->have_uidnext = imap_slice_to_u64(&arg, &v) && v > 0 && v <= UINT32_MAX;
+		c->uidnext = c->have_uidnext ? (uint32_t)v : 0;
+	} else if (imap_code_is(r, "HIGHESTMODSEQ", &arg)) {
+		/* RFC 7162 §7: mod-sequence-value, 1..2^63-1 */
+		c->have_modseq = imap_slice_to_u64(&arg, &v) && v > 0 && v <= INT64_MAX;
+		c->modseq = c->have_modseq ? v : 0;
+	} else if (imap_code_is(r, "NOMODSEQ", NULL)) {
+		c->nomodseq = true;
 	}
 }
 
@@ -389,8 +400,10 @@ untagged(struct gw_imapc *c, const struct imap_resp *r)
 	} else if (r->has_num && imap_slice_eq(&r->name, "EXISTS")) {
 		c->have_exists = true;
 		c->exists = r->num;
-	} else if (r->has_num && imap_slice_eq(&r->name, "EXPUNGE") && c->exists > 0) {
-		c->exists--;
+	} else if (r->has_num && imap_slice_eq(&r->name, "EXPUNGE")) {
+		c->expunges++;
+		if (c->exists > 0)
+			c->exists--;
 	}
 	for (struct gw_imapc_op *op = c->ops, *next; op != NULL && c->state != GW_IMAPC_CLOSED;
 	    op = next) {

@@ -46,6 +46,7 @@
 #define GW_CAP_XOAUTH2		0x080
 #define GW_CAP_OAUTHBEARER	0x100
 #define GW_CAP_IMAP4REV2	0x200	/* RFC 9051: includes UID EXPUNGE (UIDPLUS's) */
+#define GW_CAP_CONDSTORE	0x400	/* RFC 7162 (QRESYNC implies it, §3.2.3) */
 
 /* Where the server is and how to reach it (from [upstream] and [limits]). */
 struct gw_imapc_target {
@@ -132,6 +133,11 @@ struct gw_imapc {
 	/* the selected mailbox (SELECT's data) */
 	bool have_uidvalidity, uidvalidity_changed, read_only, have_exists;
 	uint32_t uidvalidity, exists;
+	/* RFC 3501 §7.1 [UIDNEXT]; RFC 7162 §3.1.2.1 [HIGHESTMODSEQ], §3.1.2.2 [NOMODSEQ] */
+	bool have_uidnext, have_modseq, nomodseq;
+	uint32_t uidnext;
+	uint64_t modseq;
+	size_t expunges;		/* "* n EXPUNGE" lines seen, ever (a change counter) */
 	char last_error[256];		/* the last upstream problem, for the log */
 };
 

@@ -5,10 +5,13 @@
  *   or [ID] + AUTHENTICATE XOAUTH2|OAUTHBEARER, then SELECT + UID FETCH
  *
  * The last three are pipelined (one round trip) unless the credentials need a
- * continuation. Credentials go as quoted strings, LITERAL+ literals or a SASL PLAIN
- * response, never raw; CR, LF and NUL are refused before a byte is sent. An OAuth bearer
- * response goes as the client sent it (strict base64, checked at AUTH), with SASL-IR when
- * offered (RFC 4959). Credentials are wiped as soon as they are written.
+ * continuation. With the listing cache (CONDSTORE, RFC 7162), SELECT goes as
+ * SELECT mailbox (CONDSTORE) and the FETCH waits for its answer and the stored listing:
+ * none, UID FETCH <stored UIDNEXT>:* or UID FETCH 1:* (listing_decide()). Credentials go
+ * as quoted strings, LITERAL+ literals or a SASL PLAIN response, never raw; CR, LF and NUL
+ * are refused before a byte is sent. An OAuth bearer response goes as the client sent it
+ * (strict base64, checked at AUTH), with SASL-IR when offered (RFC 4959). Credentials are
+ * wiped as soon as they are written.
  *
  * The answers may come in any order (a proxy may reorder them): each completion records
  * its own, and login_maybe_finish() decides once LOGIN, SELECT and the listing are all
@@ -81,12 +84,103 @@ login_end(struct gw_login *lg, enum gw_login_outcome outcome, const char *why)
 	p.done(p.ctx, outcome, why);
 }
 
+static void listing_done(struct gw_imapc_op *op, const struct imap_resp *r);
+
 static void
 resp_text(char *dst, size_t size, const char *what, const struct imap_resp *r)
 {
 	snprintf(dst, size, "%s: %s %.*s", what, r->status == IMAP_STATUS_NO ? "NO" :
 	    r->status == IMAP_STATUS_BAD ? "BAD" : "?", (int)(r->text.len > 100 ? 100 : r->text.len),
 	    (const char *)r->text.p);
+}
+
+/* "UID FETCH <from>:* (UID RFC822.SIZE)": the listing, whole or from a UID on. */
+static void
+send_listing(struct gw_login *lg, uint32_t from)
+{
+	struct buf *out;
+
+	lg->fetch_sent = true;
+	lg->from_uid = from;
+	if ((out = gw_imapc_cmd(lg->up, &lg->op, "listing messages", listing_done)) == NULL) {
+		gw_imapc_fail(lg->up, "cannot send the listing's FETCH");
+		return;
+	}
+	buf_printf(out, "UID FETCH %u:* (UID RFC822.SIZE)\r\n", from);
+	gw_imapc_send(lg->up);
+}
+
+/* CONDSTORE (RFC 7162 §3.1.8): LOGIN, SELECT and the stored listing are known; which FETCH
+ * the mailbox needs, if any. The POP3 listing is the set of UIDs with their sizes (a
+ * message's size never changes, RFC 3501 §2.3.4; flags, \Deleted too, are not in it), and
+ * the stored one is exactly the mailbox as a SELECT saw it (cache.h):
+ *  - UIDVALIDITY, UIDNEXT, EXISTS and HIGHESTMODSEQ as stored: nothing changed (an
+ *    arrival raises UIDNEXT, RFC 3501 §2.3.1.1; an expunge without one lowers EXISTS; a
+ *    flag change raises HIGHESTMODSEQ, §3.1.1): no FETCH.
+ *  - the same UIDVALIDITY, UIDNEXT not lower, HIGHESTMODSEQ higher: the stored listing and
+ *    UID FETCH <stored UIDNEXT>:*, which lists every message that came since (UIDs only
+ *    grow, RFC 3501 §2.3.1.1). Kept only if the stored messages plus the new ones are
+ *    EXISTS with no EXPUNGE seen since SELECT: then none of the stored ones is gone
+ *    (login_maybe_finish()); otherwise the full FETCH runs.
+ *  - anything else ([NOMODSEQ], a number missing, UIDVALIDITY changed, no stored listing,
+ *    a HIGHESTMODSEQ that went back): the full FETCH. */
+static void
+listing_decide(struct gw_login *lg)
+{
+	const struct cache_listing *prior = lg->prior, *now = &lg->meta;
+	struct gw_snapshot *snap = lg->p.snap;
+
+	lg->how = GW_LISTING_FULL;
+	if (lg->up->have_modseq && !lg->up->nomodseq && lg->up->have_uidnext &&
+	    lg->up->have_exists && lg->up->have_uidvalidity && !lg->up->uidvalidity_changed &&
+	    prior != NULL && prior->uidvalidity == now->uidvalidity &&
+	    now->uidnext >= prior->uidnext && now->modseq >= prior->modseq) {
+		if (now->uidnext == prior->uidnext && now->exists == prior->exists &&
+		    now->modseq == prior->modseq)
+			lg->how = GW_LISTING_CACHED;
+		else if (now->modseq > prior->modseq)
+			lg->how = GW_LISTING_INCREMENTAL;
+	}
+	if (lg->how != GW_LISTING_FULL) {
+		/* What is owed: the stored messages (the new ones are proven by count). */
+		lg->base_taken = true;
+		lg->base = (uint32_t)prior->n;
+		lg->expunged = 0;
+		for (size_t i = 0; i < prior->n; i++) {
+			if (gw_snapshot_add(snap, prior->uid[i], prior->size[i]) < 0) {
+				gw_imapc_fail(lg->up, "mailbox listing too large or out of memory");
+				return;
+			}
+		}
+	}
+	if (lg->how == GW_LISTING_CACHED) {
+		lg->fetch_sent = lg->listing_done = lg->listing_ok = true;
+		return;
+	}
+	send_listing(lg, lg->how == GW_LISTING_INCREMENTAL ? prior->uidnext : 1);
+}
+
+/* The incremental listing did not prove itself: the full one, from scratch. */
+static void
+listing_restart(struct gw_login *lg)
+{
+	gw_snapshot_free(lg->p.snap);
+	lg->listing_done = lg->listing_ok = lg->listing_bad = lg->base_taken = false;
+	lg->expunged = 0;
+	lg->how = GW_LISTING_FULL;
+	send_listing(lg, 1);
+}
+
+/* May the outcome's listing be stored (cache_listing's rule: the mailbox as SELECT saw it)? */
+static bool
+listing_storable(const struct gw_login *lg)
+{
+	const struct gw_snapshot *snap = lg->p.snap;
+
+	return lg->condstore && lg->how != GW_LISTING_CACHED && lg->up->have_modseq &&
+	    !lg->up->nomodseq && lg->up->have_uidnext && lg->meta.modseq > 0 &&
+	    snap->count == lg->meta.exists && lg->up->expunges == lg->sel_expunges &&
+	    (snap->count == 0 || snap->uid[snap->count - 1] < lg->meta.uidnext);
 }
 
 static void
@@ -101,6 +195,13 @@ login_maybe_finish(struct gw_login *lg)
 	if (lg->select_done && !lg->select_ok) {
 		login_end(lg, GW_LOGIN_TEMP, lg->why);
 		return;
+	}
+	if (lg->condstore && !lg->fetch_sent) {
+		if (!lg->select_done || !lg->prior_known)
+			return;
+		listing_decide(lg);
+		if (lg->up == NULL)
+			return;		/* failed: told already */
 	}
 	if (!lg->select_done || !lg->listing_done)
 		return;
@@ -132,6 +233,13 @@ login_maybe_finish(struct gw_login *lg)
 		login_end(lg, GW_LOGIN_TEMP, "out of memory building the message list");
 		return;
 	}
+	if (lg->how == GW_LISTING_INCREMENTAL &&
+	    (snap->count != up->exists || up->expunges != lg->sel_expunges)) {
+		/* A stored message may be gone (or one came meanwhile): no proof, full FETCH. */
+		listing_restart(lg);
+		return;
+	}
+	lg->storable = listing_storable(lg);
 	if ((uint64_t)snap->count + lg->expunged < lg->base) {
 		snprintf(why, sizeof(why), "upstream listed %zu of its %u messages", snap->count,
 		    lg->base - lg->expunged);
@@ -154,7 +262,7 @@ listing_line(struct gw_login *lg, const struct imap_resp *r)
 	bool has_uid = false, has_size = false, bad = false;
 	uint64_t uid = 0, size = 0;
 
-	if (lg->listing_done || lg->listing_bad)
+	if (lg->listing_done || lg->listing_bad || (lg->condstore && !lg->fetch_sent))
 		return;
 	imap_fetch_iter_init(&it, &r->text);
 	while ((step = imap_fetch_next(&it, &att)) == IMAP_FETCH_ATT) {
@@ -171,8 +279,10 @@ listing_line(struct gw_login *lg, const struct imap_resp *r)
 		lg->listing_bad = true;
 		return;
 	}
-	if (!has_size)
-		return;
+	if (!has_size || !lg->fetch_sent)
+		return;		/* before our FETCH: another client's change, not a listing line */
+	if (uid < lg->from_uid)
+		return;		/* "n:*" names the last message even below n (RFC 3501 §6.4.8) */
 	/* The messages SELECT said are there: taken at the first listing line, once EXISTS is
 	 * known (a reordering proxy may send the listing before SELECT's data; then at the
 	 * end). */
@@ -250,34 +360,74 @@ listing_done(struct gw_imapc_op *op, const struct imap_resp *r)
 	pipelined_answer(lg, &lg->listing_done, &lg->listing_ok, "listing messages failed", r);
 }
 
+static bool send_select_and_list(struct gw_login *lg);
+
 static void
 select_done(struct gw_imapc_op *op, const struct imap_resp *r)
 {
 	struct gw_login *lg = LG(op);
+	const struct gw_imapc *up = lg->up;
 
+	if (lg->condstore && r->status == IMAP_STATUS_BAD) {
+		/* The server does not take the parameter (the hint was another server's): a
+		 * plain SELECT and the full FETCH, today's way. */
+		lg->condstore = false;
+		lg->condstore_refused = true;
+		if (!send_select_and_list(lg))
+			login_end(lg, GW_LOGIN_TEMP, "cannot send SELECT");
+		return;
+	}
+	if (r->status == IMAP_STATUS_OK) {
+		/* The mailbox as this SELECT saw it: what a stored listing is compared with,
+		 * and what this login's listing is stored with. */
+		lg->meta.uidvalidity = up->uidvalidity;
+		lg->meta.uidnext = up->have_uidnext ? up->uidnext : 0;
+		lg->meta.exists = up->exists;
+		lg->meta.modseq = up->have_modseq && !up->nomodseq ? up->modseq : 0;
+		lg->sel_expunges = up->expunges;
+	}
 	pipelined_answer(lg, &lg->select_done, &lg->select_ok, "SELECT failed", r);
 }
 
-/* SELECT and the listing. False when they cannot be queued. */
+/* SELECT and the listing; with the listing cache, SELECT (CONDSTORE) alone (the FETCH
+ * waits for its answer). False when they cannot be queued. */
 static bool
 send_select_and_list(struct gw_login *lg)
 {
 	struct gw_imapc *up = lg->up;
 	const char *mbox = lg->p.mailbox;
 	struct buf *out;
+	bool offered = up->caps_after_login ? (up->caps & GW_CAP_CONDSTORE) != 0 :
+	    lg->p.condstore_hint || (up->caps & GW_CAP_CONDSTORE) != 0;
 
+	lg->condstore = lg->p.listing_cache && !lg->condstore_refused && offered;
 	if ((out = gw_imapc_cmd(up, &lg->op, "SELECT", select_done)) == NULL)
 		return false;
 	buf_append_str(out, "SELECT ");
 	if (imap_write_astring(out, (const uint8_t *)mbox, strlen(mbox),
 	    (up->caps & GW_CAP_LITERALPLUS) != 0) < 0)
 		return false;
-	buf_append_str(out, "\r\n");
-	if ((out = gw_imapc_cmd(up, &lg->op, "listing messages", listing_done)) == NULL)
-		return false;
-	buf_append_str(out, "UID FETCH 1:* (UID RFC822.SIZE)\r\n");
+	buf_append_str(out, lg->condstore ? " (CONDSTORE)\r\n" : "\r\n");
+	if (!lg->condstore) {
+		if ((out = gw_imapc_cmd(up, &lg->op, "listing messages", listing_done)) == NULL)
+			return false;
+		buf_append_str(out, "UID FETCH 1:* (UID RFC822.SIZE)\r\n");
+		lg->fetch_sent = true;
+		lg->from_uid = 1;
+		lg->how = GW_LISTING_FULL;
+	}
 	gw_imapc_send(up);
 	return true;
+}
+
+void
+gw_login_prior(struct gw_login *lg, const struct cache_listing *prior)
+{
+	if (lg->up == NULL || lg->prior_known)
+		return;
+	lg->prior = prior;
+	lg->prior_known = true;
+	login_maybe_finish(lg);
 }
 
 static void

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "../common/buf.h"
+#include "../common/cache.h"
 #include "../pop3/pop3_sasl.h"
 #include "imapc.h"
 #include "snapshot.h"
@@ -37,12 +38,24 @@ enum gw_login_outcome {
 	GW_LOGIN_TEMP,		/* the upstream's trouble: try again later */
 };
 
+/* How the login's message list was had (DESIGN.md "UIDLs and the cache", CONDSTORE). */
+enum gw_listing_how {
+	GW_LISTING_FULL,	/* UID FETCH 1:* (UID RFC822.SIZE) */
+	GW_LISTING_CACHED,	/* SELECT said the four numbers of the stored listing: no FETCH */
+	GW_LISTING_INCREMENTAL,	/* the stored listing + UID FETCH <its UIDNEXT>:*, proven by count */
+};
+
 struct gw_login_params {
 	struct gw_cred *cred;		/* wiped once written, on every path */
 	const char *mailbox;		/* [upstream] mailbox */
 	const char *id_addr;		/* client address for ID (RFC 2971); NULL: no ID */
 	unsigned id_port;
 	struct gw_snapshot *snap;	/* filled and sorted; its UIDLs are the owner's business */
+	/* The owner will hand over the stored listing (gw_login_prior()), so SELECT may ask
+	 * for CONDSTORE when the server offers it, or when condstore_hint says an earlier
+	 * login's server did (pre-login capabilities seldom name it). */
+	bool listing_cache;
+	bool condstore_hint;
 	/* The login is decided: called once, after which the op is over. why: for the log
 	 * (it may hold the server's words), never for the client. */
 	void (*done)(void *ctx, enum gw_login_outcome outcome, const char *why);
@@ -62,6 +75,19 @@ struct gw_login {
 	bool base_taken;		/* a listing line came with EXISTS known: base is fixed */
 	uint32_t base;			/* messages when it began (later arrivals are not owed) */
 	uint32_t expunged;		/* "* n EXPUNGE" since then */
+	/* the listing cache (RFC 7162): SELECT (CONDSTORE) first, then the FETCH it needs */
+	bool condstore;			/* SELECT (CONDSTORE) went; the FETCH waits for it */
+	bool condstore_refused;		/* it was answered BAD: a plain SELECT went instead */
+	bool prior_known;		/* gw_login_prior() was called */
+	const struct cache_listing *prior;	/* the owner's; NULL: none */
+	bool fetch_sent;
+	uint32_t from_uid;		/* incremental: the stored listing's UIDNEXT */
+	size_t sel_expunges;		/* the connection's EXPUNGE count when SELECT was done */
+	enum gw_listing_how how;
+	/* The outcome's listing, as SELECT saw the mailbox; `storable` when the snapshot is
+	 * exactly that mailbox (cache_listing's rule) and the server has modseqs. */
+	bool storable;
+	struct cache_listing meta;	/* four numbers only (no arrays) */
 };
 
 /* Begins the login on a connection that is opening (or open): nothing goes upstream until
@@ -70,6 +96,9 @@ void gw_login_start(struct gw_login *lg, struct gw_imapc *up, const struct gw_lo
 /* The connection is ready (its greeting, TLS and capabilities are done): the credentials
  * go, then SELECT and the listing (pipelined unless a continuation is needed). */
 void gw_login_ready(struct gw_login *lg);
+/* The stored listing, or NULL (none, or the cache failed): the FETCH of a CONDSTORE login
+ * waits for it. prior must live until the outcome. Ignored when the op is over. */
+void gw_login_prior(struct gw_login *lg, const struct cache_listing *prior);
 /* Ends the op without an outcome (the owner is closing). Wipes what it holds. */
 void gw_login_abort(struct gw_login *lg);
 

@@ -193,10 +193,11 @@ session_log_line(struct gw_session *s)
 	gw_log_text(gw_imapc_last_error(&s->up), uperr, sizeof(uperr));
 	worker_field(s->w, worker, sizeof(worker));
 	log_info("%s%s user=%s client=%s tls=%s listed=%zu retr=%zu dele=%zu "
-	    "bytes_out=%zu duration_ms=%lld result=%s%s%s%s", s->log_id, worker,
-	    gw_log_user(s, user, sizeof(user)),
+	    "bytes_out=%zu up_in=%zu up_out=%zu listing=%s duration_ms=%lld result=%s%s%s%s",
+	    s->log_id, worker, gw_log_user(s, user, sizeof(user)),
 	    s->addr_text, conn_tls_active(&s->client.c) ? "yes" : "no", listed, s->n_retr,
-	    s->n_dele, s->client.c.bytes_out,
+	    s->n_dele, s->client.c.bytes_out, s->up.io.c.bytes_in, s->up.io.c.bytes_out,
+	    s->listing != NULL ? s->listing : "none",
 	    (long long)((ev_now(s->w->loop) - s->started) * 1000), s->result,
 	    uperr[0] ? " upstream_error=\"" : "", uperr, uperr[0] ? "\"" : "");
 }
@@ -312,6 +313,11 @@ gw_session_close(struct gw_session *s, const char *result)
 		gw_cache_cancel(s->cache_req);	/* the thread's answer is dropped */
 		s->cache_req = NULL;
 	}
+	if (s->listing_req != NULL) {
+		gw_cache_cancel(s->listing_req);
+		s->listing_req = NULL;
+	}
+	cache_listing_free(&s->prior);
 	gw_keys_abort(&s->keys);
 	gw_cache_entries_free(s->keying, s->nkeying);
 	s->keying = NULL;

@@ -99,6 +99,9 @@ struct gw_session {
 	struct gw_xfer xfer;
 	struct gw_update upd;
 	struct gw_cache_req *cache_req;	/* the login's UIDLs, asked of the cache thread */
+	struct gw_cache_req *listing_req;	/* the stored listing (CONDSTORE), asked of it */
+	struct cache_listing prior;	/* ... its answer, until the login is decided */
+	const char *listing;		/* for the log: "full", "cached", "incremental" */
 	struct gw_keys keys;		/* the login's content keys, read upstream */
 	struct cache_entry *keying;	/* ... for these messages (then the cache's) */
 	size_t nkeying;

@@ -43,7 +43,7 @@ static const struct gw_cmd gw_cmds[] = {
 	{ POP3_CMD_CAPA, IN_AUTH | IN_TRANS, cmd_capa },	/* none */
 	{ POP3_CMD_QUIT, IN_AUTH | IN_TRANS, cmd_quit },	/* UID STORE + UID EXPUNGE, LOGOUT */
 	{ POP3_CMD_USER, IN_AUTH, cmd_user },			/* none */
-	{ POP3_CMD_PASS, IN_AUTH, cmd_pass },			/* LOGIN, SELECT, UID FETCH 1:* */
+	{ POP3_CMD_PASS, IN_AUTH, cmd_pass },			/* LOGIN, SELECT, [UID FETCH] */
 	{ POP3_CMD_AUTH, IN_AUTH, cmd_auth },			/* the same as PASS */
 	{ POP3_CMD_STLS, IN_AUTH, cmd_stls },			/* none: TLS with the client */
 	{ POP3_CMD_APOP, IN_AUTH, cmd_apop },			/* refused: needs a plaintext secret */

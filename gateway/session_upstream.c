@@ -10,6 +10,63 @@
 #include "../pop3/pop3_reply.h"
 #include "session.h"
 
+/* The stored listing is no longer wanted (the login is decided). */
+static void
+listing_drop(struct gw_session *s)
+{
+	if (s->listing_req != NULL) {
+		gw_cache_cancel(s->listing_req);
+		s->listing_req = NULL;
+	}
+	cache_listing_free(&s->prior);
+}
+
+/* The stored listing (CONDSTORE), on the loop: the login's FETCH waits for it. A cache that
+ * cannot answer is no listing: the full FETCH runs. */
+static void
+listing_looked_up(void *ctx, struct gw_cache_req *req, const char *error)
+{
+	struct gw_session *s = ctx;
+
+	s->listing_req = NULL;
+	cache_listing_free(&s->prior);
+	if (error != NULL)
+		gw_log(LOG_LVL_DEBUG, s, "stored listing unavailable: %s", error);
+	if (error == NULL && req->listing_found) {
+		s->prior = req->listing;		/* taken: the request frees nothing of it */
+		memset(&req->listing, 0, sizeof(req->listing));
+		gw_login_prior(&s->login, &s->prior);
+	} else {
+		gw_login_prior(&s->login, NULL);
+	}
+	gw_session_flush(s);
+}
+
+/* The listing write's answer: nobody waits for it (the session may be gone). */
+static void
+listing_stored(void *ctx, struct gw_cache_req *req, const char *error)
+{
+	(void)ctx;
+	if (error != NULL)
+		log_warn("listing cache: storing the listing of user=%s failed: %s", req->user,
+		    error);
+}
+
+/* The login's listing is exact and the server has modseqs: stored for the next poll. */
+static void
+listing_store(struct gw_session *s)
+{
+	struct cache_listing l = s->login.meta;
+	struct gw_cache_req *req;
+
+	l.n = s->snap.count;
+	l.uid = s->snap.uid;
+	l.size = s->snap.size;
+	if ((req = gw_cache_listing_put_new(s->user_key, s->w->cfg->up_mailbox, &l)) == NULL)
+		return;		/* ENOMEM: the next poll does the full FETCH */
+	gw_cache_submit(&s->w->cache, req, listing_stored, NULL);
+}
+
 static void
 auth_delay_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
@@ -41,6 +98,7 @@ login_failed(struct gw_session *s, enum gw_login_outcome outcome, const char *wh
 
 	gw_cred_wipe(&s->cred);
 	s->logged_in = false;
+	listing_drop(s);
 	gw_migration_abort(&s->mig);
 	gw_keys_abort(&s->keys);
 	if (s->cache_req != NULL) {
@@ -279,12 +337,25 @@ login_done(void *ctx, enum gw_login_outcome outcome, const char *why)
 	struct gw_session *s = ctx;
 	struct gw_snapshot *snap = &s->snap;
 
+	static const char *const how[] = { "full", "cached", "incremental" };
+
 	if (outcome == GW_LOGIN_REFUSED)
 		gw_cred_refused(&s->w->guard, s->cred_hash, ev_now(s->w->loop));
+	/* What the server offers once logged in decides the next login's SELECT. */
+	if (s->up.caps_after_login)
+		s->w->up_condstore = (s->up.caps & GW_CAP_CONDSTORE) != 0;
+	if (s->login.condstore_refused)
+		s->w->up_condstore = false;
 	if (outcome != GW_LOGIN_OK) {
 		login_failed(s, outcome, why);
 		return;
 	}
+	listing_drop(s);
+	s->listing = how[s->login.how];
+	gw_log(LOG_LVL_DEBUG, s, "listing: %s (condstore=%s stored=%s)", s->listing,
+	    s->login.condstore ? "yes" : "no", s->login.storable ? "yes" : "no");
+	if (s->login.storable)
+		listing_store(s);
 	s->logged_in = true;
 	s->cache_req = gw_cache_lookup_new(s->user_key, s->w->cfg->up_mailbox, snap->uidvalidity,
 	    snap->uid, snap->count);
@@ -381,6 +452,8 @@ gw_session_login_start(struct gw_session *s, const uint8_t *secret, size_t len)
 	s->rebuilt = false;
 	s->lookup_error[0] = '\0';
 	s->mig_result = GW_MIGRATION_NOT_NEEDED;
+	s->listing = NULL;
+	listing_drop(s);
 	gw_snapshot_free(&s->snap);
 	gw_config_user_key(w->cfg, s->cred.user, s->user_key, sizeof(s->user_key));
 	gw_cred_hash(&w->guard, s->cred.mech == POP3_SASL_PLAIN ? "password" : "bearer",
@@ -410,6 +483,13 @@ gw_session_login_start(struct gw_session *s, const uint8_t *secret, size_t len)
 
 		s->uidl_wait |= GW_WAIT_MIGRATION;
 		gw_migration_start(&s->mig, w->loop, &mp);
+	}
+	if (w->cache.running &&
+	    (s->listing_req = gw_cache_listing_get_new(s->user_key, w->cfg->up_mailbox)) != NULL) {
+		/* Looked up while the connection opens: ready, most often, when SELECT answers. */
+		p.listing_cache = true;
+		p.condstore_hint = w->up_condstore;
+		gw_cache_submit(&w->cache, s->listing_req, listing_looked_up, s);
 	}
 	gw_login_start(&s->login, &s->up, &p);
 }

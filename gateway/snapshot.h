@@ -6,7 +6,8 @@
  *   uid    the IMAP UID (RFC 3501 §2.3.1.1); the snapshot is sorted by it
  *   uidl   what POP3 clients remember the message by (cache.h): derived from UIDVALIDITY
  *          and UID when it is sent, unless one was learned (the cache holds another)
- * Taken from UID FETCH 1:* (UID RFC822.SIZE) at login; messages that arrive later are for
+ * Taken from UID FETCH 1:* (UID RFC822.SIZE) at login (or the stored listing of a CONDSTORE
+ * server, login.c); messages that arrive later are for
  * the next session. DELE and RSET only change `flags` here; QUIT applies them upstream.
  * A message costs 13 bytes here (a learned UIDL its length more): a 100,000-message
  * mailbox is about 1.3 MB, not 8.4 MB of UIDL strings. */

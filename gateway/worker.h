@@ -48,6 +48,8 @@ struct gw_worker {
 	bool stopping;
 	struct gw_login_guard guard;
 	struct gw_probe probe;		/* CAPA lists XOAUTH2/OAUTHBEARER by what it knows */
+	bool up_condstore;		/* the last login's server offered CONDSTORE once logged
+					   in: the next SELECT may ask for it in the pipeline */
 };
 
 /* The shared part: TLS contexts and the upstream's and old server's targets (no loop, no

@@ -15,6 +15,7 @@
 #include "unit.h"
 
 static char dbpath[64];
+static sqlite3 *c_db_for_v3;
 
 static int
 setup(void **state)
@@ -776,7 +777,89 @@ test_a_version_2_file_is_migrated(void **state)
 	assert_int_equal(cache_user_known(c, "vi", &known, &error), 0);
 	assert_true(known);
 	cache_free(&c);
+	assert_int_equal(sql_count("PRAGMA user_version"), 4);
+	assert_int_equal(sql_count("SELECT COUNT(*) FROM users WHERE user='vi'"), 1);
+	assert_int_equal(sql_count("SELECT COUNT(*) FROM listing"), 0);
+}
+
+/* The last listing: stored compactly, read back the same; one that is not exact is never
+ * written, and a row that does not decode is no listing. */
+static void
+test_listing_round_trip(void **state)
+{
+	uint32_t uid[4] = { 3, 4, 200, 4000000000u };
+	uint64_t size[4] = { 1, 0, 99999999999ull, 1234 };
+	struct cache_listing l = { 42, 4000000001u, 4, 1ull << 62, 4, uid, size }, got;
+	const char *error = NULL;
+	struct cache *c;
+	bool found;
+	sqlite3 *db;
+
+	(void)state;
+	assert_non_null(c = cache_open(dbpath, &error));
+	assert_int_equal(cache_listing_get(c, "ann", "INBOX", &got, &found, &error), 0);
+	assert_false(found);
+	assert_int_equal(cache_listing_put(c, "ann", "INBOX", &l, &error), 0);
+	assert_int_equal(cache_listing_get(c, "ann", "INBOX", &got, &found, &error), 0);
+	assert_true(found);
+	assert_int_equal(got.uidvalidity, 42);
+	assert_int_equal(got.uidnext, 4000000001u);
+	assert_int_equal(got.exists, 4);
+	assert_true(got.modseq == 1ull << 62);
+	assert_int_equal(got.n, 4);
+	assert_memory_equal(got.uid, uid, sizeof(uid));
+	assert_memory_equal(got.size, size, sizeof(size));
+	cache_listing_free(&got);
+	/* other users and mailboxes have none */
+	assert_int_equal(cache_listing_get(c, "ann", "Other", &got, &found, &error), 0);
+	assert_false(found);
+	/* not exact: a count that is not EXISTS, a UID at UIDNEXT, UIDs not ascending */
+	l.exists = 5;
+	assert_int_equal(cache_listing_put(c, "ann", "INBOX", &l, &error), -1);
+	l.exists = 4;
+	l.uidnext = 4000000000u;
+	assert_int_equal(cache_listing_put(c, "ann", "INBOX", &l, &error), -1);
+	l.uidnext = 4000000001u;
+	uid[1] = 3;
+	assert_int_equal(cache_listing_put(c, "ann", "INBOX", &l, &error), -1);
+	/* a row another hand changed: EXISTS no longer its count */
+	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "UPDATE listing SET exist=3", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(cache_listing_get(c, "ann", "INBOX", &got, &found, &error), 0);
+	assert_false(found);
+	assert_int_equal(cache_listing_forget(c, "ann", "INBOX", &error), 0);
+	assert_int_equal(sql_count("SELECT COUNT(*) FROM listing"), 0);
+	/* an empty mailbox is a listing too */
+	l.n = l.exists = 0;
+	assert_int_equal(cache_listing_put(c, "ann", "INBOX", &l, &error), 0);
+	assert_int_equal(cache_listing_get(c, "ann", "INBOX", &got, &found, &error), 0);
+	assert_true(found);
+	assert_int_equal(got.n, 0);
+	cache_listing_free(&got);
+	cache_free(&c);
+}
+
+/* A version 3 file gets the listing table, its rows untouched. */
+static void
+test_a_version_3_file_is_migrated(void **state)
+{
+	const char *error = NULL;
+	struct cache *c;
+
+	(void)state;
+	assert_non_null(c = cache_open(dbpath, &error));
+	cache_free(&c);
+	assert_int_equal(sqlite3_open(dbpath, &c_db_for_v3), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(c_db_for_v3, "DROP TABLE listing; PRAGMA user_version=3; "
+	    "INSERT INTO users VALUES ('vi', 1);", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(c_db_for_v3);
 	assert_int_equal(sql_count("PRAGMA user_version"), 3);
+	assert_non_null(c = cache_open(dbpath, &error));
+	cache_free(&c);
+	assert_int_equal(sql_count("PRAGMA user_version"), 4);
+	assert_int_equal(sql_count("SELECT COUNT(*) FROM listing"), 0);
 	assert_int_equal(sql_count("SELECT COUNT(*) FROM users WHERE user='vi'"), 1);
 }
 
@@ -812,6 +895,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_busy_while_another_connection_writes, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_a_version_2_file_is_migrated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_listing_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_version_3_file_is_migrated, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -35,8 +35,8 @@ static struct login_rig l;
 static void
 start(unsigned caps, const char *user, const char *pass)
 {
-	struct gw_login_params p = { &l.cred, "INBOX", "192.0.2.7", 40000, &l.r.snap, login_done,
-	    &l.o };
+	struct gw_login_params p = { .cred = &l.cred, .mailbox = "INBOX", .id_addr = "192.0.2.7",
+	    .id_port = 40000, .snap = &l.r.snap, .done = login_done, .ctx = &l.o };
 
 	rig_open(&l.r, caps, 0);
 	memset(&l.cred, 0, sizeof(l.cred));
@@ -239,7 +239,8 @@ test_bearer_error_challenge(void **state)
 	l.cred.sasl_resp = malloc(sizeof(token) - 1);
 	memcpy(l.cred.sasl_resp, token, sizeof(token) - 1);
 	l.cred.sasl_resp_len = sizeof(token) - 1;
-	p = (struct gw_login_params){ &l.cred, "INBOX", NULL, 0, &l.r.snap, login_done, &l.o };
+	p = (struct gw_login_params){ .cred = &l.cred, .mailbox = "INBOX", .snap = &l.r.snap,
+	    .done = login_done, .ctx = &l.o };
 	gw_login_start(&l.lg, &l.r.c, &p);
 	gw_login_ready(&l.lg);
 	assert_string_equal(rig_sent(&l.r), "A1 AUTHENTICATE OAUTHBEARER bixhPWJvYkBleGFtcGxlLm5ldCwB"
