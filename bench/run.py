@@ -296,9 +296,10 @@ class Setup:
 
 	def start_popgate(self, name, upstream_port=None, **extra):
 		"""Every popgate of the timed phases shares one UIDL cache file: a restarted popgate
-		(after the idle measurement) must not poll with a cold cache."""
+		(after the idle measurement) must not poll with a cold cache. max_sessions is per
+		worker, and what the 20,000 descriptors a process may have here can hold (2 each)."""
 		opts = {"log.level": "info", "limits.max_per_address": 20000,
-			"limits.max_sessions": 20000, "cache.path": os.path.join(self.tmp, "uidl.sqlite")}
+			"limits.max_sessions": 9000, "cache.path": os.path.join(self.tmp, "uidl.sqlite")}
 		opts.update(extra)
 		return start_popgate(os.path.join(self.tmp, name), upstream_port or self.dov.imap_port,
 			**opts)
