@@ -234,8 +234,12 @@ login_maybe_finish(struct gw_login *lg)
 		return;
 	}
 	if (lg->how == GW_LISTING_INCREMENTAL &&
-	    (snap->count != up->exists || up->expunges != lg->sel_expunges)) {
-		/* A stored message may be gone (or one came meanwhile): no proof, full FETCH. */
+	    (snap->count != lg->meta.exists || up->exists != lg->meta.exists ||
+	    up->expunges != lg->sel_expunges)) {
+		/* A stored message may be gone, or one came meanwhile: no proof, full FETCH. The
+		 * count is SELECT's EXISTS, not the one now: a server reports an arrival after
+		 * the FETCH data (Dovecot syncs at the command's end), and that message, not in
+		 * the data, must not stand in for a stored one that is gone. */
 		listing_restart(lg);
 		return;
 	}

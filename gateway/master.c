@@ -17,14 +17,19 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include <signal.h>
+
 #include "master.h"
 
 unsigned long long
 gw_nofile_need(const struct gw_config *cfg)
 {
-	/* client + upstream per session; the listening sockets of every worker are held by
+	/* client + upstream per session, and the old POP3 server's connection of a first
+	 * login while [migration] is on; the listening sockets of every worker are held by
 	 * each for the moment between its fork and closing the others' */
-	return 2ULL * cfg->max_sessions + GW_NOFILE_SLACK + (unsigned long long)cfg->nlisten *
+	unsigned long long per = cfg->mig_host[0] != '\0' ? 3 : 2;
+
+	return per * cfg->max_sessions + GW_NOFILE_SLACK + (unsigned long long)cfg->nlisten *
 	    cfg->workers;
 }
 
@@ -33,6 +38,7 @@ gw_nofile_check(const struct gw_config *cfg, bool apply, const char **error_r)
 {
 	static char error[400];
 	unsigned long long need = gw_nofile_need(cfg);
+	unsigned per = cfg->mig_host[0] != '\0' ? 3 : 2;
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
@@ -42,10 +48,12 @@ gw_nofile_check(const struct gw_config *cfg, bool apply, const char **error_r)
 	}
 	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
 		snprintf(error, sizeof(error), "[limits] max_sessions = %u needs %llu file "
-		    "descriptors per worker (2 per session and %llu more), but the hard limit "
+		    "descriptors per worker (%u per session%s and %llu more), but the hard limit "
 		    "RLIMIT_NOFILE is %llu: lower max_sessions or raise the limit (systemd's "
-		    "LimitNOFILE=, ulimit -Hn)", cfg->max_sessions, need,
-		    need - 2ULL * cfg->max_sessions, (unsigned long long)rl.rlim_max);
+		    "LimitNOFILE=, ulimit -Hn)", cfg->max_sessions, need, per,
+		    per == 3 ? ", with [migration] on" : "",
+		    need - (unsigned long long)per * cfg->max_sessions,
+		    (unsigned long long)rl.rlim_max);
 		*error_r = error;
 		return -1;
 	}
@@ -70,6 +78,9 @@ gw_master_init(struct gw_master *m, const struct gw_config *cfg, struct gw_worke
     gw_accept_fn *accept, const char **error_r)
 {
 	memset(m, 0, sizeof(*m));
+	/* A parent that ignored SIGCHLD hands that on through exec: the kernel would reap the
+	 * workers itself, and a dead one would never be noticed. */
+	signal(SIGCHLD, SIG_DFL);
 	m->cfg = cfg;
 	m->proto = proto;
 	m->accept = accept;

@@ -355,10 +355,27 @@ test_after_a_bearer_login_its_capabilities_decide(void **state)
 	}
 }
 
+/* Stored 5, 9, 12; before SELECT 9 is expunged and a flag set (EXISTS 2, HIGHESTMODSEQ up);
+ * during the range FETCH a message arrives and its EXISTS comes after the FETCH data
+ * (Dovecot's sync at the command's end). Stored 3 + new 0 == EXISTS 3 now, yet UID 9 is
+ * gone: the proof counts against SELECT's EXISTS, so the full FETCH runs. */
+static void
+test_an_arrival_during_the_range_fetch_proves_nothing(void **state)
+{
+	(void)state;
+	start_selected(SELECTED(2, 42, 13, 103));
+	gw_login_prior(&l.lg, &prior);
+	assert_string_equal(rig_sent(&l.r), "A3 UID FETCH 13:* (UID RFC822.SIZE)\r\n");
+	rig_server(&l.r, "* 2 FETCH (UID 12 RFC822.SIZE 300)\r\n* 3 EXISTS\r\nA3 OK\r\n");
+	assert_string_equal(rig_sent(&l.r), "A4 " FULL_FETCH);
+	rig_free(&l.r);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_an_arrival_during_the_range_fetch_proves_nothing),
 		cmocka_unit_test(test_unchanged_sends_no_fetch),
 		cmocka_unit_test(test_stored_listing_before_select),
 		cmocka_unit_test(test_new_arrivals_fetch_only_their_range),
