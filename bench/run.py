@@ -15,10 +15,11 @@ Set-up (the mailbox builders of tests/perf/uidl_bench.py, the Dovecot of tests/i
 Both Dovecots have the login "high-performance" settings (service_count = 0, process_min_avail
 = CPUs) and room for the idle sessions.
 
-Each of 3 rounds runs, for each peer in a rotated order: poll (8 clients), RETR of the 100 MB
-message (1 client, then 4 at once), RETR of a whole 50-message mailbox, bigbox, idle (K sessions
-held, PSS from /proc/PID/smaps_rollup), and the direct IMAP UID FETCH reference. Medians of the
-rounds. top0 once per peer, through a byte-counting TCP relay in front of A's IMAP (a second
+Each of 3 rounds runs, for each peer in a rotated order: poll (8 clients; with the CPU each
+server spent per session), RETR of the 100 MB message (1 client, then 4 at once), RETR of a
+whole 50-message mailbox, bigbox, and the direct IMAP UID FETCH reference. Then 3 rounds of idle
+(K sessions held, PSS from /proc/PID/smaps_rollup), last because the processes and memory they
+leave behind slow whatever runs after them. Medians of the rounds. top0 once per peer, through a byte-counting TCP relay in front of A's IMAP (a second
 popgate and a second imapc Dovecot point at the relay): the octets the upstream sent.
 
 Every answer is checked by popbench (octets against LIST, SHA-256 of the 100 MB message, line
@@ -32,12 +33,10 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -47,6 +46,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "perf"))
 import dovecot as dovecot_mod	# noqa: E402
 import messages	# noqa: E402
 from popgate import popgate_bin, start_popgate	# noqa: E402
+from relay import TcpRelay	# noqa: E402
 from uidl_bench import bench_messages, maildir_fill, warm_and_check	# noqa: E402
 import uidl_bench	# noqa: E402
 
@@ -181,57 +181,21 @@ def dovecot_procs(dov, name, marker="[idle"):
 
 # ---- a byte-counting relay (top0: octets the upstream sent) ---------------------------------
 
-class Relay:
+class Relay(TcpRelay):
 	"""127.0.0.1:port → 127.0.0.1:target, counting the bytes the target sends."""
 
 	def __init__(self, target):
-		self.target = target
 		self.down = 0
-		self.lock = threading.Lock()
-		self.sock = socket.socket()
-		self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-		self.sock.bind(("127.0.0.1", 0))
-		self.sock.listen(64)
-		self.port = self.sock.getsockname()[1]
-		self.stopped = False
-		threading.Thread(target=self._accept, daemon=True).start()
+		super().__init__(target, seen=self._seen, chunk=1 << 20)
 
-	def _accept(self):
-		while not self.stopped:
-			try:
-				c, _ = self.sock.accept()
-			except OSError:
-				return
-			u = socket.create_connection(("127.0.0.1", self.target))
-			threading.Thread(target=self._pipe, args=(c, u, False), daemon=True).start()
-			threading.Thread(target=self._pipe, args=(u, c, True), daemon=True).start()
-
-	def _pipe(self, src, dst, count):
-		try:
-			while True:
-				data = src.recv(1 << 20)
-				if not data:
-					break
-				if count:
-					with self.lock:
-						self.down += len(data)
-				dst.sendall(data)
-		except OSError:
-			pass
-		finally:
-			for s in (src, dst):
-				try:
-					s.shutdown(socket.SHUT_RDWR)
-				except OSError:
-					pass
+	def _seen(self, conn, up, data):
+		if not up:
+			with self.lock:
+				self.down += len(data)
 
 	def octets(self):
 		with self.lock:
 			return self.down
-
-	def close(self):
-		self.stopped = True
-		self.sock.close()
 
 
 # ---- the peers ----------------------------------------------------------------------------------
@@ -326,10 +290,28 @@ def user_args(s):
 	return ["-u", "bench%04d", "-N", len(s.bench_users)]
 
 
+def cpu_trees(s, peer):
+	"""(the mail store's process tree, the gateway's or None): Dovecot A serves native POP3
+	itself; imapc's gateway is Dovecot B, popgate's is its own process (tree)."""
+	return s.dov.proc.pid, {"native": None, "imapc": s.imapc.proc.pid,
+		"popgate": s.pg.proc.pid if s.pg else None}[peer]
+
+
 def run_poll(s, peer, n=None):
+	"""Also the CPU each side spent per session: the store (Dovecot A: what an ISP's IMAP
+	cluster pays per poll) and the gateway (popgate, or imapc's Dovecot B). On a machine
+	where every process shares the same CPUs, sessions/s is bounded by their sum."""
 	cfg = s.cfg
-	return popbench("poll", s.port(peer), "-c", cfg["poll_c"], "-n", n or cfg["poll_n"],
+	store, gw = cpu_trees(s, peer)
+	c0 = (uidl_bench.tree_cpu(store), uidl_bench.tree_cpu(gw) if gw else 0.0)
+	r = popbench("poll", s.port(peer), "-c", cfg["poll_c"], "-n", n or cfg["poll_n"],
 		*user_args(s), "-l", peer)[0]
+	c1 = (uidl_bench.tree_cpu(store), uidl_bench.tree_cpu(gw) if gw else 0.0)
+	k = max(r["ok"], 1)
+	r["store_cpu_ms"] = round((c1[0] - c0[0]) * 1000 / k, 3)
+	r["gw_cpu_ms"] = round((c1[1] - c0[1]) * 1000 / k, 3)
+	r["servers_cpu_ms"] = round(r["store_cpu_ms"] + r["gw_cpu_ms"], 3)
+	return r
 
 
 def run_retr(s, peer, clients, sha=False):
@@ -360,6 +342,20 @@ def run_imapfetch(s, clients=1, sha=False):
 		*(["-S", s.huge_sha] if sha else []), "-u", "huge%d", "-N", clients, "-l", "direct")[0]
 	need(r["bytes"] == clients * s.huge_len, "imapfetch: %r" % r)
 	return r
+
+
+def run_tls_idle():
+	"""popgate's memory per idle session, plaintext and with TLS on both sides: measure.py's
+	figures (its own Dovecot, with imaps; about a minute)."""
+	out = os.path.join(tempfile.mkdtemp(prefix="popgate-bench-tls-"), "idle.json")
+	r = subprocess.run([sys.executable, os.path.join(REPO, "tests", "perf", "measure.py"),
+		"--idle-only", "--json", out], stdin=subprocess.DEVNULL, capture_output=True,
+		text=True, timeout=900)
+	need(r.returncode == 0, "measure.py --idle-only failed:\n%s%s" % (r.stdout, r.stderr))
+	with open(out) as f:
+		res = json.load(f)
+	shutil.rmtree(os.path.dirname(out), ignore_errors=True)
+	return {k: res[k] for k in ("idle_plain", "idle_tls")}
 
 
 def server_pids(s, peer):
@@ -478,6 +474,12 @@ def report(cfg, s, res, mach, started):
 			"sessions_per_s", "%.0f", True),
 		("poll session p50, ms", "poll", "p50_ms", "%.1f", False),
 		("poll session p99, ms", "poll", "p99_ms", "%.1f", False),
+		("poll: CPU per session of the mail store (Dovecot's IMAP, or its POP3 for "
+			"native), ms", "poll", "store_cpu_ms", "%.2f", False),
+		("poll: CPU per session of the gateway (popgate; imapc's Dovecot), ms", "poll",
+			"gw_cpu_ms", "%.2f", False),
+		("poll: CPU per session of both, ms (sessions/s on 2 CPUs is bounded by their sum)",
+			"poll", "servers_cpu_ms", "%.2f", False),
 		("RETR of a 100 MB message, MB/s", "retr1", "mb_per_s", "%.0f", True),
 		("RETR of a 100 MB message, 4 clients at once, MB/s (aggregate)", "retr4", "mb_per_s",
 			"%.0f", True),
@@ -544,7 +546,12 @@ def report(cfg, s, res, mach, started):
 		"(no upstream) | %d | %d | | %s |" % (t["imapc"]["upstream_octets"],
 		t["popgate"]["upstream_octets"], ratio(t["popgate"]["upstream_octets"],
 		t["imapc"]["upstream_octets"])))
-	L.append("| the same with TLS to the client and to the upstream, KiB | | | not measured | | |")
+	tls = res["popgate"].get("tls_idle", [None])[0]
+	if tls:
+		L.append("| memory per idle session, KiB PSS of popgate: plain / TLS to the client and "
+			"to the upstream (%d sessions each) | | | %.1f / %.1f | | |" % (
+			tls["idle_tls"]["sessions"], tls["idle_plain"]["kib_per_session"],
+			tls["idle_tls"]["kib_per_session"]))
 	L.append("")
 	L.append("Ratios are popgate's figure over the peer's: above 1 is better for rates (MB/s, "
 		"sessions/s), below 1 better for times and memory.")
@@ -552,8 +559,12 @@ def report(cfg, s, res, mach, started):
 	L.append("How each figure is taken:")
 	L.append("- poll: %d sessions, %d concurrent clients over the %d users (session i → user "
 		"i mod %d), each connect, USER, PASS, STAT, UIDL (read to its \".\"), QUIT; "
-		"sessions/s over the wall time; p50/p99 of connect → QUIT's +OK." % (cfg["poll_n"],
-		cfg["poll_c"], cfg["users"], cfg["users"]))
+		"sessions/s over the wall time; p50/p99 of connect → QUIT's +OK. CPU per session: "
+		"user + system seconds from /proc/PID/stat before and after the run, of each server's "
+		"process tree (its live processes plus the children it reaped) over the sessions: the "
+		"store is Dovecot A (serving native POP3 itself, or the IMAP that imapc and popgate "
+		"read), the gateway popgate's process or imapc's Dovecot B. popbench's own CPU is in "
+		"neither." % (cfg["poll_n"], cfg["poll_c"], cfg["users"], cfg["users"]))
 	L.append("- RETR: from sending RETR to reading the final \".\"; MB/s = un-stuffed message "
 		"octets (10^6) over that time (4 clients: first RETR sent to last \".\" read, 4 users "
 		"with the same message); each answer's octets equal LIST's size; the SHA-256 of each "
@@ -573,8 +584,10 @@ def report(cfg, s, res, mach, started):
 		"relay in front of the IMAP server: every octet the IMAP server sent during one "
 		"session (login, listing, TOP 1 0, QUIT). Dovecot's native POP3 reads the maildir, "
 		"there is no upstream to count. The header octets the client got are in the JSON.")
-	L.append("- not measured: TLS to the client and the upstream (the issue's last row): "
-		"bench/run.py runs every peer in plaintext.")
+	L.append("- TLS memory: tests/perf/measure.py --idle-only (run by bench/run.py): popgate's "
+		"PSS before and after that many idle logged-in sessions, plaintext, then POP3S to the "
+		"client and IMAPS to the upstream (Dovecot's imaps), delta over the sessions. The "
+		"other peers are not measured with TLS: Dovecot's own TLS is in its login processes.")
 	L.append("")
 	L.append("## Raw results (one JSON line per popbench result)")
 	L.append("")
@@ -652,6 +665,11 @@ def main():
 				add(peer, "bigbox", run_bigbox(s, peer))
 			add("direct", "fetch1", run_imapfetch(s, 1))
 			add("direct", "fetch4", run_imapfetch(s, 4))
+		# The idle rounds last: thousands of sessions leave Dovecot processes and memory
+		# behind that slowed every timed mode after them (a first run measured poll at
+		# 835, 577, then 208 sessions/s natively, round after round).
+		for rnd in range(cfg["rounds"]):
+			order = PEERS[rnd % 3:] + PEERS[:rnd % 3]
 			for peer in order:
 				if peer == "popgate":	# a fresh popgate: its PSS is the sessions', not the
 					s.pg.stop()	# buffers a 100 MB RETR left
@@ -660,6 +678,8 @@ def main():
 				if peer == "popgate":
 					s.pg.stop()
 					s.pg = s.start_popgate("pg%d" % rnd)
+		if not a.smoke:
+			add("popgate", "tls_idle", run_tls_idle())
 		relay = Relay(s.dov.imap_port)
 		for peer in PEERS:
 			add(peer, "top0", run_top0(s, peer, relay))

@@ -1,4 +1,5 @@
 /* common/log.c: the one place log lines are written (stderr with a timestamp, or syslog). */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -49,7 +50,8 @@ void
 log_msg(enum log_level lvl, const char *fmt, ...)
 {
 	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
-	char line[2048], stamp[32];
+	char line[2048], stamp[32], out[2048 + 96];
+	int n;
 	struct timespec ts;
 	struct tm tm;
 	va_list ap;
@@ -66,9 +68,19 @@ log_msg(enum log_level lvl, const char *fmt, ...)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-	/* One write per line so lines of concurrent workers do not interleave. */
-	dprintf(STDERR_FILENO, "%s.%03ldZ popgate[%d] %s: %s\n", stamp, ts.tv_nsec / 1000000,
-	    (int)getpid(), level_names[lvl], line);
+	/* One write per line so lines of concurrent workers do not interleave (dprintf() would
+	 * also fstat and seek the descriptor on every line). A line cut at the buffer's size
+	 * still ends with its newline. */
+	n = snprintf(out, sizeof(out), "%s.%03ldZ popgate[%d] %s: %s\n", stamp,
+	    ts.tv_nsec / 1000000, (int)getpid(), level_names[lvl], line);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(out)) {
+		n = (int)sizeof(out) - 1;
+		out[n - 1] = '\n';
+	}
+	while (write(STDERR_FILENO, out, (size_t)n) < 0 && errno == EINTR)
+		;
 }
 
 static char *

@@ -11,7 +11,6 @@ from outside, and the octets the upstream sent per poll are counted there and ch
 Dovecot's own logout line (in=/out=)."""
 
 import re
-import socket
 import threading
 
 import pytest
@@ -19,66 +18,38 @@ import pytest
 from helpers import wait_until
 from pop3client import Pop3Raw
 from popgate import start_popgate
+from relay import TcpRelay
 
 pytestmark = pytest.mark.popgate_only
 
 
-class WireRelay:
-	"""A TCP relay that keeps, per connection, what the client sent and how many octets the
-	server sent back."""
+class WireRelay(TcpRelay):
+	"""Keeps, per connection, what the client sent and how many octets the server sent back."""
 
 	def __init__(self, port):
-		self.upstream = ("127.0.0.1", port)
-		self.listener = socket.socket()
-		self.listener.bind(("127.0.0.1", 0))
-		self.listener.listen(16)
-		self.port = self.listener.getsockname()[1]
 		self.conns = []		# [{"sent": bytearray, "got": int, "done": Event}]
-		self.lock = threading.Lock()
-		threading.Thread(target=self._accept, daemon=True).start()
+		super().__init__(port, opened=self._opened, seen=self._seen, ended=self._ended)
 
-	def _accept(self):
-		while True:
-			try:
-				c, _ = self.listener.accept()
-			except OSError:
-				return
-			s = socket.create_connection(self.upstream)
-			rec = {"sent": bytearray(), "got": 0, "done": threading.Event()}
-			with self.lock:
-				self.conns.append(rec)
-			threading.Thread(target=self._pump, args=(c, s, rec, "sent"), daemon=True).start()
-			threading.Thread(target=self._pump, args=(s, c, rec, "got"), daemon=True).start()
+	def _opened(self):
+		rec = {"sent": bytearray(), "got": 0, "done": threading.Event()}
+		with self.lock:
+			self.conns.append(rec)
+		return rec
 
-	def _pump(self, src, dst, rec, key):
-		try:
-			while True:
-				b = src.recv(65536)
-				if not b:
-					break
-				with self.lock:
-					if key == "sent":
-						rec["sent"] += b
-					else:
-						rec["got"] += len(b)
-				dst.sendall(b)
-		except OSError:
-			pass
-		finally:
-			for sock in (src, dst):
-				try:
-					sock.shutdown(socket.SHUT_RDWR)
-				except OSError:
-					pass
-			if key == "got":
-				rec["done"].set()
+	def _seen(self, rec, up, data):
+		with self.lock:
+			if up:
+				rec["sent"] += data
+			else:
+				rec["got"] += len(data)
+
+	def _ended(self, rec, up):
+		if not up:
+			rec["done"].set()
 
 	def count(self):
 		with self.lock:
 			return len(self.conns)
-
-	def close(self):
-		self.listener.close()
 
 
 def reference(dovecot, user):

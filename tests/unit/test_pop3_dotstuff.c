@@ -242,12 +242,62 @@ test_output_full(void **state)
 	buf_free(&out);
 }
 
+/* Long, mostly plain mail (CRLF lines of 1-120 bytes) with a rare dot line, bare LF, lone
+ * CR or NUL, often at or near a multiple of 2048 (the stuffer's block), in random chunks:
+ * the block check must agree with the model at every edge of a block. */
+static void
+test_long_mail_vs_model(void **state)
+{
+	static uint8_t in[24000];
+	unsigned int seed = 20261201;
+
+	(void)state;
+	for (int round = 0; round < 400; round++) {
+		struct buf out = { 0 }, ref = { 0 };
+		size_t len = 0, cuts[6], ncuts;
+
+		while (len + 130 < sizeof(in)) {
+			size_t line = (size_t)rand_r(&seed) % 120;
+
+			for (size_t i = 0; i < line; i++)
+				in[len++] = (uint8_t)('a' + rand_r(&seed) % 26);
+			in[len++] = '\r';
+			in[len++] = '\n';
+		}
+		for (int k = rand_r(&seed) % 6; k > 0; k--) {
+			static const uint8_t odd[] = { '.', '\n', '\r', '\0' };
+			size_t at = (size_t)rand_r(&seed) % len;
+
+			if (rand_r(&seed) % 2)	/* at a block's edge, give or take two */
+				at = (at / 2048) * 2048 + (size_t)(rand_r(&seed) % 5) - 2 + 2048;
+			if (at < len)
+				in[at] = odd[(size_t)rand_r(&seed) % sizeof(odd)];
+		}
+		ncuts = (size_t)rand_r(&seed) % 6;
+		for (size_t i = 0; i < ncuts; i++)
+			cuts[i] = (size_t)rand_r(&seed) % (len + 1);
+		for (size_t i = 1; i < ncuts; i++)
+			for (size_t j = i; j > 0 && cuts[j - 1] > cuts[j]; j--) {
+				size_t t = cuts[j];
+
+				cuts[j] = cuts[j - 1];
+				cuts[j - 1] = t;
+			}
+		model(in, len, &ref);
+		stuff_cuts(in, len, cuts, ncuts, &out);
+		assert_same(&out, &ref, "long round", (size_t)round);
+		buf_free(&out);
+		buf_free(&ref);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_random_vs_model),
+		cmocka_unit_test(test_long_mail_vs_model),
 		cmocka_unit_test(test_large_clean_message),
 		cmocka_unit_test(test_output_full),
 	};
