@@ -420,7 +420,9 @@ def test_a_stuck_cache_thread_does_not_hold_the_login(dovecot, tmp_path):
 		# this one closing the file would drop them.
 		holder = subprocess.Popen([sys.executable, "-c", "import fcntl, os, sys\n"
 			"fd = os.open(sys.argv[1], os.O_RDWR)\n"
-			"fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 5, 123, 0)	# WAL_READ_LOCK(0..4)\n"
+			# SQLite's unix VFS: the -shm lock bytes start at 120; the read marks
+			# WAL_READ_LOCK(0..4) are 123..127. A reader that gets none retries ~10 s.
+			"fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 5, 123, 0)\n"
 			"print('locked', flush=True)\n"
 			"sys.stdin.read()\n", str((tmp_path / "pg") / "uidl.sqlite-shm")],
 			stdin=subprocess.PIPE, stdout=subprocess.PIPE)
