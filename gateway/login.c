@@ -171,13 +171,14 @@ listing_restart(struct gw_login *lg)
 	send_listing(lg, 1);
 }
 
-/* May the outcome's listing be stored (cache_listing's rule: the mailbox as SELECT saw it)? */
+/* Is the outcome's listing the mailbox as SELECT saw it, with modseqs (cache_listing's
+ * rule)? A cached one is (its four numbers were SELECT's) unless an EXPUNGE came since. */
 static bool
-listing_storable(const struct gw_login *lg)
+listing_exact(const struct gw_login *lg)
 {
 	const struct gw_snapshot *snap = lg->p.snap;
 
-	return lg->condstore && lg->how != GW_LISTING_CACHED && lg->up->have_modseq &&
+	return lg->condstore && lg->up->have_modseq &&
 	    !lg->up->nomodseq && lg->up->have_uidnext && lg->meta.modseq > 0 &&
 	    snap->count == lg->meta.exists && lg->up->expunges == lg->sel_expunges &&
 	    (snap->count == 0 || snap->uid[snap->count - 1] < lg->meta.uidnext);
@@ -197,6 +198,14 @@ login_maybe_finish(struct gw_login *lg)
 		return;
 	}
 	if (lg->condstore && !lg->fetch_sent) {
+		if (lg->select_done && !lg->prior_known && !lg->prior_wanted &&
+		    lg->p.prior_wanted != NULL) {
+			/* Only the stored listing is missing now: the owner bounds the wait. */
+			lg->prior_wanted = true;
+			lg->p.prior_wanted(lg->p.ctx);
+			if (lg->up == NULL || lg->fetch_sent)
+				return;		/* it answered (NULL) at once, or ended the op */
+		}
 		if (!lg->select_done || !lg->prior_known)
 			return;
 		listing_decide(lg);
@@ -243,7 +252,8 @@ login_maybe_finish(struct gw_login *lg)
 		listing_restart(lg);
 		return;
 	}
-	lg->storable = listing_storable(lg);
+	lg->exact = listing_exact(lg);
+	lg->storable = lg->exact && lg->how != GW_LISTING_CACHED;	/* stored already */
 	if ((uint64_t)snap->count + lg->expunged < lg->base) {
 		snprintf(why, sizeof(why), "upstream listed %zu of its %u messages", snap->count,
 		    lg->base - lg->expunged);

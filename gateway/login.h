@@ -56,6 +56,10 @@ struct gw_login_params {
 	 * login's server did (pre-login capabilities seldom name it). */
 	bool listing_cache;
 	bool condstore_hint;
+	/* May be NULL. The FETCH of a CONDSTORE login waits for the stored listing alone now
+	 * (LOGIN and SELECT are answered, gw_login_prior() was not called yet): called once,
+	 * so that the owner can bound the wait. It may call gw_login_prior() at once. */
+	void (*prior_wanted)(void *ctx);
 	/* The login is decided: called once, after which the op is over. why: for the log
 	 * (it may hold the server's words), never for the client. */
 	void (*done)(void *ctx, enum gw_login_outcome outcome, const char *why);
@@ -79,6 +83,7 @@ struct gw_login {
 	bool condstore;			/* SELECT (CONDSTORE) went; the FETCH waits for it */
 	bool condstore_refused;		/* it was answered BAD: a plain SELECT went instead */
 	bool prior_known;		/* gw_login_prior() was called */
+	bool prior_wanted;		/* p.prior_wanted() was called */
 	const struct cache_listing *prior;	/* the owner's; NULL: none */
 	bool fetch_sent;
 	uint32_t from_uid;		/* incremental: the stored listing's UIDNEXT */
@@ -87,6 +92,9 @@ struct gw_login {
 	/* The outcome's listing, as SELECT saw the mailbox; `storable` when the snapshot is
 	 * exactly that mailbox (cache_listing's rule) and the server has modseqs. */
 	bool storable;
+	/* The snapshot is exactly the mailbox as SELECT saw it (meta), cached or fetched: what
+	 * UPDATE's deletions may be applied to for the next poll (session_listing.c). */
+	bool exact;
 	struct cache_listing meta;	/* four numbers only (no arrays) */
 };
 

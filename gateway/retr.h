@@ -57,7 +57,8 @@ struct gw_xfer {
 					   that the next TOP of the message never takes it */
 	uint64_t window_off;		/* TOP: body offset of the next window */
 	uint64_t window_len;		/* TOP: size asked for in the pending window */
-	uint64_t literal_size;
+	uint64_t literal_size;		/* octets of the item taken (literal or quoted): for a
+					   RETR, the owner compares them with p.size */
 	struct pop3_dotstuff dot;
 	struct pop3_top top;
 };

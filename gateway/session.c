@@ -313,11 +313,7 @@ gw_session_close(struct gw_session *s, const char *result)
 		gw_cache_cancel(s->cache_req);	/* the thread's answer is dropped */
 		s->cache_req = NULL;
 	}
-	if (s->listing_req != NULL) {
-		gw_cache_cancel(s->listing_req);
-		s->listing_req = NULL;
-	}
-	cache_listing_free(&s->prior);
+	gw_session_listing_drop(s);
 	gw_keys_abort(&s->keys);
 	gw_cache_entries_free(s->keying, s->nkeying);
 	s->keying = NULL;

@@ -14,10 +14,10 @@
  * One command runs at a time (`op`); commands the client pipelined wait in its input
  * buffer and are answered in order, also while a multi-line reply is streaming.
  *
- * Only the session's three files see this struct: session.c (the client connection, the
+ * Only the session's four files see this struct: session.c (the client connection, the
  * command loop, timers, the end), session_cmds.c (the command table: what each POP3 command
- * does) and session_upstream.c (the table's upstream half: what the login, RETR/TOP and
- * UPDATE ops answer the client). */
+ * does), session_upstream.c (the table's upstream half: what the login, RETR/TOP and
+ * UPDATE ops answer the client) and session_listing.c (the listing cache's requests). */
 #ifndef POPGATE_SESSION_H
 #define POPGATE_SESSION_H
 
@@ -101,6 +101,8 @@ struct gw_session {
 	struct gw_cache_req *cache_req;	/* the login's UIDLs, asked of the cache thread */
 	struct gw_cache_req *listing_req;	/* the stored listing (CONDSTORE), asked of it */
 	struct cache_listing prior;	/* ... its answer, until the login is decided */
+	ev_timer listing_wait;		/* ... how long the login's FETCH waits for it */
+	bool listing_size_forgotten;	/* a RETR's size was not the listing's: forgotten */
 	const char *listing;		/* for the log: "full", "cached", "incremental" */
 	struct gw_keys keys;		/* the login's content keys, read upstream */
 	struct cache_entry *keying;	/* ... for these messages (then the cache's) */
@@ -150,6 +152,20 @@ void gw_session_sasl_line(struct gw_session *s, const struct slice *line);
 void gw_session_login_start(struct gw_session *s, const uint8_t *secret, size_t len);
 void gw_session_xfer_start(struct gw_session *s, size_t idx, bool top, uint32_t lines);
 void gw_session_update_start(struct gw_session *s);
+
+/* session_listing.c: the listing cache (CONDSTORE). ask: at login start, the stored
+ * listing is looked up and p is told (the FETCH then waits for it, a bounded time). drop:
+ * no longer wanted (the login is decided, or the session ends). store: the login's exact
+ * listing. size_differs: RETR's literal of message idx had `literal` octets, not the
+ * snapshot's size (the stored listing is forgotten, once a session). status_mailbox: the
+ * mailbox UPDATE asks STATUS of (NULL: none). after_update: UPDATE's outcome (update.h),
+ * before the session ends: the mailbox now is stored when proven, else forgotten. */
+void gw_session_listing_ask(struct gw_session *s, struct gw_login_params *p);
+void gw_session_listing_drop(struct gw_session *s);
+void gw_session_listing_store(struct gw_session *s);
+void gw_session_listing_size_differs(struct gw_session *s, size_t idx, uint64_t literal);
+const char *gw_session_listing_status_mailbox(const struct gw_session *s);
+void gw_session_listing_after_update(struct gw_session *s, size_t removed, const char *error);
 
 /* Untrusted text for a log line (common/log.h), so that it can neither end the line nor
  * add fields to it: gw_log_user() is the user name as a bare value (user=%s; "-" when

@@ -10,63 +10,6 @@
 #include "../pop3/pop3_reply.h"
 #include "session.h"
 
-/* The stored listing is no longer wanted (the login is decided). */
-static void
-listing_drop(struct gw_session *s)
-{
-	if (s->listing_req != NULL) {
-		gw_cache_cancel(s->listing_req);
-		s->listing_req = NULL;
-	}
-	cache_listing_free(&s->prior);
-}
-
-/* The stored listing (CONDSTORE), on the loop: the login's FETCH waits for it. A cache that
- * cannot answer is no listing: the full FETCH runs. */
-static void
-listing_looked_up(void *ctx, struct gw_cache_req *req, const char *error)
-{
-	struct gw_session *s = ctx;
-
-	s->listing_req = NULL;
-	cache_listing_free(&s->prior);
-	if (error != NULL)
-		gw_log(LOG_LVL_DEBUG, s, "stored listing unavailable: %s", error);
-	if (error == NULL && req->listing_found) {
-		s->prior = req->listing;		/* taken: the request frees nothing of it */
-		memset(&req->listing, 0, sizeof(req->listing));
-		gw_login_prior(&s->login, &s->prior);
-	} else {
-		gw_login_prior(&s->login, NULL);
-	}
-	gw_session_flush(s);
-}
-
-/* The listing write's answer: nobody waits for it (the session may be gone). */
-static void
-listing_stored(void *ctx, struct gw_cache_req *req, const char *error)
-{
-	(void)ctx;
-	if (error != NULL)
-		log_warn("listing cache: storing the listing of user=%s failed: %s", req->user,
-		    error);
-}
-
-/* The login's listing is exact and the server has modseqs: stored for the next poll. */
-static void
-listing_store(struct gw_session *s)
-{
-	struct cache_listing l = s->login.meta;
-	struct gw_cache_req *req;
-
-	l.n = s->snap.count;
-	l.uid = s->snap.uid;
-	l.size = s->snap.size;
-	if ((req = gw_cache_listing_put_new(s->user_key, s->w->cfg->up_mailbox, &l)) == NULL)
-		return;		/* ENOMEM: the next poll does the full FETCH */
-	gw_cache_submit(&s->w->cache, req, listing_stored, NULL);
-}
-
 static void
 auth_delay_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
@@ -98,7 +41,7 @@ login_failed(struct gw_session *s, enum gw_login_outcome outcome, const char *wh
 
 	gw_cred_wipe(&s->cred);
 	s->logged_in = false;
-	listing_drop(s);
+	gw_session_listing_drop(s);
 	gw_migration_abort(&s->mig);
 	gw_keys_abort(&s->keys);
 	if (s->cache_req != NULL) {
@@ -350,12 +293,12 @@ login_done(void *ctx, enum gw_login_outcome outcome, const char *why)
 		login_failed(s, outcome, why);
 		return;
 	}
-	listing_drop(s);
+	gw_session_listing_drop(s);
 	s->listing = how[s->login.how];
 	gw_log(LOG_LVL_DEBUG, s, "listing: %s (condstore=%s stored=%s)", s->listing,
 	    s->login.condstore ? "yes" : "no", s->login.storable ? "yes" : "no");
 	if (s->login.storable)
-		listing_store(s);
+		gw_session_listing_store(s);
 	s->logged_in = true;
 	s->cache_req = gw_cache_lookup_new(s->user_key, s->w->cfg->up_mailbox, snap->uidvalidity,
 	    snap->uid, snap->count);
@@ -453,7 +396,7 @@ gw_session_login_start(struct gw_session *s, const uint8_t *secret, size_t len)
 	s->lookup_error[0] = '\0';
 	s->mig_result = GW_MIGRATION_NOT_NEEDED;
 	s->listing = NULL;
-	listing_drop(s);
+	gw_session_listing_drop(s);
 	gw_snapshot_free(&s->snap);
 	gw_config_user_key(w->cfg, s->cred.user, s->user_key, sizeof(s->user_key));
 	gw_cred_hash(&w->guard, s->cred.mech == POP3_SASL_PLAIN ? "password" : "bearer",
@@ -484,13 +427,7 @@ gw_session_login_start(struct gw_session *s, const uint8_t *secret, size_t len)
 		s->uidl_wait |= GW_WAIT_MIGRATION;
 		gw_migration_start(&s->mig, w->loop, &mp);
 	}
-	if (w->cache.running &&
-	    (s->listing_req = gw_cache_listing_get_new(s->user_key, w->cfg->up_mailbox)) != NULL) {
-		/* Looked up while the connection opens: ready, most often, when SELECT answers. */
-		p.listing_cache = true;
-		p.condstore_hint = w->up_condstore;
-		gw_cache_submit(&w->cache, s->listing_req, listing_looked_up, s);
-	}
+	gw_session_listing_ask(s, &p);
 	gw_login_start(&s->login, &s->up, &p);
 }
 
@@ -509,6 +446,8 @@ xfer_done(void *ctx, enum gw_xfer_end end, const char *why)
 	if (end == GW_XFER_SENT && !s->xfer.p.top) {
 		s->snap.flags[idx] |= GW_MSG_RETRIEVED;
 		s->n_retr++;
+		if (s->xfer.literal_size != s->snap.size[idx])
+			gw_session_listing_size_differs(s, idx, s->xfer.literal_size);
 	}
 	gw_session_op_done(s);
 }
@@ -540,6 +479,7 @@ update_done(void *ctx, size_t removed, const char *error)
 	char user[GW_LOG_USER_SIZE];
 
 	s->n_dele = removed;
+	gw_session_listing_after_update(s, removed, error);
 	if (error == NULL) {
 		pop3_reply_ok(gw_client_out(s), "Logging out, %zu messages deleted.", removed);
 	} else {
@@ -558,6 +498,7 @@ gw_session_update_start(struct gw_session *s)
 	struct gw_update_params p = {
 		.snap = &s->snap,
 		.set_seen = s->w->cfg->set_seen,
+		.status_mailbox = gw_session_listing_status_mailbox(s),
 		.done = update_done,
 		.ctx = s,
 	};

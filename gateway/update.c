@@ -30,13 +30,21 @@
  * (50,000 consecutive UIDs are a short set but a long SEARCH answer). A piece's UID EXPUNGE is sent
  * only once its STORE is answered: Dovecot 2.3.19, given both at once in a mailbox of a
  * few thousand messages, answered OK to the EXPUNGE yet left a whole piece in place
- * (tests/integration/test_update.py found it). */
+ * (tests/integration/test_update.py found it).
+ *
+ * For the listing cache (RFC 7162), the owner may ask for the mailbox's numbers once the
+ * deletions are done: STATUS <mailbox> (MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ) goes
+ * in the same write as the last UID SEARCH UID, so QUIT's answer waits for no extra round
+ * trip. STATUS on the selected mailbox is legal, if discouraged (RFC 9051 §6.3.11; Dovecot
+ * answers it, with [CLIENTBUG]); what it says is only ever compared, never trusted
+ * (session_listing.c), and its failure changes nothing of QUIT's answer. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "../common/log.h"
 #include "../common/uids.h"
 #include "../imap/imap_search.h"
+#include "../imap/imap_status.h"
 #include "../imap/imap_write.h"
 #include "update.h"
 
@@ -73,10 +81,14 @@ update_end(struct gw_update *u, const char *error)
 	u->p.done(u->p.ctx, u->removed, error);
 }
 
-/* Every piece is decided: the client hears how it went. */
+/* Every piece is decided: the client hears how it went (once STATUS, if it went, is
+ * answered: status_done() comes back here). */
 static void
 update_finish(struct gw_update *u)
 {
+	u->decided = true;
+	if (u->status_pending)
+		return;
 	if (u->left == 0) {
 		update_end(u, NULL);
 		return;
@@ -224,13 +236,40 @@ any_range(void *ctx, uint32_t lo, uint32_t hi)
 	return true;
 }
 
-/* An untagged SEARCH or ESEARCH while a SEARCH of ours runs. */
+/* "* STATUS" while ours runs: another mailbox's is not ours (NOTIFY, RFC 5465, would
+ * send those); ours must come once, readable, with the four numbers asked for. */
+static void
+status_line(struct gw_update *u, const struct imap_resp *r)
+{
+	struct imap_status_info st;
+
+	if (!imap_status_parse(r, &st)) {
+		u->status_bad = true;
+		return;
+	}
+	if (!imap_status_mailbox_is(&st, u->p.status_mailbox))
+		return;
+	if (u->status_seen || !st.has_messages || !st.has_uidnext || !st.has_uidvalidity ||
+	    !st.has_modseq)
+		u->status_bad = true;
+	u->status_seen = true;
+	u->status.messages = st.messages;
+	u->status.uidnext = st.uidnext;
+	u->status.uidvalidity = st.uidvalidity;
+	u->status.modseq = st.modseq;
+}
+
+/* An untagged SEARCH or ESEARCH while a SEARCH of ours runs; STATUS while ours does. */
 static void
 update_untagged(struct gw_imapc_op *op, const struct imap_resp *r)
 {
 	struct gw_update *u = UPD(op);
 	struct imap_search_info info;
 
+	if (u->status_pending && imap_status_is(r)) {
+		status_line(u, r);
+		return;
+	}
 	if (!u->searching || !imap_search_is(r))
 		return;
 	/* Whose answer is it? An ESEARCH names its command's tag (RFC 4731 §3.1): one that
@@ -308,7 +347,42 @@ verify_done(struct gw_imapc_op *op, const struct imap_resp *r)
 		send_verify(u);
 }
 
-/* UID SEARCH UID <piece>: which of the piece are still upstream. */
+static void
+status_done(struct gw_imapc_op *op, const struct imap_resp *r)
+{
+	struct gw_update *u = UPD(op);
+
+	u->status_pending = false;
+	u->status.ok = r->status == IMAP_STATUS_OK && u->status_seen && !u->status_bad;
+	if (u->decided)
+		update_finish(u);
+}
+
+/* STATUS of the mailbox, queued behind the last check (sent with it). Not sent when the
+ * name would need a synchronizing literal (a round trip of its own) or cannot be queued:
+ * then the owner has no numbers, which is allowed. */
+static void
+queue_status(struct gw_update *u)
+{
+	const uint8_t *mbox = (const uint8_t *)u->p.status_mailbox;
+	size_t len = strlen(u->p.status_mailbox);
+	bool litplus = (u->up->caps & GW_CAP_LITERALPLUS) != 0;
+	enum imap_string_kind kind = imap_string_kind(mbox, len);
+	struct buf *out;
+
+	if (kind == IMAP_STRING_INVALID || (kind == IMAP_STRING_LITERAL && !litplus))
+		return;
+	if ((out = gw_imapc_cmd(u->up, &u->op, "asking the mailbox's numbers", status_done)) ==
+	    NULL)
+		return;
+	buf_append_str(out, "STATUS ");
+	imap_write_astring(out, mbox, len, litplus);
+	buf_append_str(out, " (MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ)\r\n");
+	u->status.sent = u->status_pending = true;
+}
+
+/* UID SEARCH UID <piece>: which of the piece are still upstream. The last piece's goes
+ * with STATUS, when the owner asked for it. */
 static void
 send_verify(struct gw_update *u)
 {
@@ -326,6 +400,8 @@ send_verify(struct gw_update *u)
 		return;
 	}
 	search_begin(u, true);
+	if (u->p.status_mailbox != NULL && !u->status.sent && u->pos + (size_t)k >= u->ndel)
+		queue_status(u);
 	gw_imapc_send(u->up);
 }
 
@@ -536,6 +612,12 @@ update_lost(struct gw_imapc_op *op, const char *why)
 	struct gw_update *u = UPD(op);
 
 	(void)why;
+	if (u->decided) {
+		/* Only STATUS was still to come: the deletions' outcome stands. */
+		u->status_pending = false;
+		update_finish(u);
+		return;
+	}
 	gw_update_abort(u);
 	u->p.done(u->p.ctx, u->removed, "Lost the connection to the mail server, deletions may "
 	    "not have been applied.");

@@ -19,6 +19,20 @@ struct gw_update_params {
 	 * are, else the words for "-ERR [SYS/TEMP] ...". */
 	void (*done)(void *ctx, size_t removed, const char *error);
 	void *ctx;
+	/* Non-NULL: once the deletions are done, STATUS <status_mailbox> (MESSAGES UIDNEXT
+	 * UIDVALIDITY HIGHESTMODSEQ) goes with the last check (no round trip of its own), and
+	 * the outcome waits for its answer (gw_update.status). Its failure changes nothing
+	 * of the outcome. */
+	const char *status_mailbox;
+};
+
+/* What the STATUS after the deletions said (RFC 7162 §3.1.6), for the listing cache. */
+struct gw_update_status {
+	bool sent;			/* it went */
+	bool ok;			/* answered OK with one readable line for our mailbox
+					   naming the four numbers below */
+	uint32_t messages, uidnext, uidvalidity;
+	uint64_t modseq;
 };
 
 struct gw_update {
@@ -41,6 +55,10 @@ struct gw_update {
 	size_t search_found;		/* UID SEARCH DELETED: how many of ours it named */
 	uint32_t win_lo;		/* ... the next window's first UID */
 	bool search_last;		/* ... the window up to "*" was sent */
+	bool decided;			/* every piece is decided; only STATUS may be pending */
+	bool status_pending;		/* STATUS is in flight */
+	bool status_seen, status_bad;	/* ... a line for it came; one that did not do */
+	struct gw_update_status status;	/* readable by the owner in (and after) p.done */
 };
 
 /* Starts UPDATE; p->done is called once (possibly before this returns). */

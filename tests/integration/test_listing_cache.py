@@ -232,3 +232,197 @@ def test_every_poll_equals_a_full_listing_and_an_unchanged_one_fetches_nothing(d
 	finally:
 		pg.stop()
 		relay.close()
+
+
+def stored_listing(pg_dir, user):
+	"""The stored listing row of user: (uidvalidity, uidnext, exist, modseq, [(uid, size)]),
+	or None. The BLOB is cache.c's: per message varint(uid delta), varint(size)."""
+	import sqlite3
+	db = sqlite3.connect(str(pg_dir / "uidl.sqlite"))
+	try:
+		row = db.execute("SELECT uidvalidity, uidnext, exist, modseq, msgs FROM listing "
+			"WHERE user=?", (user,)).fetchone()
+	finally:
+		db.close()
+	if row is None:
+		return None
+	msgs, blob, pos, uid = [], bytes(row[4] or b""), 0, 0
+
+	def varint():
+		nonlocal pos
+		v, shift = 0, 0
+		while True:
+			b = blob[pos]
+			pos += 1
+			v |= (b & 0x7F) << shift
+			shift += 7
+			if not b & 0x80:
+				return v
+	while pos < len(blob):
+		uid += varint()
+		msgs.append((uid, varint()))
+	return row[0], row[1], row[2], row[3], msgs
+
+
+def put_listing_sizes(pg_dir, user, msgs):
+	"""Rewrites the stored listing's messages (the four numbers stay)."""
+	import sqlite3
+
+	def varint(v):
+		out = bytearray()
+		while True:
+			out.append((v & 0x7F) | (0x80 if v > 0x7F else 0))
+			v >>= 7
+			if not v:
+				return bytes(out)
+	blob, prev = b"", 0
+	for uid, size in msgs:
+		blob += varint(uid - prev) + varint(size)
+		prev = uid
+	db = sqlite3.connect(str(pg_dir / "uidl.sqlite"))
+	try:
+		db.execute("UPDATE listing SET msgs=? WHERE user=?", (blob, user))
+		db.commit()
+	finally:
+		db.close()
+
+
+def kinds_of(pg, user):
+	return [m for m in re.findall(r" user=%s .* listing=(\w+)" % re.escape(user), pg.log())]
+
+
+def stored_and_polled(dovecot, pg, pgdir, relay, user, password):
+	"""Two polls: the worker learns CONDSTORE, then the listing is stored; the third is
+	cached. Returns the reference after them."""
+	for _ in range(2):
+		poll(pg, relay, user, password)
+	assert wait_until(lambda: stored_listing(pgdir, user) is not None, 5), pg.log_tail()
+	_, _, _, sent, _ = poll(pg, relay, user, password)
+	assert fetches(commands(sent)) == [], commands(sent)
+	return reference(dovecot, user)
+
+
+def test_dele_and_quit_leave_the_next_poll_cached(dovecot, tmp_path):
+	"""Our own DELE + QUIT: the stored listing becomes the mailbox minus what we removed,
+	with STATUS's numbers (asked in the same write as UPDATE's last check), so the next poll
+	sends no FETCH at all (before: a range FETCH that could not prove itself, then the full
+	one) and still lists exactly what a full FETCH lists."""
+	user, password, _ = dovecot.fresh_user()
+	relay = WireRelay(dovecot.imap_port)
+	pg = start_popgate(tmp_path / "pg", relay.port)
+	try:
+		(ref, _) = stored_and_polled(dovecot, pg, tmp_path / "pg", relay, user, password)
+		assert len(ref) >= 3, ref
+		before = relay.count()
+		with Pop3Raw("127.0.0.1", pg.port) as c:
+			c.login(user, password)
+			assert c.cmd("DELE 1").startswith(b"+OK")
+			assert c.cmd("DELE 3").startswith(b"+OK")
+			assert c.quit().startswith(b"+OK")
+		wait_until(lambda: all(r["done"].is_set() for r in relay.conns[before:]), 10)
+		quit_cmds = [c for r in relay.conns[before:] for c in commands(bytes(r["sent"]))]
+		verify = [i for i, c in enumerate(quit_cmds) if c.startswith("UID SEARCH UID")]
+		status = [i for i, c in enumerate(quit_cmds) if c.startswith("STATUS ")]
+		assert len(verify) == 1 and status == [verify[0] + 1], quit_cmds
+		gone = {ref[0][0], ref[2][0]}
+		assert wait_until(lambda: (stored_listing((tmp_path / "pg"), user) or [0] * 5)[4] ==
+			[m for m in ref if m[0] not in gone], 5), (stored_listing((tmp_path / "pg"), user), pg.log_tail())
+
+		ref2, uidvalidity = reference(dovecot, user)
+		assert ref2 == [m for m in ref if m[0] not in gone]
+		stat, lst, uidl, sent, got = poll(pg, relay, user, password)
+		assert (stat, lst, uidl) == expected(ref2, uidvalidity), pg.log_tail()
+		assert fetches(commands(sent)) == [], commands(sent)
+		assert got < 1024, "upstream octets of the poll after DELE + QUIT: %d" % got
+		print("poll after DELE + QUIT: upstream sent %d octets, popgate sent %d" % (got,
+			len(sent)))
+		assert kinds_of(pg, user)[-2:] == ["cached", "cached"], kinds_of(pg, user)
+	finally:
+		pg.stop()
+		relay.close()
+
+
+def test_a_retr_whose_size_differs_forgets_the_stored_listing(dovecot, tmp_path):
+	"""A stored listing whose size of a message is not what the server sends (RETR's
+	literal): the stored listing is forgotten, said once at warn, and the next login lists
+	in full, with the server's sizes."""
+	user, password, _ = dovecot.fresh_user()
+	relay = WireRelay(dovecot.imap_port)
+	pg = start_popgate(tmp_path / "pg", relay.port)
+	try:
+		ref, uidvalidity = stored_and_polled(dovecot, pg, tmp_path / "pg", relay, user, password)
+		row = stored_listing((tmp_path / "pg"), user)
+		wrong = [(u, s + 7 if i == 0 else s) for i, (u, s) in enumerate(row[4])]
+		put_listing_sizes((tmp_path / "pg"), user, wrong)
+		with Pop3Raw("127.0.0.1", pg.port) as c:
+			c.login(user, password)
+			status, lst = c.cmd_multi("LIST")
+			assert lst[0].rstrip() == b"1 %d" % (ref[0][1] + 7), lst	# the stored size
+			for n in (1, 1):	# twice: warned once
+				status, body = c.cmd_multi("RETR %d" % n)
+				assert status.startswith(b"+OK"), status
+			assert c.quit().startswith(b"+OK")
+		assert wait_until(lambda: stored_listing((tmp_path / "pg"), user) is None, 5), pg.log_tail()
+		assert pg.log().count("forgetting the stored listing") == 1, pg.log_tail()
+		stat, lst, uidl, sent, _ = poll(pg, relay, user, password)
+		assert fetches(commands(sent)) == ["UID FETCH 1:* (UID RFC822.SIZE)"], commands(sent)
+		assert (stat, lst, uidl) == expected(ref, uidvalidity)
+	finally:
+		pg.stop()
+		relay.close()
+
+
+def test_a_stuck_cache_thread_does_not_hold_the_login(dovecot, tmp_path):
+	"""Another process holds the cache file's WAL-index read locks (as one stuck in a
+	checkpoint or a recovery would): SQLite's reader retries for about ten seconds before it
+	gives up. The login's FETCH waits for the stored listing one second, then lists in full
+	and says so; the login completes once the cache answers its UIDLs."""
+	import subprocess
+	import sys
+	import threading
+	import time
+	user, password, _ = dovecot.fresh_user()
+	relay = WireRelay(dovecot.imap_port)
+	pg = start_popgate(tmp_path / "pg", relay.port)
+	holder = None
+	try:
+		ref, uidvalidity = stored_and_polled(dovecot, pg, tmp_path / "pg", relay, user, password)
+		# A process of its own: POSIX locks are per process, and a sqlite3 connection of
+		# this one closing the file would drop them.
+		holder = subprocess.Popen([sys.executable, "-c", "import fcntl, os, sys\n"
+			"fd = os.open(sys.argv[1], os.O_RDWR)\n"
+			# SQLite's unix VFS: the -shm lock bytes start at 120; the read marks
+			# WAL_READ_LOCK(0..4) are 123..127. A reader that gets none retries ~10 s.
+			"fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 5, 123, 0)\n"
+			"print('locked', flush=True)\n"
+			"sys.stdin.read()\n", str((tmp_path / "pg") / "uidl.sqlite-shm")],
+			stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+		assert holder.stdout.readline() == b"locked\n"
+		before = relay.count()
+		got = {}
+		t = threading.Thread(target=lambda: got.update(r=poll(pg, relay, user, password)))
+		t0 = time.monotonic()
+		t.start()
+
+		def fetched():
+			return any(b"UID FETCH 1:* (UID RFC822.SIZE)" in bytes(r["sent"])
+				for r in relay.conns[before:])
+		assert wait_until(fetched, 5), "the login waited for a stuck cache\n" + pg.log_tail()
+		waited = time.monotonic() - t0
+		assert 0.9 < waited < 5, waited
+		assert "stored listing not answered by the cache" in pg.log(), pg.log_tail()
+		holder.stdin.close()
+		holder.wait(5)
+		holder = None
+		t.join(30)
+		assert not t.is_alive()
+		stat, lst, uidl, sent, _ = got["r"]
+		assert (stat, lst, uidl) == expected(ref, uidvalidity)
+		assert fetches(commands(sent)) == ["UID FETCH 1:* (UID RFC822.SIZE)"], commands(sent)
+		print("full FETCH sent %.2f s after the login began" % waited)
+	finally:
+		if holder is not None:
+			holder.kill()
+			holder.wait()
+		pg.stop()
+		relay.close()

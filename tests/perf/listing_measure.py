@@ -2,8 +2,10 @@
 """What a poll costs the upstream with the listing cache (CONDSTORE, README "A poll that costs
 almost nothing upstream"): octets popgate read from and wrote to the IMAP server (the session
 line's up_in= / up_out=) and the poll's time, for a mailbox of N messages (default 10,000):
-the full listing, an unchanged poll (cached), a poll after one arrival (incremental) and one
-after a \\Seen flag change (the range FETCH that proves the count). Medians of ROUNDS polls.
+the full listing, an unchanged poll (cached), a poll after one arrival (incremental), one
+after a \\Seen flag change (the range FETCH that proves the count) and one after the user's
+own DELE + QUIT through popgate (cached: QUIT stored the mailbox it left). Medians of ROUNDS
+polls.
 
 A private Dovecot (tests/integration/dovecot.py), the mailbox written into its maildir
 (tests/perf/uidl_bench.py's maildir_fill), popgate from $POPGATE_BIN with one worker.
@@ -101,11 +103,19 @@ def main():
 				r"(\Seen)")
 			flags[0] += 1
 
+		def dele_quit():	# the user's own DELE of the last message + QUIT, through popgate
+			with Pop3Raw("127.0.0.1", pg.port) as c:
+				c.login("big", PASSWORD)
+				n = int(c.cmd("STAT").split()[1])
+				assert c.cmd("DELE %d" % n).startswith(b"+OK")
+				assert c.quit().startswith(b"+OK")
+
 		measure("full (no stored listing)", forget)
 		poll(pg, "big")
 		measure("unchanged")
 		measure("one new message", arrive)
 		measure("a flag changed", flag)
+		measure("after our own DELE + QUIT", dele_quit)
 		imap.logout()
 		print("%d messages, medians of %d polls (login, STAT, UIDL, QUIT):" % (a.n, a.rounds))
 		print("| poll | listing | upstream sent (octets) | popgate sent (octets) | poll ms |")

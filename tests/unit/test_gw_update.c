@@ -33,7 +33,7 @@ static void
 start(unsigned caps, const uint8_t marks[5], size_t line_max)
 {
 	static const uint32_t uids[] = { 2, 4, 6, 8, 10 };
-	struct gw_update_params p = { &r.snap, true, update_done, &o };
+	struct gw_update_params p = { &r.snap, true, update_done, &o, NULL };
 
 	rig_open(&r, caps, line_max);
 	r.c.caps_after_login = true;
@@ -92,7 +92,7 @@ static void
 test_pieces_bounded_by_the_answer_line(void **state)
 {
 	uint32_t uids[40];
-	struct gw_update_params p = { &r.snap, false, update_done, &o };
+	struct gw_update_params p = { &r.snap, false, update_done, &o, NULL };
 	char want[128];
 
 	(void)state;
@@ -193,7 +193,7 @@ test_capability_asked_when_the_login_named_none(void **state)
 {
 	static const uint8_t marks[5] = { 0, GW_MSG_DELETED, 0, 0, 0 };
 	static const uint32_t uids[] = { 2, 4, 6, 8, 10 };
-	struct gw_update_params p = { &r.snap, false, update_done, &o };
+	struct gw_update_params p = { &r.snap, false, update_done, &o, NULL };
 
 	(void)state;
 	rig_open(&r, 0, 0);
