@@ -31,6 +31,7 @@ import hashlib
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import statistics
@@ -117,11 +118,16 @@ def popbench_bin():
 def popbench(mode, port, *args, timeout=1800):
 	"""Runs popbench; its JSON result lines. Raises when it fails (exit status != 0)."""
 	cmd = [popbench_bin(), mode, "-p", str(port), "-P", PASSWORD, *map(str, args)]
+	ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
 	r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
 		timeout=timeout)
+	ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
 	need(r.returncode == 0, "%s failed (exit %d):\n%s%s" % (" ".join(cmd), r.returncode,
 		r.stdout, r.stderr))
-	return [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
+	out = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
+	for x in out:	# popbench's own CPU: the only child reaped meanwhile
+		x["client_cpu_s"] = round(ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime, 3)
+	return out
 
 
 # ---- /proc ------------------------------------------------------------------------------------
@@ -297,31 +303,42 @@ def cpu_trees(s, peer):
 		"popgate": s.pg.proc.pid if s.pg else None}[peer]
 
 
-def run_poll(s, peer, n=None):
-	"""Also the CPU each side spent per session: the store (Dovecot A: what an ISP's IMAP
-	cluster pays per poll) and the gateway (popgate, or imapc's Dovecot B). On a machine
-	where every process shares the same CPUs, sessions/s is bounded by their sum."""
-	cfg = s.cfg
+def with_cpu(s, peer, run):
+	"""run()'s popbench result, with the CPU seconds the store and the gateway spent meanwhile
+	(store_cpu_s, gw_cpu_s; client_cpu_s is popbench's own)."""
 	store, gw = cpu_trees(s, peer)
 	c0 = (uidl_bench.tree_cpu(store), uidl_bench.tree_cpu(gw) if gw else 0.0)
-	r = popbench("poll", s.port(peer), "-c", cfg["poll_c"], "-n", n or cfg["poll_n"],
-		*user_args(s), "-l", peer)[0]
+	r = run()
 	c1 = (uidl_bench.tree_cpu(store), uidl_bench.tree_cpu(gw) if gw else 0.0)
-	k = max(r["ok"], 1)
-	r["store_cpu_ms"] = round((c1[0] - c0[0]) * 1000 / k, 3)
-	r["gw_cpu_ms"] = round((c1[1] - c0[1]) * 1000 / k, 3)
-	r["servers_cpu_ms"] = round(r["store_cpu_ms"] + r["gw_cpu_ms"], 3)
+	r["store_cpu_s"], r["gw_cpu_s"] = round(c1[0] - c0[0], 3), round(c1[1] - c0[1], 3)
 	return r
+
+
+def per(r, unit):
+	"""CPU per unit (a session: ms; a GB: s) of the store, the gateway and the client."""
+	for who in ("store", "gw", "client"):
+		r["%s_cpu_per" % who] = round(r["%s_cpu_s" % who] / unit, 3)
+	return r
+
+
+def run_poll(s, peer, n=None):
+	"""Also the CPU each side spent per session (ms): the store (Dovecot A: what an ISP's
+	IMAP cluster pays per poll), the gateway (popgate, or imapc's Dovecot B) and popbench. On
+	a machine where every process shares the same CPUs, sessions/s is bounded by their sum."""
+	cfg = s.cfg
+	r = with_cpu(s, peer, lambda: popbench("poll", s.port(peer), "-c", cfg["poll_c"], "-n",
+		n or cfg["poll_n"], *user_args(s), "-l", peer)[0])
+	return per(r, max(r["ok"], 1) / 1000)
 
 
 def run_retr(s, peer, clients, sha=False):
 	"""sha: also the SHA-256 of each answer (the untimed pass: hashing at ~1.4 GB/s would take
 	a third of a CPU from a 2-core machine in the timed runs, which check the octets only)."""
 	port = s.port(peer)
-	r = popbench("retr", port, "-c", clients, "-m", 1, *(["-S", s.huge_sha] if sha else []),
-		"-u", "huge%d", "-N", clients, "-l", peer)[0]
+	r = with_cpu(s, peer, lambda: popbench("retr", port, "-c", clients, "-m", 1,
+		*(["-S", s.huge_sha] if sha else []), "-u", "huge%d", "-N", clients, "-l", peer)[0])
 	need(r["bytes"] == clients * s.huge_len and r["sha256_checked"] == sha, "retr: %r" % r)
-	return r
+	return per(r, r["bytes"] / 1e9)	# CPU seconds per GB
 
 
 def run_retr_all(s, peer):
@@ -338,10 +355,11 @@ def run_bigbox(s, peer):
 
 
 def run_imapfetch(s, clients=1, sha=False):
-	r = popbench("imapfetch", s.dov.imap_port, "-c", clients, "-m", 1,
-		*(["-S", s.huge_sha] if sha else []), "-u", "huge%d", "-N", clients, "-l", "direct")[0]
+	r = with_cpu(s, "native", lambda: popbench("imapfetch", s.dov.imap_port, "-c", clients,
+		"-m", 1, *(["-S", s.huge_sha] if sha else []), "-u", "huge%d", "-N", clients, "-l",
+		"direct")[0])
 	need(r["bytes"] == clients * s.huge_len, "imapfetch: %r" % r)
-	return r
+	return per(r, r["bytes"] / 1e9)	# CPU seconds per GB (no gateway)
 
 
 def run_tls_idle():
@@ -475,12 +493,18 @@ def report(cfg, s, res, mach, started):
 		("poll session p50, ms", "poll", "p50_ms", "%.1f", False),
 		("poll session p99, ms", "poll", "p99_ms", "%.1f", False),
 		("poll: CPU per session of the mail store (Dovecot's IMAP, or its POP3 for "
-			"native), ms", "poll", "store_cpu_ms", "%.2f", False),
+			"native), ms", "poll", "store_cpu_per", "%.2f", False),
 		("poll: CPU per session of the gateway (popgate; imapc's Dovecot), ms", "poll",
-			"gw_cpu_ms", "%.2f", False),
-		("poll: CPU per session of both, ms (sessions/s on 2 CPUs is bounded by their sum)",
-			"poll", "servers_cpu_ms", "%.2f", False),
+			"gw_cpu_per", "%.2f", False),
+		("poll: CPU per session of the client (popbench), ms", "poll", "client_cpu_per",
+			"%.2f", False),
 		("RETR of a 100 MB message, MB/s", "retr1", "mb_per_s", "%.0f", True),
+		("RETR of a 100 MB message, CPU s per GB: the store", "retr1", "store_cpu_per",
+			"%.2f", False),
+		("RETR of a 100 MB message, CPU s per GB: the gateway", "retr1", "gw_cpu_per",
+			"%.2f", False),
+		("RETR of a 100 MB message, CPU s per GB: the client (popbench)", "retr1",
+			"client_cpu_per", "%.2f", False),
 		("RETR of a 100 MB message, 4 clients at once, MB/s (aggregate)", "retr4", "mb_per_s",
 			"%.0f", True),
 		("RETR of a whole %d-message mailbox, MB/s" % cfg["msgs"], "retr_all", "mb_per_s",
@@ -541,6 +565,9 @@ def report(cfg, s, res, mach, started):
 	p4 = m("popgate", "retr4", "mb_per_s")
 	L.append("| the same 100 MB message by direct IMAP `UID FETCH`, MB/s (1 client / 4 at once) "
 		"| | | %.0f / %.0f | RETR ÷ FETCH: %s / %s | |" % (d1, d4, ratio(p1, d1), ratio(p4, d4)))
+	L.append("| the direct FETCH (1 client), CPU s per GB: the store / the client | | | "
+		"%.2f / %.2f | | |" % (med([r["store_cpu_per"] for r in res["direct"]["fetch1"]]),
+		med([r["client_cpu_per"] for r in res["direct"]["fetch1"]])))
 	t = {p: res[p]["top0"][0] for p in PEERS}
 	L.append("| TOP 1 0 of the 100 MB message: octets the upstream sent for the session | — "
 		"(no upstream) | %d | %d | | %s |" % (t["imapc"]["upstream_octets"],
@@ -563,8 +590,10 @@ def report(cfg, s, res, mach, started):
 		"user + system seconds from /proc/PID/stat before and after the run, of each server's "
 		"process tree (its live processes plus the children it reaped) over the sessions: the "
 		"store is Dovecot A (serving native POP3 itself, or the IMAP that imapc and popgate "
-		"read), the gateway popgate's process or imapc's Dovecot B. popbench's own CPU is in "
-		"neither." % (cfg["poll_n"], cfg["poll_c"], cfg["users"], cfg["users"]))
+		"read), the gateway popgate's process or imapc's Dovecot B; the client's is popbench's "
+		"rusage. The same three for RETR, per GB of the message (whole popbench run: login "
+		"and QUIT included; the clock ticks are 10 ms, so they are rough)." % (cfg["poll_n"],
+		cfg["poll_c"], cfg["users"], cfg["users"]))
 	L.append("- RETR: from sending RETR to reading the final \".\"; MB/s = un-stuffed message "
 		"octets (10^6) over that time (4 clients: first RETR sent to last \".\" read, 4 users "
 		"with the same message); each answer's octets equal LIST's size; the SHA-256 of each "
@@ -698,10 +727,10 @@ def main():
 	s.stop()
 	relay.close()
 	shutil.rmtree(tmp, ignore_errors=True)
+	text = report(cfg, s, res, mach, started)	# the smoke run proves the report renders
 	if a.smoke:
 		print("bench-smoke: every mode worked (%.0f s)" % (time.monotonic() - started))
 		return
-	text = report(cfg, s, res, mach, started)
 	sys.stdout.write(text)
 	if a.out:
 		with open(a.out, "w") as f:
