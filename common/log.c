@@ -69,8 +69,9 @@ log_msg(enum log_level lvl, const char *fmt, ...)
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 	/* One write per line so lines of concurrent workers do not interleave (dprintf() would
-	 * also fstat and seek the descriptor on every line). A line cut at the buffer's size
-	 * still ends with its newline. */
+	 * also fstat and seek the descriptor on every line); the rest of a short write (a
+	 * stream socket, a signal) follows at once. A line cut at the buffer's size still ends
+	 * with its newline. */
 	n = snprintf(out, sizeof(out), "%s.%03ldZ popgate[%d] %s: %s\n", stamp,
 	    ts.tv_nsec / 1000000, (int)getpid(), level_names[lvl], line);
 	if (n < 0)
@@ -79,8 +80,14 @@ log_msg(enum log_level lvl, const char *fmt, ...)
 		n = (int)sizeof(out) - 1;
 		out[n - 1] = '\n';
 	}
-	while (write(STDERR_FILENO, out, (size_t)n) < 0 && errno == EINTR)
-		;
+	for (size_t off = 0; off < (size_t)n;) {
+		ssize_t w = write(STDERR_FILENO, out + off, (size_t)n - off);
+
+		if (w > 0)
+			off += (size_t)w;
+		else if (w == 0 || errno != EINTR)
+			break;	/* nowhere to say so: the line is lost */
+	}
 }
 
 static char *

@@ -157,13 +157,15 @@ void gw_session_update_start(struct gw_session *s);
  * listing is looked up and p is told (the FETCH then waits for it, a bounded time). drop:
  * no longer wanted (the login is decided, or the session ends). store: the login's exact
  * listing. size_differs: RETR's literal of message idx had `literal` octets, not the
- * snapshot's size (the stored listing is forgotten, once a session). status_mailbox: the
+ * snapshot's size (the stored listing is forgotten, once a session); retr_failed: RETR of
+ * message idx ended the session (the upstream cut it: forgotten too). status_mailbox: the
  * mailbox UPDATE asks STATUS of (NULL: none). after_update: UPDATE's outcome (update.h),
  * before the session ends: the mailbox now is stored when proven, else forgotten. */
 void gw_session_listing_ask(struct gw_session *s, struct gw_login_params *p);
 void gw_session_listing_drop(struct gw_session *s);
 void gw_session_listing_store(struct gw_session *s);
 void gw_session_listing_size_differs(struct gw_session *s, size_t idx, uint64_t literal);
+void gw_session_listing_retr_failed(struct gw_session *s, size_t idx);
 const char *gw_session_listing_status_mailbox(const struct gw_session *s);
 void gw_session_listing_after_update(struct gw_session *s, size_t removed, const char *error);
 

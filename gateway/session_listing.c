@@ -159,9 +159,27 @@ gw_session_listing_size_differs(struct gw_session *s, size_t idx, uint64_t liter
 	listing_forget(s);
 }
 
+void
+gw_session_listing_retr_failed(struct gw_session *s, size_t idx)
+{
+	char user[GW_LOG_USER_SIZE];
+
+	if (s->listing_size_forgotten || !s->login.condstore)
+		return;
+	/* The upstream cut the message off (a literal far from its size, a server that found
+	 * its own cached size wrong and closed): the stored size may be what is wrong, and the
+	 * unchanged mailbox would serve it to every later poll. One full FETCH settles it. */
+	s->listing_size_forgotten = true;
+	gw_log(LOG_LVL_WARN, s, "RETR of message uid=%u of user=%s failed: forgetting the "
+	    "stored listing", s->snap.uid[idx], gw_log_user(s, user, sizeof(user)));
+	listing_forget(s);
+}
+
 const char *
 gw_session_listing_status_mailbox(const struct gw_session *s)
 {
+	if (s->listing_size_forgotten)
+		return NULL;	/* the listing's sizes are wrong: nothing to store after QUIT */
 	for (size_t i = 0; i < s->snap.count; i++)
 		if (s->snap.flags[i] & GW_MSG_DELETED)
 			return s->login.condstore && s->login.exact ? s->w->cfg->up_mailbox : NULL;
@@ -187,8 +205,10 @@ gw_session_listing_after_update(struct gw_session *s, size_t removed, const char
 
 	for (size_t i = 0; i < s->snap.count && !any; i++)
 		any = (s->snap.flags[i] & GW_MSG_DELETED) != 0;
-	if (!any || !s->login.condstore)
-		return;		/* nothing deleted, or no listing of this login to speak of */
+	if (!any || !s->login.condstore || s->listing_size_forgotten)
+		return;		/* nothing deleted, no listing of this login to speak of, or one a
+				 * RETR found a wrong size in (forgotten then: storing it again from
+				 * this snapshot would bring the wrong size back) */
 	if (!gw_listing_after_quit(&q, &l, &why)) {
 		gw_log(LOG_LVL_DEBUG, s, "listing after QUIT: forgotten (%s)", why);
 		listing_forget(s);

@@ -439,6 +439,8 @@ xfer_done(void *ctx, enum gw_xfer_end end, const char *why)
 	size_t idx = s->xfer.p.msgno - 1;
 
 	if (end == GW_XFER_CLOSE) {
+		if (!s->xfer.p.top)
+			gw_session_listing_retr_failed(s, idx);
 		gw_session_flush(s);
 		gw_session_close(s, why);
 		return;

@@ -12,6 +12,7 @@ Dovecot's own logout line (in=/out=)."""
 
 import re
 import threading
+import time
 
 import pytest
 
@@ -342,10 +343,12 @@ def test_dele_and_quit_leave_the_next_poll_cached(dovecot, tmp_path):
 		relay.close()
 
 
-def test_a_retr_whose_size_differs_forgets_the_stored_listing(dovecot, tmp_path):
+@pytest.mark.parametrize("dele", [False, True], ids=["quit", "dele-and-quit"])
+def test_a_retr_whose_size_differs_forgets_the_stored_listing(dovecot, tmp_path, dele):
 	"""A stored listing whose size of a message is not what the server sends (RETR's
 	literal): the stored listing is forgotten, said once at warn, and the next login lists
-	in full, with the server's sizes."""
+	in full, with the server's sizes. A DELE before the QUIT must not store the listing again
+	after it (that would bring the wrong size back with fresh numbers)."""
 	user, password, _ = dovecot.fresh_user()
 	relay = WireRelay(dovecot.imap_port)
 	pg = start_popgate(tmp_path / "pg", relay.port)
@@ -361,9 +364,45 @@ def test_a_retr_whose_size_differs_forgets_the_stored_listing(dovecot, tmp_path)
 			for n in (1, 1):	# twice: warned once
 				status, body = c.cmd_multi("RETR %d" % n)
 				assert status.startswith(b"+OK"), status
+			if dele:
+				assert c.cmd("DELE 2").startswith(b"+OK")
+				ref = ref[:1] + ref[2:]
 			assert c.quit().startswith(b"+OK")
 		assert wait_until(lambda: stored_listing((tmp_path / "pg"), user) is None, 5), pg.log_tail()
+		time.sleep(0.3)		# a store after the forget would land by now
+		assert stored_listing((tmp_path / "pg"), user) is None, pg.log_tail()
 		assert pg.log().count("forgetting the stored listing") == 1, pg.log_tail()
+		stat, lst, uidl, sent, _ = poll(pg, relay, user, password)
+		assert fetches(commands(sent)) == ["UID FETCH 1:* (UID RFC822.SIZE)"], commands(sent)
+		assert (stat, lst, uidl) == expected(ref, uidvalidity)
+	finally:
+		pg.stop()
+		relay.close()
+
+
+def test_a_retr_the_upstream_cuts_forgets_the_stored_listing(dovecot, tmp_path):
+	"""A stored size far below what the server sends (the 20 MB message listed as 1 octet):
+	RETR's literal is not believable, the session ends (a cut, never a short message), and
+	the stored listing is forgotten with it, so the next login lists in full and RETR works
+	(before: every later poll was `cached` with the wrong size, and every RETR of that
+	message ended its session)."""
+	user, password, _ = dovecot.fresh_user(include_big=True)
+	relay = WireRelay(dovecot.imap_port)
+	pg = start_popgate(tmp_path / "pg", relay.port)
+	try:
+		ref, uidvalidity = stored_and_polled(dovecot, pg, tmp_path / "pg", relay, user, password)
+		big = max(range(len(ref)), key=lambda i: ref[i][1])
+		assert ref[big][1] > 1000000, ref
+		row = stored_listing((tmp_path / "pg"), user)
+		put_listing_sizes((tmp_path / "pg"), user, [(u, 1 if i == big else s) for i, (u, s) in
+			enumerate(row[4])])
+		with Pop3Raw("127.0.0.1", pg.port) as c:
+			c.login(user, password)
+			c.send(b"RETR %d\r\n" % (big + 1))
+			got = c.file.read()	# to the server's close
+			assert not got.endswith(b"\r\n.\r\n"), "a cut message served whole: %r" % got[:80]
+		assert wait_until(lambda: stored_listing((tmp_path / "pg"), user) is None, 5), pg.log_tail()
+		assert "forgetting the stored listing" in pg.log(), pg.log_tail()
 		stat, lst, uidl, sent, _ = poll(pg, relay, user, password)
 		assert fetches(commands(sent)) == ["UID FETCH 1:* (UID RFC822.SIZE)"], commands(sent)
 		assert (stat, lst, uidl) == expected(ref, uidvalidity)
