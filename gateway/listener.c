@@ -73,6 +73,37 @@ gw_listeners_pause(struct gw_listeners *ls, bool pause)
 }
 
 int
+gw_listen_addresses_free(const struct gw_config *cfg, const char **error_r)
+{
+	static char error[300];
+
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		const struct gw_listen *conf = &cfg->listen[i];
+		int one = 1, fd, err;
+
+		/* Bound without SO_REUSEPORT, a probe fails with EADDRINUSE while any socket
+		 * listens there, with the option or without it; SO_REUSEADDR only lets it past
+		 * connections of an earlier run still in TIME_WAIT. */
+		fd = socket(conf->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+		    (conf->addr.ss_family == AF_INET6 &&
+		     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+		    bind(fd, (const struct sockaddr *)&conf->addr, conf->addrlen) < 0) {
+			err = errno;
+			snprintf(error, sizeof(error), "listen on %s: %s%s", conf->text, strerror(err),
+			    err == EADDRINUSE ? " (another popgate, or another server, listens "
+			    "there)" : "");
+			if (fd >= 0)
+				close(fd);
+			*error_r = error;
+			return -1;
+		}
+		close(fd);
+	}
+	return 0;
+}
+
+int
 gw_listen_fds_bind(struct gw_listen_fds *f, const struct gw_config *cfg, bool reuseport,
     const char **error_r)
 {

@@ -46,6 +46,11 @@ struct gw_listen_fds {
  * dropped: privileged ports). reuseport: SO_REUSEPORT, so that each worker binds its own
  * socket to the same address and the kernel spreads connections over them. 0, or -1 with
  * *error_r (static storage) and nothing left open. */
+/* Before the workers bind with SO_REUSEPORT: is every listen address free? A second popgate
+ * (or any server) bound with SO_REUSEPORT by the same user would otherwise let ours join its
+ * group, and the two would split the connections without a word. 0, or -1 with *error_r
+ * (static storage). */
+int gw_listen_addresses_free(const struct gw_config *cfg, const char **error_r);
 int gw_listen_fds_bind(struct gw_listen_fds *f, const struct gw_config *cfg, bool reuseport,
     const char **error_r);
 /* Closes what is open; the set is then empty (every fd -1). */

@@ -86,6 +86,8 @@ gw_master_init(struct gw_master *m, const struct gw_config *cfg, struct gw_worke
 	m->accept = accept;
 	m->pid = getpid();
 	m->n = cfg->workers;
+	if (gw_listen_addresses_free(cfg, error_r) < 0)
+		return -1;
 	for (unsigned i = 0; i < m->n; i++) {
 		if (gw_listen_fds_bind(&m->slot[i].fds, cfg, true, error_r) < 0) {
 			for (unsigned j = 0; j < i; j++)

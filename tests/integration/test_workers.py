@@ -162,3 +162,31 @@ def test_workers_run_as_the_service_user(dovecot, tmp_path):
 	finally:
 		pg.stop()
 		subprocess.run(["rm", "-rf", cache_dir])
+
+
+def test_a_second_instance_on_the_same_address_is_refused(dovecot, tmp_path):
+	"""Two popgates with workers on one address: SO_REUSEPORT would let the second join the
+	first one's group, and the two would split the connections silently (each with its own
+	limits, [IN-USE] and cache). The second refuses to start and says why; the first serves
+	every connection still."""
+	pg = start_popgate(tmp_path / "a", dovecot.imap_port, **{"server.workers": 2})
+	try:
+		worker_pids(pg, 2)
+		os.makedirs(str(tmp_path / "b"), exist_ok=True)
+		ini = os.path.join(str(tmp_path / "b"), "popgate.ini")
+		with open(ini, "w") as f:
+			f.write(popgate_ini(tmp_path / "b", dovecot.imap_port, pg.port,
+				**{"server.workers": 2}))
+		r = subprocess.run([popgate_bin(), "-c", ini], stdin=subprocess.DEVNULL,
+			stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+		out = r.stdout.decode("utf-8", "replace")
+		assert r.returncode == 1, (r.returncode, out)
+		assert "listen on 127.0.0.1:%d: Address already in use (another popgate" % pg.port in out, out
+		user, password, _ = dovecot.fresh_user()
+		for _ in range(10):	# every connection lands on the first one's workers
+			with Pop3Raw("127.0.0.1", pg.port) as c:
+				c.login(user, password)
+				assert c.quit().startswith(b"+OK")
+		assert len(re.findall(r"user=%s client=" % re.escape(user), pg.log())) >= 10, pg.log_tail()
+	finally:
+		pg.stop()
