@@ -99,7 +99,8 @@ login_failed(struct gw_session *s, enum gw_login_outcome outcome, const char *wh
 	gw_cred_wipe(&s->cred);
 	s->logged_in = false;
 	listing_drop(s);
-	gw_migration_abort(&s->mig);
+	if (s->mig != NULL)
+		gw_migration_abort(s->mig);
 	gw_keys_abort(&s->keys);
 	if (s->cache_req != NULL) {
 		gw_cache_cancel(s->cache_req);
@@ -366,7 +367,7 @@ login_done(void *ctx, enum gw_login_outcome outcome, const char *why)
 	s->uidl_wait |= GW_WAIT_LOOKUP;
 	gw_cache_submit(&s->w->cache, s->cache_req, cache_looked_up, s);
 	if (s->uidl_wait & GW_WAIT_MIGRATION)
-		gw_migration_release(&s->mig);
+		gw_migration_release(s->mig);
 }
 
 /* The migration's outcome (migration.h). */
@@ -464,6 +465,11 @@ gw_session_login_start(struct gw_session *s, const uint8_t *secret, size_t len)
 		login_failed(s, GW_LOGIN_REFUSED, "credentials refused moments ago, not sent again");
 		return;
 	}
+	if (w->cfg->mig_host[0] != '\0' && s->mig == NULL &&
+	    (s->mig = calloc(1, sizeof(*s->mig))) == NULL) {
+		login_failed(s, GW_LOGIN_TEMP, "out of memory for the migration");
+		return;
+	}
 	if (gw_imapc_open(&s->up, w->loop, &w->upstream, s->log_id, &upstream_handler, s) < 0) {
 		login_failed(s, GW_LOGIN_TEMP, gw_imapc_last_error(&s->up));
 		return;
@@ -482,7 +488,7 @@ gw_session_login_start(struct gw_session *s, const uint8_t *secret, size_t len)
 		};
 
 		s->uidl_wait |= GW_WAIT_MIGRATION;
-		gw_migration_start(&s->mig, w->loop, &mp);
+		gw_migration_start(s->mig, w->loop, &mp);
 	}
 	if (w->cache.running &&
 	    (s->listing_req = gw_cache_listing_get_new(s->user_key, w->cfg->up_mailbox)) != NULL) {
