@@ -21,6 +21,10 @@
  * draining gw_io_flush()) are delivered from the loop, never from inside that call, so
  * an owner is never re-entered.
  *
+ * Idle connections own no buffer storage: after an event that moved less than a read chunk
+ * each way, and after a gw_io_flush() that emptied a small output, the empty buffers are
+ * freed (conn_release_idle()); a pointer into io->c.in lives only within the event.
+ *
  * After each event the owner may have closed the io (gw_io_close()): nothing more is
  * delivered then. The io lives inside its owner, which must outlive the callback (the
  * session's reaper frees it on the next loop iteration). */
