@@ -93,10 +93,6 @@ gw_io_flush(struct gw_io *io)
 		if (conn_queued(&io->c) <= io->lowat)
 			io->lowat_due = true;
 	}
-	/* A reply went out whole (the last of a login, say): see io_release(). The input is
-	 * not touched: the owner may be parsing it right now. */
-	if (io->c.bytes_out - before < CONN_READ_CHUNK)
-		conn_release_idle(&io->c, CONN_OUT);
 	gw_io_update(io);
 	return true;
 }
@@ -172,20 +168,6 @@ io_connected(struct gw_io *io)
 	return io_tell(io, GW_IO_CONNECTED);
 }
 
-/* Between events, an idle connection owns no buffer storage: most sessions sit logged in
- * and silent, and two conns' chunk-sized buffers were most of what each cost. Only after
- * a small exchange (a command, a reply): a callback that moved a chunk or more is
- * streaming (RETR), and keeps its storage for the next readiness rather than allocate and
- * grow it again each time; the next small exchange gives it back. */
-static void
-io_release(struct gw_io *io, size_t in_before, size_t out_before)
-{
-	struct conn *c = &io->c;
-
-	if (c->bytes_in - in_before < CONN_READ_CHUNK && c->bytes_out - out_before < CONN_READ_CHUNK)
-		conn_release_idle(c, CONN_IN | CONN_OUT);
-}
-
 static void
 io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -232,8 +214,16 @@ io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if (!io_tell(io, GW_IO_EOF))
 			return;
 	}
-	io_release(io, in_before, out_before);
 	gw_io_update(io);
+}
+
+void
+gw_io_release_quiet(struct gw_io *io, ev_tstamp quiet)
+{
+	ev_tstamp last = io->rx_at > io->tx_at ? io->rx_at : io->tx_at;
+
+	if (gw_io_is_open(io) && !io->connecting && ev_now(io->loop) - last >= quiet)
+		conn_release_idle(&io->c, CONN_IN | CONN_OUT);
 }
 
 void

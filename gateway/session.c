@@ -370,10 +370,21 @@ session_free(struct gw_reg_entry *e)
 	free(s);
 }
 
+/* The worker's sweep: a quiet connection's empty buffers go back (io.h). */
+static void
+session_sweep(struct gw_reg_entry *e)
+{
+	struct gw_session *s = (struct gw_session *)e;
+
+	gw_io_release_quiet(&s->client, GW_IO_QUIET);
+	gw_io_release_quiet(&s->up.io, GW_IO_QUIET);
+}
+
 static const struct gw_reg_class session_class = {
 	.stop = session_stop,
 	.end_now = session_end_now,
 	.free = session_free,
+	.sweep = session_sweep,
 };
 
 void
