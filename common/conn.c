@@ -11,8 +11,6 @@
 
 #include "conn.h"
 
-#define CONN_READ_CHUNK 16384
-
 void
 conn_init(struct conn *c, int fd, size_t in_max, size_t out_max)
 {
@@ -111,9 +109,13 @@ conn_handshake(struct conn *c)
 }
 
 /* Where the next read goes, at most CONN_READ_CHUNK bytes: >0 room, 0 input full
- * (backpressure), -1 out of memory. */
+ * (backpressure), -1 out of memory. In place when the input's storage already has the room
+ * (a busy connection); otherwise into `scratch`, and read_commit() appends what came, so an
+ * idle connection's input owns a few hundred bytes, not a chunk (most of a 16 KiB chunk
+ * would stay unused, and under TLS it lands on pages OpenSSL's released record buffers
+ * dirtied: resident memory for every idle session). */
 static ssize_t
-read_space(struct conn *c, uint8_t **dst_r)
+read_space(struct conn *c, uint8_t *scratch, uint8_t **dst_r)
 {
 	size_t room = buf_room(&c->in);
 
@@ -121,18 +123,39 @@ read_space(struct conn *c, uint8_t **dst_r)
 		return 0;
 	if (room > CONN_READ_CHUNK)
 		room = CONN_READ_CHUNK;
-	if ((*dst_r = buf_reserve(&c->in, room)) == NULL)
+	if (c->in.cap - buf_len(&c->in) < room) {
+		*dst_r = scratch;
+		return (ssize_t)room;
+	}
+	if ((*dst_r = buf_reserve(&c->in, room)) == NULL)	/* compacts, never grows */
 		return -1;
 	return (ssize_t)room;
 }
 
+/* The n bytes read_space() asked for arrived at dst: 0, or -1 out of memory. */
+static int
+read_commit(struct conn *c, uint8_t *scratch, const uint8_t *dst, size_t n)
+{
+	int r = 0;
+
+	if (dst != scratch) {
+		buf_commit(&c->in, n);
+	} else {
+		r = buf_append(&c->in, scratch, n);
+		if (c->in.secret)
+			explicit_bzero(scratch, n);	/* a PASS line: no copy on the stack */
+	}
+	c->bytes_in += n;
+	return r;
+}
+
 static enum conn_status
-conn_read_tls(struct conn *c)
+conn_read_tls(struct conn *c, uint8_t *scratch)
 {
 	for (;;) {
 		size_t n = 0;
 		uint8_t *dst;
-		ssize_t room = read_space(c, &dst);
+		ssize_t room = read_space(c, scratch, &dst);
 		int r, e;
 
 		if (room <= 0)
@@ -141,8 +164,8 @@ conn_read_tls(struct conn *c)
 		errno = 0;
 		r = SSL_read_ex(c->ssl, dst, (size_t)room, &n);
 		if (r == 1) {
-			buf_commit(&c->in, n);
-			c->bytes_in += n;
+			if (read_commit(c, scratch, dst, n) < 0)
+				return conn_fail(c, "out of memory");
 			continue;
 		}
 		e = SSL_get_error(c->ssl, r);
@@ -166,23 +189,25 @@ conn_read_tls(struct conn *c)
 enum conn_status
 conn_read(struct conn *c)
 {
+	uint8_t scratch[CONN_READ_CHUNK];	/* see read_space() */
+
 	if (c->fd < 0)
 		return CONN_ERROR;
 	if (c->ssl != NULL) {
 		if (c->handshaking)
 			return conn_handshake(c);
-		return conn_read_tls(c);
+		return conn_read_tls(c, scratch);
 	}
 	for (;;) {
 		uint8_t *dst;
-		ssize_t room = read_space(c, &dst), n;
+		ssize_t room = read_space(c, scratch, &dst), n;
 
 		if (room <= 0)
 			return room == 0 ? CONN_OK : conn_fail(c, "out of memory");
 		n = read(c->fd, dst, (size_t)room);
 		if (n > 0) {
-			buf_commit(&c->in, (size_t)n);
-			c->bytes_in += (size_t)n;
+			if (read_commit(c, scratch, dst, (size_t)n) < 0)
+				return conn_fail(c, "out of memory");
 			if (n < room)
 				return CONN_OK;	/* drained the socket for now */
 			continue;
@@ -293,6 +318,15 @@ conn_tls_pending(const struct conn *c)
 	/* SSL_pending(), not SSL_has_pending(): a partly received record is not readable yet,
 	 * and its remainder will wake the socket. */
 	return conn_tls_active(c) && SSL_pending(c->ssl) > 0;
+}
+
+void
+conn_release_idle(struct conn *c, unsigned which)
+{
+	if ((which & CONN_IN) && buf_len(&c->in) == 0 && !c->in.failed)
+		buf_free(&c->in);
+	if ((which & CONN_OUT) && buf_len(&c->out) == 0 && !c->out.failed)
+		buf_free(&c->out);
 }
 
 void

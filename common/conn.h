@@ -14,6 +14,13 @@
 
 #include "buf.h"
 
+/* The most one read takes from the socket; also how much a "busy" connection moves. */
+#define CONN_READ_CHUNK 16384
+
+/* Which buffer: conn_release_idle(). */
+#define CONN_IN 1u
+#define CONN_OUT 2u
+
 enum conn_status {
 	CONN_OK,	/* progress made or nothing to do; call again on the next event */
 	CONN_EOF,	/* the peer closed (reads) */
@@ -74,6 +81,12 @@ bool conn_tls_established(struct conn *c);
 /* Decrypted bytes OpenSSL holds for us (a record that did not fit the input buffer): the
  * socket will not signal them again, so whoever waits for readability must read them itself. */
 bool conn_tls_pending(const struct conn *c);
+
+/* Gives back the storage of the buffers in `which` (CONN_IN, CONN_OUT) that are empty (wiped,
+ * as buf_free() does), so an idle connection owns none; the next bytes allocate what they
+ * need. Pointers into that storage die: call it where nobody holds one (between events).
+ * A buffer that failed keeps its state for the flush to report. */
+void conn_release_idle(struct conn *c, unsigned which);
 
 /* Closes the fd, frees TLS state and both buffers. Safe to call twice. */
 void conn_close(struct conn *c);

@@ -218,6 +218,15 @@ io_cb(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 void
+gw_io_release_quiet(struct gw_io *io, ev_tstamp quiet)
+{
+	ev_tstamp last = io->rx_at > io->tx_at ? io->rx_at : io->tx_at;
+
+	if (gw_io_is_open(io) && !io->connecting && ev_now(io->loop) - last >= quiet)
+		conn_release_idle(&io->c, CONN_IN | CONN_OUT);
+}
+
+void
 gw_io_close(struct gw_io *io)
 {
 	if (io->loop == NULL)

@@ -79,6 +79,14 @@ gw_registry_stop_all(struct gw_registry *r, bool now)
 }
 
 void
+gw_registry_sweep(struct gw_registry *r)
+{
+	for (struct gw_reg_entry *e = r->live; e != NULL; e = e->next)
+		if (e->cls->sweep != NULL)
+			e->cls->sweep(e);
+}
+
+void
 gw_registry_reap(struct gw_registry *r)
 {
 	while (r->doomed != NULL) {

@@ -21,6 +21,8 @@ struct gw_reg_class {
 	/* The worker is exiting: end now, without lingering. */
 	void (*end_now)(struct gw_reg_entry *e);
 	void (*free)(struct gw_reg_entry *e);
+	/* Optional, from the worker's periodic sweep: give back what idle memory holds. */
+	void (*sweep)(struct gw_reg_entry *e);
 };
 
 struct gw_reg_entry {
@@ -49,6 +51,8 @@ bool gw_registry_user_in_use(const struct gw_registry *r, const struct gw_reg_en
     const char *user);
 /* Calls stop (or end_now) on every live entry. */
 void gw_registry_stop_all(struct gw_registry *r, bool now);
+/* Calls sweep on every live entry that has one. */
+void gw_registry_sweep(struct gw_registry *r);
 /* Frees the doomed entries. */
 void gw_registry_reap(struct gw_registry *r);
 

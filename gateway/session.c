@@ -308,7 +308,8 @@ gw_session_close(struct gw_session *s, const char *result)
 	ev_timer_stop(w->loop, &s->idle);
 	ev_timer_stop(w->loop, &s->delay);
 	gw_login_abort(&s->login);
-	gw_migration_abort(&s->mig);
+	if (s->mig != NULL)
+		gw_migration_abort(s->mig);
 	if (s->cache_req != NULL) {
 		gw_cache_cancel(s->cache_req);	/* the thread's answer is dropped */
 		s->cache_req = NULL;
@@ -355,15 +356,31 @@ session_free(struct gw_reg_entry *e)
 	gw_imapc_close(&s->up);
 	gw_io_close(&s->client);
 	gw_snapshot_free(&s->snap);
+	if (s->mig != NULL) {
+		gw_migration_abort(s->mig);	/* done by the close already: wipes, stops */
+		explicit_bzero(s->mig, sizeof(*s->mig));
+		free(s->mig);
+	}
 	gw_cred_wipe(&s->cred);
 	explicit_bzero(s, sizeof(*s));
 	free(s);
+}
+
+/* The worker's sweep: a quiet connection's empty buffers go back (io.h). */
+static void
+session_sweep(struct gw_reg_entry *e)
+{
+	struct gw_session *s = (struct gw_session *)e;
+
+	gw_io_release_quiet(&s->client, GW_IO_QUIET);
+	gw_io_release_quiet(&s->up.io, GW_IO_QUIET);
 }
 
 static const struct gw_reg_class session_class = {
 	.stop = session_stop,
 	.end_now = session_end_now,
 	.free = session_free,
+	.sweep = session_sweep,
 };
 
 void

@@ -109,7 +109,9 @@ struct gw_session {
 	size_t nkeying;
 	bool rebuilt;			/* the cache holds rows of another UIDVALIDITY, or
 					   pending rows, to match */
-	struct gw_migration mig;	/* [migration]: the old server, next to the login */
+	struct gw_migration *mig;	/* [migration]: the old server, next to the login;
+					   allocated by the first login that needs it (2.8 KB
+					   no session without [migration] should carry) */
 	enum gw_migration_result mig_result;
 	char mig_why[256];
 	bool logged_in;			/* the IMAP login is done: the UIDLs come next */

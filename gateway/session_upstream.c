@@ -42,7 +42,8 @@ login_failed(struct gw_session *s, enum gw_login_outcome outcome, const char *wh
 	gw_cred_wipe(&s->cred);
 	s->logged_in = false;
 	gw_session_listing_drop(s);
-	gw_migration_abort(&s->mig);
+	if (s->mig != NULL)
+		gw_migration_abort(s->mig);
 	gw_keys_abort(&s->keys);
 	if (s->cache_req != NULL) {
 		gw_cache_cancel(s->cache_req);
@@ -309,7 +310,7 @@ login_done(void *ctx, enum gw_login_outcome outcome, const char *why)
 	s->uidl_wait |= GW_WAIT_LOOKUP;
 	gw_cache_submit(&s->w->cache, s->cache_req, cache_looked_up, s);
 	if (s->uidl_wait & GW_WAIT_MIGRATION)
-		gw_migration_release(&s->mig);
+		gw_migration_release(s->mig);
 }
 
 /* The migration's outcome (migration.h). */
@@ -407,6 +408,11 @@ gw_session_login_start(struct gw_session *s, const uint8_t *secret, size_t len)
 		login_failed(s, GW_LOGIN_REFUSED, "credentials refused moments ago, not sent again");
 		return;
 	}
+	if (w->cfg->mig_host[0] != '\0' && s->mig == NULL &&
+	    (s->mig = calloc(1, sizeof(*s->mig))) == NULL) {
+		login_failed(s, GW_LOGIN_TEMP, "out of memory for the migration");
+		return;
+	}
 	if (gw_imapc_open(&s->up, w->loop, &w->upstream, s->log_id, &upstream_handler, s) < 0) {
 		login_failed(s, GW_LOGIN_TEMP, gw_imapc_last_error(&s->up));
 		return;
@@ -425,7 +431,7 @@ gw_session_login_start(struct gw_session *s, const uint8_t *secret, size_t len)
 		};
 
 		s->uidl_wait |= GW_WAIT_MIGRATION;
-		gw_migration_start(&s->mig, w->loop, &mp);
+		gw_migration_start(s->mig, w->loop, &mp);
 	}
 	gw_session_listing_ask(s, &p);
 	gw_login_start(&s->login, &s->up, &p);

@@ -19,6 +19,16 @@ reaper_cb(struct ev_loop *loop, ev_prepare *p, int revents)
 }
 
 static void
+sweep_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct gw_worker *w = t->data;
+
+	(void)loop;
+	(void)revents;
+	gw_registry_sweep(&w->sessions);
+}
+
+static void
 stop_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 {
 	struct gw_worker *w = sig->data;
@@ -73,6 +83,10 @@ gw_worker_start(struct gw_worker *w, unsigned index, struct gw_listen_fds *fds,
 	ev_prepare_init(&w->reaper, reaper_cb);
 	w->reaper.data = w;
 	ev_prepare_start(w->loop, &w->reaper);
+	/* A quiet io is swept within 2 * GW_IO_QUIET of its last byte. */
+	ev_timer_init(&w->sweeper, sweep_cb, GW_IO_QUIET, GW_IO_QUIET);
+	w->sweeper.data = w;
+	ev_timer_start(w->loop, &w->sweeper);
 	ev_signal_init(&w->sigterm, stop_cb, SIGTERM);
 	ev_signal_init(&w->sigint, stop_cb, SIGINT);
 	w->sigterm.data = w->sigint.data = w;
@@ -106,6 +120,7 @@ gw_worker_free(struct gw_worker *w)
 	gw_cache_async_stop(&w->cache);		/* its ev_async lives in the loop */
 	if (w->loop != NULL) {
 		ev_prepare_stop(w->loop, &w->reaper);
+		ev_timer_stop(w->loop, &w->sweeper);
 		ev_signal_stop(w->loop, &w->sigterm);
 		ev_signal_stop(w->loop, &w->sigint);
 		ev_loop_destroy(w->loop);
