@@ -13,7 +13,9 @@
 #include "../common/log.h"
 #include "imapc.h"
 
-#define IMAPC_IN_MAX (64 * 1024)	/* raw bytes read ahead of the parser */
+/* Raw bytes read ahead of the parser: two of conn's 64 KiB reads, so that one can land while
+ * the parser still holds part of the last (a paused RETR holds this much at most). */
+#define IMAPC_IN_MAX (128 * 1024)
 #define IMAPC_OUT_MAX (1024 * 1024)	/* commands; a STORE uid set is the largest */
 
 static void imapc_io(struct gw_io *io, enum gw_io_event ev, void *ctx);
