@@ -385,32 +385,59 @@ def server_pids(s, peer):
 	return s.pg.pids(), dovecot_procs(s.dov, "imap")
 
 
+class Held:
+	"""popbench idle: k sessions (users pattern % 1..k) logged in through port and held while
+	the with block runs (login_s: how long the logins took); then every one QUITs. Fails
+	when a login or a QUIT does not work."""
+
+	def __init__(self, port, k, pattern, label, seconds=1800):
+		self.k = k
+		self.cmd = [popbench_bin(), "idle", "-p", str(port), "-P", PASSWORD, "-k", str(k),
+			"-u", pattern, "-N", str(k), "-d", str(seconds), "-l", label]
+
+	def __enter__(self):
+		self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL,
+			stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+		try:
+			line = self.proc.stdout.readline()
+			need(line.startswith("{"), "idle: %s%s" % (line, self.proc.stderr.read() if
+				self.proc.poll() is not None else ""))
+			ev = json.loads(line)
+			need(ev.get("event") == "all logged in" and ev["sessions"] == self.k,
+				"idle: %r" % ev)
+		except BaseException:
+			self.__exit__(None, None, None)
+			raise
+		self.login_s = ev["login_s"]
+		return self
+
+	def __exit__(self, exc_type, exc, tb):
+		if self.proc.poll() is None:
+			self.proc.send_signal(signal.SIGUSR1)	# by its PID: popbench QUITs them all
+		out, err = self.proc.communicate(timeout=600)
+		if exc_type is not None:
+			return False		# the block's failure says more
+		need(self.proc.returncode == 0, "idle: popbench exit %d: %s%s" % (
+			self.proc.returncode, out, err))
+		rel = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
+		rel = [r for r in rel if r.get("event") == "released"]
+		need(rel and rel[-1]["held"] == self.k and rel[-1]["errors"] == 0,
+			"idle release: %s" % out)
+		return False
+
+
 def run_idle(s, peer):
 	"""K sessions logged in and held: PSS of the gateway and of the upstream, per session."""
 	k = s.cfg["idle"]
 	before = pss_kib(server_pids(s, peer)[0])
-	cmd = [popbench_bin(), "idle", "-p", str(s.port(peer)), "-P", PASSWORD, "-k", str(k),
-		"-u", "idle%04d", "-N", str(k), "-d", "900", "-l", peer]
-	proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-		stderr=subprocess.PIPE, text=True)
-	try:
-		line = proc.stdout.readline()
-		need(line.startswith("{"), "idle: %s%s" % (line, proc.stderr.read() if
-			proc.poll() is not None else ""))
-		ev = json.loads(line)
-		need(ev.get("event") == "all logged in" and ev["sessions"] == k, "idle: %r" % ev)
+	with Held(s.port(peer), k, "idle%04d", peer, seconds=900) as h:
 		time.sleep(1.0)	# the last sessions' processes settle
 		gw, up = server_pids(s, peer)
 		g, u = pss_kib(gw), pss_kib(up)
-		res = {"k": k, "login_s": ev["login_s"], "gw_procs": len(gw), "up_procs": len(up),
+		res = {"k": k, "login_s": h.login_s, "gw_procs": len(gw), "up_procs": len(up),
 			"gw_pss_kib": g[0], "gw_anon_kib": g[1], "up_pss_kib": u[0],
 			"gw_kib_per_session": g[0] / k, "up_kib_per_session": u[0] / k,
 			"gw_delta_kib_per_session": (g[0] - before[0]) / k}
-	finally:
-		if proc.poll() is None:
-			proc.send_signal(signal.SIGUSR1)	# by its PID: popbench QUITs every session
-		out, err = proc.communicate(timeout=120)
-	need(proc.returncode == 0, "idle: popbench exit %d: %s" % (proc.returncode, err))
 	wait_sessions_gone(s, peer)
 	return res
 

@@ -23,8 +23,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +34,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "perf"))
 import dovecot as dovecot_mod	# noqa: E402
 from popgate import popgate_bin, start_popgate	# noqa: E402
 from uidl_bench import PASSWORD, bench_messages, maildir_fill	# noqa: E402
-from run import BenchError, need, pss_kib, popbench, popbench_bin, machine	# noqa: E402
+from run import BenchError, Held, need, pss_kib, popbench, popbench_bin, machine	# noqa: E402
 
 STORE = """
 default_process_limit = 2000
@@ -57,37 +55,19 @@ service imap {
 USER = "sess%05d"
 
 
-def held_sessions(pg, port, n, tmp):
-	"""popbench idle: n sessions logged in and held; figures taken while they are."""
+def held_sessions(pg, port, n):
+	"""n sessions logged in and held; figures taken while they are."""
 	before = pss_kib(pg.pids())
-	cmd = [popbench_bin(), "idle", "-p", str(port), "-P", PASSWORD, "-k", str(n), "-u", USER,
-		"-N", str(n), "-d", "1800", "-l", "popgate"]
-	proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-		stderr=subprocess.PIPE, text=True)
-	try:
-		line = proc.stdout.readline()
-		need(line.startswith("{"), "idle: %s%s" % (line, proc.stderr.read() if
-			proc.poll() is not None else ""))
-		ev = json.loads(line)
-		need(ev.get("event") == "all logged in" and ev["sessions"] == n, "idle: %r" % ev)
+	with Held(port, n, USER, "popgate") as h:
 		time.sleep(2.0)
 		after = pss_kib(pg.pids())
 		# One more user's full poll while they are held (a user of its own: [IN-USE]).
 		probe = popbench("poll", port, "-c", 1, "-n", 1, "-u", "probe%d", "-N", 1, "-l", "probe")[0]
-		res = {"sessions": n, "login_s": ev["login_s"], "processes": len(pg.pids()),
+		res = {"sessions": n, "login_s": h.login_s, "processes": len(pg.pids()),
 			"pss_before_kib": before[0], "pss_after_kib": after[0],
 			"kib_per_session": round((after[0] - before[0]) / n, 1),
 			"anon_kib_per_session": round((after[1] - before[1]) / n, 1),
 			"probe_ok": probe["ok"] == 1 and probe["errors"] == 0}
-	finally:
-		if proc.poll() is None:
-			proc.send_signal(signal.SIGUSR1)	# by its PID: popbench QUITs every session
-		out, err = proc.communicate(timeout=600)
-	need(proc.returncode == 0, "idle: popbench exit %d: %s%s" % (proc.returncode, out, err))
-	released = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
-	rel = [r for r in released if r.get("event") == "released"]
-	need(rel and rel[-1]["held"] == n and rel[-1]["errors"] == 0, "release: %r" % released)
-	res["released_errors"] = rel[-1]["errors"]
 	return res
 
 
@@ -156,7 +136,8 @@ def main():
 			"limits.max_per_address": n + 100, "log.level": "info",
 			"cache.path": os.path.join(tmp, "uidl.sqlite")})
 		popbench("poll", pg.port, "-c", 1, "-n", 2, "-u", "probe%d", "-N", 1)	# warm
-		res = held_sessions(pg, pg.port, n, tmp)
+		res = held_sessions(pg, pg.port, n)
+		res["released_errors"] = 0	# Held says so, or fails
 		res["spread"] = worker_spread(pg, n)
 		need(sum(res["spread"].values()) == n, "session lines: %r" % res["spread"])
 		res["seconds"] = round(time.monotonic() - started, 1)

@@ -111,7 +111,7 @@ conn_handshake(struct conn *c)
 /* Where the next read goes, at most CONN_READ_CHUNK bytes: >0 room, 0 input full
  * (backpressure), -1 out of memory. In place when the input's storage already has the room
  * (a busy connection); otherwise into `scratch`, and read_commit() appends what came, so an
- * idle connection's input owns a few hundred bytes, not a chunk (most of a 16 KiB chunk
+ * idle connection's input owns a few hundred bytes, not a chunk (most of a 64 KiB chunk
  * would stay unused, and under TLS it lands on pages OpenSSL's released record buffers
  * dirtied: resident memory for every idle session). */
 static ssize_t

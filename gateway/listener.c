@@ -5,8 +5,10 @@
  * spinning on a readable listen socket (libev's "accept()ing when you can't"). */
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -72,6 +74,32 @@ gw_listeners_pause(struct gw_listeners *ls, bool pause)
 	}
 }
 
+/* Does a connect() to the listen address (its loopback when it is a wildcard) get through?
+ * Blocking, at start only: loopback answers at once. */
+static bool
+someone_listens(const struct gw_listen *conf)
+{
+	struct sockaddr_storage ss = conf->addr;
+	int fd, r;
+
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		if (sin->sin_addr.s_addr == htonl(INADDR_ANY))
+			sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		if (IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr))
+			sin6->sin6_addr = in6addr_loopback;
+	}
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return true;	/* cannot tell: as if it did */
+	r = connect(fd, (const struct sockaddr *)&ss, conf->addrlen);
+	close(fd);
+	return r == 0 || errno != ECONNREFUSED;
+}
+
 int
 gw_listen_addresses_free(const struct gw_config *cfg, const char **error_r)
 {
@@ -82,19 +110,22 @@ gw_listen_addresses_free(const struct gw_config *cfg, const char **error_r)
 		int one = 1, fd, err;
 
 		/* Bound without SO_REUSEPORT, a probe fails with EADDRINUSE while any socket
-		 * listens there, with the option or without it; SO_REUSEADDR only lets it past
-		 * connections of an earlier run still in TIME_WAIT. */
+		 * listens there, with the option or without it; SO_REUSEADDR lets it past
+		 * connections of an earlier run still in TIME_WAIT, unless that server set
+		 * SO_REUSEPORT alone: then only a connect() can tell. */
 		fd = socket(conf->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 		    (conf->addr.ss_family == AF_INET6 &&
 		     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
 		    bind(fd, (const struct sockaddr *)&conf->addr, conf->addrlen) < 0) {
 			err = errno;
+			if (fd >= 0)
+				close(fd);
+			if (err == EADDRINUSE && !someone_listens(conf))
+				continue;	/* a stopped server's connections: the binds decide */
 			snprintf(error, sizeof(error), "listen on %s: %s%s", conf->text, strerror(err),
 			    err == EADDRINUSE ? " (another popgate, or another server, listens "
 			    "there)" : "");
-			if (fd >= 0)
-				close(fd);
 			*error_r = error;
 			return -1;
 		}

@@ -42,15 +42,17 @@ struct gw_listen_fds {
 	size_t n;
 };
 
+/* Before the workers bind with SO_REUSEPORT: does anything listen on a listen address? A
+ * second popgate (or any server) bound with SO_REUSEPORT by the same user would otherwise
+ * let ours join its group, and the two would split the connections without a word. A
+ * bind without SO_REUSEPORT says so, unless only connections of a stopped server are left
+ * there; then a connect() that is refused says nothing listens. 0, or -1 with *error_r
+ * (static storage). Not for addresses this process already holds (a reload). */
+int gw_listen_addresses_free(const struct gw_config *cfg, const char **error_r);
 /* Binds and listens on every [server] listen address (called before privileges are
  * dropped: privileged ports). reuseport: SO_REUSEPORT, so that each worker binds its own
  * socket to the same address and the kernel spreads connections over them. 0, or -1 with
  * *error_r (static storage) and nothing left open. */
-/* Before the workers bind with SO_REUSEPORT: is every listen address free? A second popgate
- * (or any server) bound with SO_REUSEPORT by the same user would otherwise let ours join its
- * group, and the two would split the connections without a word. 0, or -1 with *error_r
- * (static storage). */
-int gw_listen_addresses_free(const struct gw_config *cfg, const char **error_r);
 int gw_listen_fds_bind(struct gw_listen_fds *f, const struct gw_config *cfg, bool reuseport,
     const char **error_r);
 /* Closes what is open; the set is then empty (every fd -1). */

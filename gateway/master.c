@@ -168,10 +168,14 @@ void
 gw_master_stop(struct gw_master *m, int sig)
 {
 	m->stopping = true;
-	for (unsigned i = 0; i < m->n; i++)
+	for (unsigned i = 0; i < m->n; i++) {
 		if (m->slot[i].pid > 0 && kill(m->slot[i].pid, sig) < 0 && errno != ESRCH)
 			log_warn("worker=%u (pid %d): kill: %s", i + 1, (int)m->slot[i].pid,
 			    strerror(errno));
+		/* The workers close theirs as they stop; held here, the kernel would go on
+		 * completing handshakes into queues nobody accepts, for the whole drain. */
+		gw_listen_fds_close(&m->slot[i].fds);
+	}
 }
 
 /* A worker ended: what it says, and its slot is free. Its sockets close (see master.h). */

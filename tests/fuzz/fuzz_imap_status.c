@@ -11,8 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tests/fuzz/fuzz_common.h"
-#include "imap/imap_parse.h"
+#include "tests/fuzz/fuzz_imap.h"
 #include "imap/imap_resp.h"
 #include "imap/imap_status.h"
 
@@ -50,50 +49,21 @@ check_line(const uint8_t *line, size_t len, struct buf *b)
 }
 
 static void
+on_event(enum imap_parse_result r, const struct imap_event *ev, struct buf *b)
+{
+	if (r == IMAP_PARSE_LINE)
+		check_line(ev->line, ev->line_len, b);
+}
+
+static void
 run(const uint8_t *data, size_t size, size_t cut, struct buf *b)
 {
-	struct imap_parser p;
-	struct buf in = { 0 };
-
-	imap_parser_init(&p, 4096);
-	buf_set_max(&in, size + 16);
-	for (int k = 0; k < 2; k++) {
-		struct imap_event ev;
-		enum imap_parse_result r;
-
-		if (buf_append(&in, data + (k ? cut : 0), k ? size - cut : cut) < 0)
-			abort();
-		while ((r = imap_parse_next(&p, &in, &ev)) != IMAP_PARSE_MORE &&
-		    r != IMAP_PARSE_ERROR) {
-			if (r == IMAP_PARSE_LINE)
-				check_line(ev.line, ev.line_len, b);
-		}
-		if (r == IMAP_PARSE_ERROR)
-			break;
-	}
-	imap_parser_free(&p);
-	buf_free(&in);
+	fuzz_imap_stream(data, size, cut, b, on_event);
 }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct buf whole = { 0 }, two = { 0 };
-	size_t cut;
-
-	if (size == 0)
-		return 0;
-	cut = data[0] % size;
-	data++;
-	size--;
-	buf_set_max(&whole, 64 * size + 4096);
-	buf_set_max(&two, 64 * size + 4096);
-	run(data, size, size, &whole);
-	run(data, size, cut, &two);
-	if (whole.failed || two.failed)
-		abort();
-	fuzz_same_or_abort(&whole, &two);
-	buf_free(&whole);
-	buf_free(&two);
+	fuzz_whole_and_cut(data, size, 64, run);
 	return 0;
 }

@@ -199,23 +199,9 @@ out:
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct buf whole = { 0 }, two = { 0 };
-	size_t cut;
-
 	if (size == 0)
 		return 0;
-	cut = data[0] % size;
-	data++;
-	size--;
-	buf_set_max(&whole, 16 * size + 64);
-	buf_set_max(&two, 16 * size + 64);
-	run(data, size, size, &whole);
-	run(data, size, cut, &two);
-	if (whole.failed)
-		abort();
-	fuzz_same_or_abort(&whole, &two);
-	check_b64(data, size);
-	buf_free(&whole);
-	buf_free(&two);
+	fuzz_whole_and_cut(data, size, 16, run);
+	check_b64(data + 1, size - 1);
 	return 0;
 }

@@ -190,3 +190,40 @@ def test_a_second_instance_on_the_same_address_is_refused(dovecot, tmp_path):
 		assert len(re.findall(r"user=%s client=" % re.escape(user), pg.log())) >= 10, pg.log_tail()
 	finally:
 		pg.stop()
+
+
+def test_connections_a_stopped_server_left_do_not_block_the_start(dovecot, tmp_path):
+	"""A server that set SO_REUSEPORT alone (no SO_REUSEADDR) stopped with a connection of
+	its own in TIME_WAIT: a bind without SO_REUSEPORT fails there, though nothing listens. The
+	start's check must not take that for another server: popgate starts and serves."""
+	import socket
+	import time
+	port = dovecot_mod.free_ports(1)[0]
+	lsock = socket.socket()
+	lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+	lsock.bind(("127.0.0.1", port))
+	lsock.listen(1)
+	client = socket.create_connection(("127.0.0.1", port))
+	conn, _ = lsock.accept()
+	conn.close()			# the server closes first: its side goes to TIME_WAIT
+	time.sleep(0.2)
+	client.close()
+	lsock.close()
+	probe = socket.socket()
+	probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+	try:
+		probe.bind(("127.0.0.1", port))
+		pytest.skip("this kernel lets the bind past the TIME_WAIT connection")
+	except OSError:
+		pass
+	finally:
+		probe.close()
+	pg = start_popgate(tmp_path, dovecot.imap_port, **{"server.workers": 2,
+		"server.listen": "127.0.0.1:%d" % port})
+	try:
+		user, password, _ = dovecot.fresh_user()
+		with Pop3Raw("127.0.0.1", pg.port) as c:
+			c.login(user, password)
+			assert c.quit().startswith(b"+OK")
+	finally:
+		pg.stop()

@@ -156,6 +156,19 @@ test_table(void **state)
 	}
 }
 
+/* Insertion sort: stuff_cuts() wants its cuts ascending. */
+static void
+sort_cuts(size_t *cuts, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && cuts[j - 1] > cuts[j]; j--) {
+			size_t t = cuts[j];
+
+			cuts[j] = cuts[j - 1];
+			cuts[j - 1] = t;
+		}
+}
+
 /* Random messages over the bytes that matter, random chunking, against the model. */
 static void
 test_random_vs_model(void **state)
@@ -174,14 +187,7 @@ test_random_vs_model(void **state)
 		ncuts = (size_t)rand_r(&seed) % 8;
 		for (size_t i = 0; i < ncuts; i++)
 			cuts[i] = (size_t)rand_r(&seed) % (len + 1);
-		/* Insertion sort: the cuts must ascend. */
-		for (size_t i = 1; i < ncuts; i++)
-			for (size_t j = i; j > 0 && cuts[j - 1] > cuts[j]; j--) {
-				size_t t = cuts[j];
-
-				cuts[j] = cuts[j - 1];
-				cuts[j - 1] = t;
-			}
+		sort_cuts(cuts, ncuts);
 		model(in, len, &ref);
 		stuff_cuts(in, len, cuts, ncuts, &out);
 		assert_same(&out, &ref, "random round", (size_t)round);
@@ -276,13 +282,7 @@ test_long_mail_vs_model(void **state)
 		ncuts = (size_t)rand_r(&seed) % 6;
 		for (size_t i = 0; i < ncuts; i++)
 			cuts[i] = (size_t)rand_r(&seed) % (len + 1);
-		for (size_t i = 1; i < ncuts; i++)
-			for (size_t j = i; j > 0 && cuts[j - 1] > cuts[j]; j--) {
-				size_t t = cuts[j];
-
-				cuts[j] = cuts[j - 1];
-				cuts[j - 1] = t;
-			}
+		sort_cuts(cuts, ncuts);
 		model(in, len, &ref);
 		stuff_cuts(in, len, cuts, ncuts, &out);
 		assert_same(&out, &ref, "long round", (size_t)round);
