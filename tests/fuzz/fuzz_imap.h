@@ -37,4 +37,21 @@ fuzz_imap_stream(const uint8_t *data, size_t size, size_t cut, struct buf *out,
 	buf_free(&in);
 }
 
+/* fuzz_whole_and_cut() over the stream, each event to on_event. */
+static fuzz_imap_event_fn *fuzz_imap_on_event;
+
+static inline void
+fuzz_imap_run(const uint8_t *data, size_t size, size_t cut, struct buf *out)
+{
+	fuzz_imap_stream(data, size, cut, out, fuzz_imap_on_event);
+}
+
+static inline void
+fuzz_imap_whole_and_cut(const uint8_t *data, size_t size, size_t scale,
+    fuzz_imap_event_fn *on_event)
+{
+	fuzz_imap_on_event = on_event;
+	fuzz_whole_and_cut(data, size, scale, fuzz_imap_run);
+}
+
 #endif

@@ -55,15 +55,9 @@ on_event(enum imap_parse_result r, const struct imap_event *ev, struct buf *b)
 		check_line(ev->line, ev->line_len, b);
 }
 
-static void
-run(const uint8_t *data, size_t size, size_t cut, struct buf *b)
-{
-	fuzz_imap_stream(data, size, cut, b, on_event);
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	fuzz_whole_and_cut(data, size, 64, run);
+	fuzz_imap_whole_and_cut(data, size, 64, on_event);
 	return 0;
 }

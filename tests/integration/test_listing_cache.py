@@ -288,6 +288,21 @@ def put_listing_sizes(pg_dir, user, msgs):
 		db.close()
 
 
+def set_stored_size(pg_dir, user, index, size):
+	"""The stored listing with the size of its index-th message replaced."""
+	row = stored_listing(pg_dir, user)
+	put_listing_sizes(pg_dir, user, [(u, size if i == index else s) for i, (u, s) in
+		enumerate(row[4])])
+
+
+def assert_forgotten_then_full(pg, relay, pg_dir, user, password, ref, uidvalidity):
+	"""The stored listing is gone, and the next poll lists in full, exactly ref."""
+	assert wait_until(lambda: stored_listing(pg_dir, user) is None, 5), pg.log_tail()
+	stat, lst, uidl, sent, _ = poll(pg, relay, user, password)
+	assert fetches(commands(sent)) == ["UID FETCH 1:* (UID RFC822.SIZE)"], commands(sent)
+	assert (stat, lst, uidl) == expected(ref, uidvalidity)
+
+
 def kinds_of(pg, user):
 	return [m for m in re.findall(r" user=%s .* listing=(\w+)" % re.escape(user), pg.log())]
 
@@ -354,9 +369,7 @@ def test_a_retr_whose_size_differs_forgets_the_stored_listing(dovecot, tmp_path,
 	pg = start_popgate(tmp_path / "pg", relay.port)
 	try:
 		ref, uidvalidity = stored_and_polled(dovecot, pg, tmp_path / "pg", relay, user, password)
-		row = stored_listing((tmp_path / "pg"), user)
-		wrong = [(u, s + 7 if i == 0 else s) for i, (u, s) in enumerate(row[4])]
-		put_listing_sizes((tmp_path / "pg"), user, wrong)
+		set_stored_size(tmp_path / "pg", user, 0, ref[0][1] + 7)
 		with Pop3Raw("127.0.0.1", pg.port) as c:
 			c.login(user, password)
 			status, lst = c.cmd_multi("LIST")
@@ -372,9 +385,7 @@ def test_a_retr_whose_size_differs_forgets_the_stored_listing(dovecot, tmp_path,
 		time.sleep(0.3)		# a store after the forget would land by now
 		assert stored_listing((tmp_path / "pg"), user) is None, pg.log_tail()
 		assert pg.log().count("forgetting the stored listing") == 1, pg.log_tail()
-		stat, lst, uidl, sent, _ = poll(pg, relay, user, password)
-		assert fetches(commands(sent)) == ["UID FETCH 1:* (UID RFC822.SIZE)"], commands(sent)
-		assert (stat, lst, uidl) == expected(ref, uidvalidity)
+		assert_forgotten_then_full(pg, relay, tmp_path / "pg", user, password, ref, uidvalidity)
 	finally:
 		pg.stop()
 		relay.close()
@@ -393,19 +404,14 @@ def test_a_retr_the_upstream_cuts_forgets_the_stored_listing(dovecot, tmp_path):
 		ref, uidvalidity = stored_and_polled(dovecot, pg, tmp_path / "pg", relay, user, password)
 		big = max(range(len(ref)), key=lambda i: ref[i][1])
 		assert ref[big][1] > 1000000, ref
-		row = stored_listing((tmp_path / "pg"), user)
-		put_listing_sizes((tmp_path / "pg"), user, [(u, 1 if i == big else s) for i, (u, s) in
-			enumerate(row[4])])
+		set_stored_size(tmp_path / "pg", user, big, 1)
 		with Pop3Raw("127.0.0.1", pg.port) as c:
 			c.login(user, password)
 			c.send(b"RETR %d\r\n" % (big + 1))
 			got = c.file.read()	# to the server's close
 			assert not got.endswith(b"\r\n.\r\n"), "a cut message served whole: %r" % got[:80]
-		assert wait_until(lambda: stored_listing((tmp_path / "pg"), user) is None, 5), pg.log_tail()
+		assert_forgotten_then_full(pg, relay, tmp_path / "pg", user, password, ref, uidvalidity)
 		assert "forgetting the stored listing" in pg.log(), pg.log_tail()
-		stat, lst, uidl, sent, _ = poll(pg, relay, user, password)
-		assert fetches(commands(sent)) == ["UID FETCH 1:* (UID RFC822.SIZE)"], commands(sent)
-		assert (stat, lst, uidl) == expected(ref, uidvalidity)
 	finally:
 		pg.stop()
 		relay.close()

@@ -8,22 +8,7 @@
 #include "gw_rig.h"
 #include "../../gateway/listing.h"
 #include "../../gateway/update.h"
-
-struct outcome {
-	int calls;
-	size_t removed;
-	char error[200];
-};
-
-static void
-update_done(void *ctx, size_t removed, const char *error)
-{
-	struct outcome *o = ctx;
-
-	o->calls++;
-	o->removed = removed;
-	snprintf(o->error, sizeof(o->error), "%s", error ? error : "");
-}
+#include "update_outcome.h"
 
 static struct rig r;
 static struct gw_update u;

@@ -6,22 +6,7 @@
  * and the connection's loss. */
 #include "gw_rig.h"
 #include "../../gateway/update.h"
-
-struct outcome {
-	int calls;
-	size_t removed;
-	char error[200];
-};
-
-static void
-update_done(void *ctx, size_t removed, const char *error)
-{
-	struct outcome *o = ctx;
-
-	o->calls++;
-	o->removed = removed;
-	snprintf(o->error, sizeof(o->error), "%s", error ? error : "");
-}
+#include "update_outcome.h"
 
 /* One test's connection, op and outcome. */
 static struct rig r;
