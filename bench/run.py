@@ -494,10 +494,14 @@ def machine():
 				model = line.split(":", 1)[1].strip()
 				break
 	r = subprocess.run([dovecot_mod.DOVECOT, "--version"], capture_output=True, text=True)
-	rev = subprocess.run(["git", "-C", REPO, "describe", "--always", "--dirty"],
-		capture_output=True, text=True)
+	rev = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
+		capture_output=True, text=True).stdout.strip() or "?"
+	# -dirty for a change to the tree, not for the report this run is writing
+	changed = subprocess.run(["git", "-C", REPO, "status", "--porcelain",
+		"--untracked-files=no", "--", ".", ":(exclude)bench/RESULTS.md"],
+		capture_output=True, text=True).stdout.strip()
 	return {"nproc": CPUS, "cpu": model, "kernel": platform.release(),
-		"dovecot": r.stdout.strip() or "?", "tree": rev.stdout.strip() or "?"}
+		"dovecot": r.stdout.strip() or "?", "tree": rev + ("-dirty" if changed else "")}
 
 
 def med(vals):
