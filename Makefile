@@ -87,8 +87,8 @@ measure-uidl: $(BUILD)/popgate
 	POPGATE_BIN=$(abspath $(BUILD)/popgate) $(PYTHON) tests/perf/uidl_bench.py $(UIDL_ARGS)
 
 # popgate side by side with Dovecot's own POP3 and Dovecot's POP3 over imapc, in front of the
-# same Dovecot IMAP (bench/run.py, about 10 minutes), then 10,000 sessions held through popgate
-# at once (bench/sessions.py, about 5 minutes); writes bench/RESULTS.md. Run it on a quiet
+# same Dovecot IMAP (bench/run.py, about 6 minutes), then 10,000 sessions held through popgate
+# at once (bench/sessions.py, about 2 minutes); writes bench/RESULTS.md. Run it on a quiet
 # machine: every process shares the same CPUs.
 # bench-smoke: every mode of build/popbench once, small, and 100 held sessions; fails only
 # when something does not work, never for a figure.
