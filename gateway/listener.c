@@ -74,30 +74,42 @@ gw_listeners_pause(struct gw_listeners *ls, bool pause)
 	}
 }
 
-/* Does a connect() to the listen address (its loopback when it is a wildcard) get through?
- * Blocking, at start only: loopback answers at once. */
+/* Does a socket listen on TCP port `port`, on any address (/proc/net/tcp and tcp6, state
+ * 0A: LISTEN)? Read, never connected to: no packet leaves, nothing can block, and neither a
+ * firewall nor a device binding changes the answer. A table that cannot be read answers
+ * yes (refused with the reason rather than started beside another server). */
 static bool
-someone_listens(const struct gw_listen *conf)
+port_has_listener(uint16_t port)
 {
-	struct sockaddr_storage ss = conf->addr;
-	int fd, r;
+	static const char *const tables[] = { "/proc/net/tcp", "/proc/net/tcp6" };
 
-	if (ss.ss_family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+		char line[512];
+		FILE *f = fopen(tables[t], "re");
 
-		if (sin->sin_addr.s_addr == htonl(INADDR_ANY))
-			sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	} else if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+		if (f == NULL)
+			return true;
+		while (fgets(line, sizeof(line), f) != NULL) {
+			unsigned lport, st;
 
-		if (IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr))
-			sin6->sin6_addr = in6addr_loopback;
+			/* "  0: 0100007F:006E 00000000:0000 0A ..." (the header line does not scan) */
+			if (sscanf(line, " %*u: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x", &lport, &st) == 2 &&
+			    st == 0x0A && lport == port) {
+				fclose(f);
+				return true;
+			}
+		}
+		fclose(f);
 	}
-	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return true;	/* cannot tell: as if it did */
-	r = connect(fd, (const struct sockaddr *)&ss, conf->addrlen);
-	close(fd);
-	return r == 0 || errno != ECONNREFUSED;
+	return false;
+}
+
+static uint16_t
+listen_port(const struct gw_listen *conf)
+{
+	if (conf->addr.ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)&conf->addr)->sin6_port);
+	return ntohs(((const struct sockaddr_in *)&conf->addr)->sin_port);
 }
 
 int
@@ -110,9 +122,10 @@ gw_listen_addresses_free(const struct gw_config *cfg, const char **error_r)
 		int one = 1, fd, err;
 
 		/* Bound without SO_REUSEPORT, a probe fails with EADDRINUSE while any socket
-		 * listens there, with the option or without it; SO_REUSEADDR lets it past
-		 * connections of an earlier run still in TIME_WAIT, unless that server set
-		 * SO_REUSEPORT alone: then only a connect() can tell. */
+		 * listens there (this address, the wildcard, or a specific one under our
+		 * wildcard), with the option or without it; SO_REUSEADDR lets it past connections
+		 * of an earlier run still in TIME_WAIT, unless that server set SO_REUSEPORT alone:
+		 * then the kernel's table of listeners tells. */
 		fd = socket(conf->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 		    (conf->addr.ss_family == AF_INET6 &&
@@ -121,7 +134,7 @@ gw_listen_addresses_free(const struct gw_config *cfg, const char **error_r)
 			err = errno;
 			if (fd >= 0)
 				close(fd);
-			if (err == EADDRINUSE && !someone_listens(conf))
+			if (err == EADDRINUSE && !port_has_listener(listen_port(conf)))
 				continue;	/* a stopped server's connections: the binds decide */
 			snprintf(error, sizeof(error), "listen on %s: %s%s", conf->text, strerror(err),
 			    err == EADDRINUSE ? " (another popgate, or another server, listens "

@@ -46,7 +46,7 @@ struct gw_listen_fds {
  * second popgate (or any server) bound with SO_REUSEPORT by the same user would otherwise
  * let ours join its group, and the two would split the connections without a word. A
  * bind without SO_REUSEPORT says so, unless only connections of a stopped server are left
- * there; then a connect() that is refused says nothing listens. 0, or -1 with *error_r
+ * there: then no socket in the kernel's table listens on that port. 0, or -1 with *error_r
  * (static storage). Not for addresses this process already holds (a reload). */
 int gw_listen_addresses_free(const struct gw_config *cfg, const char **error_r);
 /* Binds and listens on every [server] listen address (called before privileges are

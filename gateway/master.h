@@ -31,7 +31,8 @@
 
 struct gw_master_slot {
 	pid_t pid;			/* 0: not running */
-	struct gw_listen_fds fds;	/* its sockets, kept to fork it again */
+	struct gw_listen_fds fds;	/* its sockets, kept to fork it again; closed
+					   when the workers are told to stop */
 };
 
 struct gw_master {

@@ -227,3 +227,28 @@ def test_connections_a_stopped_server_left_do_not_block_the_start(dovecot, tmp_p
 			assert c.quit().startswith(b"+OK")
 	finally:
 		pg.stop()
+
+
+def test_a_wildcard_address_over_another_servers_specific_one_is_refused(dovecot, tmp_path):
+	"""Another server (the same user, SO_REUSEPORT) listens on 127.0.0.2:port; popgate is
+	configured for 0.0.0.0:port. Its workers' binds would succeed, and the kernel would hand
+	every connection to 127.0.0.2 to the other server: the start refuses it and says why."""
+	import socket
+	port = dovecot_mod.free_ports(1)[0]
+	other = socket.socket()
+	other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+	other.bind(("127.0.0.2", port))
+	other.listen(1)
+	try:
+		os.makedirs(str(tmp_path), exist_ok=True)
+		ini = os.path.join(str(tmp_path), "popgate.ini")
+		with open(ini, "w") as f:
+			f.write(popgate_ini(tmp_path, dovecot.imap_port, port, **{
+				"server.workers": 2, "server.listen": "0.0.0.0:%d" % port}))
+		r = subprocess.run([popgate_bin(), "-c", ini], stdin=subprocess.DEVNULL,
+			stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+		out = r.stdout.decode("utf-8", "replace")
+		assert r.returncode == 1, (r.returncode, out)
+		assert "listen on 0.0.0.0:%d: Address already in use (another popgate" % port in out, out
+	finally:
+		other.close()
