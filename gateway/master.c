@@ -1,11 +1,12 @@
 /* gateway/master.c: binding for, forking and supervising the workers; see master.h.
  *
  * The supervisor has no event loop: it blocks SIGCHLD, SIGTERM and SIGINT and takes them
- * one at a time with sigwaitinfo(), so nothing runs in a signal handler and no signal is
- * lost between two checks. Blocking them before the first fork also keeps a worker from
- * being killed by a SIGTERM that comes before its loop watches for it: the child keeps
- * SIGTERM and SIGINT blocked until its ev_signals are started, then unblocks them (a
- * pending one is then delivered to libev's handler). */
+ * one at a time with sigtimedwait(), so nothing runs in a signal handler and no signal is
+ * lost between two checks; its timeout is the next restart a back-off put off. Blocking
+ * them before the first fork also keeps a worker from being killed by a SIGTERM that comes
+ * before its loop watches for it: the child keeps SIGTERM and SIGINT blocked until its
+ * ev_signals are started, then unblocks them (a pending one is then delivered to libev's
+ * handler). */
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -14,12 +15,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../common/log.h"
 #include <signal.h>
 
 #include "master.h"
+
+static double
+now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 unsigned long long
 gw_nofile_need(const struct gw_config *cfg)
@@ -111,8 +122,9 @@ worker_main(struct gw_master *m, unsigned i)
 	const char *error = NULL;
 	sigset_t mask = m->oldmask;
 
-	/* The other workers' sockets: held here, a dead worker's would stay in the kernel's
-	 * SO_REUSEPORT group and keep its share of the connections, never accepted. */
+	/* The other workers' sockets: never accepted on here, and held here they would
+	 * outlive their own worker's and the supervisor's close at a stop, staying in the
+	 * kernel's SO_REUSEPORT group with a share of new connections nobody accepts. */
 	for (unsigned j = 0; j < m->n; j++)
 		if (j != i)
 			gw_listen_fds_close(&m->slot[j].fds);
@@ -160,6 +172,8 @@ gw_master_spawn(struct gw_master *m, unsigned i, const char **error_r)
 	if (pid == 0)
 		worker_main(m, i);
 	m->slot[i].pid = pid;
+	m->slot[i].started = now_mono();
+	m->slot[i].restart_at = 0;
 	m->alive++;
 	return 0;
 }
@@ -169,6 +183,7 @@ gw_master_stop(struct gw_master *m, int sig)
 {
 	m->stopping = true;
 	for (unsigned i = 0; i < m->n; i++) {
+		m->slot[i].restart_at = 0;
 		if (m->slot[i].pid > 0 && kill(m->slot[i].pid, sig) < 0 && errno != ESRCH)
 			log_warn("worker=%u (pid %d): kill: %s", i + 1, (int)m->slot[i].pid,
 			    strerror(errno));
@@ -178,10 +193,30 @@ gw_master_stop(struct gw_master *m, int sig)
 	}
 }
 
-/* A worker ended: what it says, and its slot is free. Its sockets close (see master.h). */
+/* Slot i's worker is gone (or could not be forked): when it starts again, in the log line's
+ * words (buf), and restart_at set. */
+static const char *
+schedule(struct gw_master *m, unsigned i, double ran, char *buf, size_t size)
+{
+	struct gw_master_slot *slot = &m->slot[i];
+	unsigned delay = gw_backoff_next(&slot->backoff, ran);
+
+	slot->restart_at = now_mono() + delay;	/* > 0: the clock counts from boot */
+	if (delay == 0)
+		snprintf(buf, size, "starting another now");
+	else
+		snprintf(buf, size, "it keeps dying soon after its start (%u times in a row): "
+		    "starting another in %u s", slot->backoff.quick, delay);
+	return buf;
+}
+
+/* A worker ended: what it says, and when its slot is forked again. Its sockets stay (see
+ * master.h). */
 static void
 reaped(struct gw_master *m, pid_t pid, int status)
 {
+	char when[120];
+	double ran;
 	unsigned i;
 
 	for (i = 0; i < m->n && m->slot[i].pid != pid; i++)
@@ -190,31 +225,82 @@ reaped(struct gw_master *m, pid_t pid, int status)
 		return;			/* not a worker's */
 	m->slot[i].pid = 0;
 	m->alive--;
-	if (m->stopping && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-		log_debug("worker=%u (pid %d) stopped", i + 1, (int)pid);
+	if (m->stopping) {
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+			log_debug("worker=%u (pid %d) stopped", i + 1, (int)pid);
+			return;
+		}
+		m->failed = true;
+		if (WIFSIGNALED(status))
+			log_error("worker=%u (pid %d) was killed by signal %d while stopping",
+			    i + 1, (int)pid, WTERMSIG(status));
+		else
+			log_error("worker=%u (pid %d) exited with status %d while stopping",
+			    i + 1, (int)pid, WEXITSTATUS(status));
 		return;
 	}
-	m->failed = m->failed || m->stopping;
-	gw_listen_fds_close(&m->slot[i].fds);
+	ran = now_mono() - m->slot[i].started;
+	schedule(m, i, ran, when, sizeof(when));
 	if (WIFSIGNALED(status))
-		log_error("worker=%u (pid %d) was killed by signal %d: its sessions are lost; "
-		    "%u of %u workers left", i + 1, (int)pid, WTERMSIG(status), m->alive, m->n);
+		log_error("worker=%u (pid %d) was killed by signal %d after %.0f s: its sessions "
+		    "are lost; %s", i + 1, (int)pid, WTERMSIG(status), ran, when);
 	else
-		log_error("worker=%u (pid %d) exited with status %d: its sessions are lost; "
-		    "%u of %u workers left", i + 1, (int)pid, WEXITSTATUS(status), m->alive, m->n);
+		log_error("worker=%u (pid %d) exited with status %d after %.0f s: its sessions "
+		    "are lost; %s", i + 1, (int)pid, WEXITSTATUS(status), ran, when);
+}
+
+/* Forks the slots whose restart is due. Returns the seconds until the next one that is not,
+ * or -1 when none waits. */
+static double
+restart_due(struct gw_master *m)
+{
+	double next = -1;
+
+	for (unsigned i = 0; i < m->n; i++) {
+		struct gw_master_slot *slot = &m->slot[i];
+		const char *error = NULL;
+		char when[120];
+		double left;
+
+		if (m->stopping || slot->pid != 0 || slot->restart_at <= 0)
+			continue;
+		if ((left = slot->restart_at - now_mono()) <= 0) {
+			if (gw_master_spawn(m, i, &error) == 0)
+				continue;
+			/* fork failed (EAGAIN: a process or memory limit): as a death at start */
+			log_error("%s; %s", error, schedule(m, i, 0, when, sizeof(when)));
+			left = slot->restart_at - now_mono();
+		}
+		if (next < 0 || left < next)
+			next = left > 0 ? left : 0;
+	}
+	return next;
 }
 
 int
 gw_master_run(struct gw_master *m)
 {
-	while (m->alive > 0) {
+	for (;;) {
+		double wait = restart_due(m);
 		siginfo_t si;
-		int sig = sigwaitinfo(&m->waited, &si);
+		int sig;
 
+		if (m->alive == 0 && wait < 0)
+			break;			/* stopped (nothing is restarted then) */
+		if (wait >= 0) {
+			struct timespec ts = {
+				.tv_sec = (time_t)wait,
+				.tv_nsec = (long)((wait - (time_t)wait) * 1e9),
+			};
+
+			sig = sigtimedwait(&m->waited, &si, &ts);
+		} else {
+			sig = sigwaitinfo(&m->waited, &si);
+		}
 		if (sig < 0) {
-			if (errno != EINTR)
-				log_warn("sigwaitinfo: %s", strerror(errno));
-			continue;
+			if (errno != EINTR && errno != EAGAIN)
+				log_warn("sigtimedwait: %s", strerror(errno));
+			continue;		/* EAGAIN: a restart is due */
 		}
 		if (sig == SIGTERM || sig == SIGINT) {
 			if (!m->stopping)
@@ -231,8 +317,6 @@ gw_master_run(struct gw_master *m)
 				break;
 			reaped(m, pid, status);
 		}
-		if (m->alive == 0 && !m->stopping)
-			log_error("no worker left: exiting");
 	}
 	return m->stopping && !m->failed ? 0 : 1;
 }

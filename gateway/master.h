@@ -5,12 +5,14 @@
  * (gw_worker_load()), drops privileges, then forks the workers; each starts its own loop,
  * cache thread, registry, login memory and probe (gw_worker_start()). What stays is a small
  * supervisor: it waits for its workers, forwards SIGTERM and SIGINT to them and exits once
- * they have, and logs a worker that dies.
+ * they have, and starts a worker that dies again on its slot (gateway/backoff.h: at once,
+ * or later when it keeps dying soon after its start).
  *
- * Not here yet (a worker is forked by slot, with the sockets the slot keeps, so that these
- * build on it): restarting a worker that died, reload on SIGHUP, a drain deadline. Until a
- * dead worker's slot is forked again its sockets are closed, so that the kernel gives its
- * share of new connections to the live workers.
+ * A dead worker's sockets stay open in the supervisor: it has dropped privileges and could
+ * not bind port 110 again, and the connections the kernel hashed to that slot wait in their
+ * queues for the next worker (for a moment, or the back-off's wait) instead of being reset.
+ *
+ * Not here yet: reload on SIGHUP, a drain deadline.
  *
  * With workers = 1 none of this runs: the one process is the worker (gateway/main.c). */
 #ifndef POPGATE_MASTER_H
@@ -20,6 +22,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "backoff.h"
 #include "config.h"
 #include "listener.h"
 #include "worker.h"
@@ -31,8 +34,11 @@
 
 struct gw_master_slot {
 	pid_t pid;			/* 0: not running */
-	struct gw_listen_fds fds;	/* its sockets, kept to fork it again; closed
-					   when the workers are told to stop */
+	struct gw_listen_fds fds;	/* its sockets, kept to fork it again (also while it
+					   is dead); closed when the workers are told to stop */
+	double started;			/* CLOCK_MONOTONIC seconds of its last fork */
+	double restart_at;		/* pid 0 and > 0: fork it again at this time */
+	struct gw_backoff backoff;
 };
 
 struct gw_master {
@@ -44,7 +50,8 @@ struct gw_master {
 	unsigned alive;
 	bool stopping;			/* SIGTERM or SIGINT came: no worker is expected back */
 	bool failed;			/* a worker ended with an error */
-	sigset_t waited;		/* SIGCHLD, SIGTERM, SIGINT: blocked, taken by sigwaitinfo() */
+	sigset_t waited;		/* SIGCHLD, SIGTERM, SIGINT: blocked, taken by
+					   sigtimedwait() (sigwaitinfo() with no restart due) */
 	sigset_t oldmask;
 	struct gw_master_slot slot[GW_WORKERS_MAX];
 };
@@ -65,11 +72,13 @@ int gw_master_init(struct gw_master *m, const struct gw_config *cfg, struct gw_w
  * *error_r. The child never returns: it closes the other slots' sockets, starts and runs its
  * worker, and exits 0 once stopped, 1 if it could not start. */
 int gw_master_spawn(struct gw_master *m, unsigned i, const char **error_r);
-/* Supervises until no worker is left: SIGTERM/SIGINT are forwarded, a worker that ends is
- * reaped and logged. The exit status: 0 when a requested stop ended every live worker
- * cleanly, else 1 (every worker gone without one, or one failed to stop). */
+/* Supervises until a stop has ended every worker: SIGTERM/SIGINT are forwarded; a worker
+ * that ends otherwise is reaped, logged with when it starts again, and forked again on its
+ * slot then. The exit status: 0 when the stop ended every live worker cleanly, else 1 (one
+ * failed to stop, or one could not be forked at the start). */
 int gw_master_run(struct gw_master *m);
-/* A stop: sig (SIGTERM, SIGINT) to every live worker; no worker is expected back. */
+/* A stop: sig (SIGTERM, SIGINT) to every live worker; no worker is expected back, and none
+ * waiting for its restart is started. */
 void gw_master_stop(struct gw_master *m, int sig);
 /* Closes every slot's sockets and restores the signal mask. */
 void gw_master_free(struct gw_master *m);

@@ -1,5 +1,6 @@
 """[server] workers: several processes accept on the same address (SO_REUSEPORT), each with its
-own loop; a worker that dies takes only its own sessions with it, and the start refuses a
+own loop; a worker that dies takes only its own sessions with it and the supervisor starts
+another on its slot (later and later when it keeps dying at start), and the start refuses a
 max_sessions that RLIMIT_NOFILE cannot hold."""
 
 import os
@@ -7,6 +8,7 @@ import re
 import resource
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -36,7 +38,13 @@ def worker_of(pg, sock):
 	return int(m[-1]) if m else None
 
 
-def test_sessions_spread_over_two_workers_and_survive_a_killed_sibling(dovecot, tmp_path):
+def starts(pg, worker):
+	"""The pids of every start of this worker index, in order."""
+	return [int(p) for p in re.findall(r"info: worker=%d started \(pid (\d+)\)" % worker,
+		pg.log())]
+
+
+def test_a_killed_worker_is_restarted_and_its_sibling_keeps_its_sessions(dovecot, tmp_path):
 	user, password = "bob", dovecot.users["bob"]
 	msgs = dovecot.seeded["bob"]
 	stat = b"+OK %d %d\r\n" % (len(msgs), sum(len(m) for m in msgs))
@@ -57,10 +65,16 @@ def test_sessions_spread_over_two_workers_and_survive_a_killed_sibling(dovecot, 
 			by.setdefault(w, []).append(c)
 		assert sorted(by) == [1, 2], {w: len(cs) for w, cs in by.items()}
 
-		# kill -9 worker 1: its sessions are gone, worker 2's go on.
+		# kill -9 worker 1: its sessions are gone, the supervisor says so and starts
+		# another worker 1 at once (its first death); worker 2's sessions go on.
 		os.kill(pids[1], signal.SIGKILL)
 		wait_until(lambda: "worker=1 (pid %d) was killed by signal 9" % pids[1] in pg.log(), 10,
 			lambda: "the supervisor did not log the dead worker:\n" + pg.log_tail())
+		line = [l for l in pg.log().splitlines() if "(pid %d) was killed" % pids[1] in l][0]
+		assert "its sessions are lost; starting another now" in line, line
+		new1 = wait_until(lambda: [p for p in starts(pg, 1) if p != pids[1]], 10,
+			lambda: "no new worker=1 started:\n" + pg.log_tail())[0]
+		assert sorted(pg.pids()[1:]) == sorted([new1, pids[2]]), (new1, pids, pg.pids())
 		for c in by[1]:
 			c.sock.settimeout(10)
 			try:
@@ -75,20 +89,61 @@ def test_sessions_spread_over_two_workers_and_survive_a_killed_sibling(dovecot, 
 			assert_same_bytes(unstuff(lines), msgs[0], "RETR 1 after the sibling died")
 			assert_ok(c.quit(), "QUIT on the surviving worker")
 
-		# New connections: the dead worker's socket is closed, so all go to the survivor.
-		for _ in range(10):
+		# New connections: the slot kept its sockets, so the kernel still spreads them over
+		# both workers, and the new worker 1 serves its share.
+		seen = set()
+		for _ in range(SESSIONS):
 			with Pop3Raw("127.0.0.1", pg.port, timeout=10) as c:
 				c.login(user, password)
 				assert c.cmd("STAT") == stat
-				assert worker_of(pg, c.sock) == 2
+				seen.add(worker_of(pg, c.sock))
 				assert_ok(c.quit())
+		assert seen == {1, 2}, seen
+		assert starts(pg, 2) == [pids[2]], "worker 2 was restarted: %r" % starts(pg, 2)
 		ends = [l for l in pg.log().splitlines() if " user=%s " % user in l and " result=" in l]
 		assert any(" worker=2 user=" in l for l in ends), "no session end line names worker=2"
 	finally:
 		for c in conns:
 			c.close()
-		pg.stop()	# SIGTERM to the supervisor: forwarded, the survivor stops, exit 0
-	assert "worker=2 stopped" in pg.log()
+		pg.stop()	# SIGTERM to the supervisor: forwarded, both stop, exit 0
+	assert "worker=1 stopped" in pg.log() and "worker=2 stopped" in pg.log()
+
+
+def test_a_worker_that_keeps_dying_at_start_is_restarted_later_each_time(dovecot, tmp_path):
+	"""Each new worker 1 is killed as soon as it has started: the first death is restarted at
+	once, then after 1 s, 2 s, 4 s, each said in the log; worker 2 serves throughout. A stop
+	during a wait starts nothing more and exits 0."""
+	pg = start_popgate(tmp_path / "pg", dovecot.imap_port, **{"server.workers": 2})
+	try:
+		pids = worker_pids(pg, 2)
+		want = ["starting another now"] + [
+			"it keeps dying soon after its start (%d times in a row): starting another in %d s"
+			% (n, d) for n, d in ((2, 1), (3, 2), (4, 4))]
+		victim = pids[1]
+		for i, how in enumerate(want):
+			os.kill(victim, signal.SIGKILL)
+			killed = time.monotonic()
+			wait_until(lambda: "(pid %d) was killed by signal 9" % victim in pg.log(), 10,
+				lambda: "the supervisor did not log the dead worker:\n" + pg.log_tail())
+			line = [l for l in pg.log().splitlines() if "(pid %d) was killed" % victim in l][0]
+			assert line.endswith("its sessions are lost; " + how), line
+			if i == len(want) - 1:
+				break		# stop during the 4 s wait, below
+			victim = wait_until(lambda: len(starts(pg, 1)) == i + 2 and starts(pg, 1)[-1], 10,
+				lambda: "no worker=1 started again:\n" + pg.log_tail())
+			delay = (0, 1, 2)[i]
+			assert time.monotonic() - killed >= delay - 0.1, (i, time.monotonic() - killed)
+			with Pop3Raw("127.0.0.1", pg.port) as c:	# worker 2, or a fresh worker 1
+				c.login("bob", dovecot.users["bob"])
+				assert_ok(c.quit())
+		# SIGTERM while worker 1 waits its 4 s: worker 2 stops, nothing is started again.
+		t = time.monotonic()
+		assert pg.stop() == 0
+		assert time.monotonic() - t < 3, "the stop waited for the back-off"
+		assert len(starts(pg, 1)) == 4, pg.log_tail()
+		assert starts(pg, 2) == [pids[2]]
+	finally:
+		pg.kill()
 
 
 def test_soft_descriptor_limit_is_raised_for_max_sessions(dovecot, tmp_path):
