@@ -3,6 +3,7 @@
  *   popgate -c FILE            run in the foreground, log to stderr (or syslog per [log])
  *   popgate -t -c FILE         check FILE: exit 0, or 1 naming the line and key at fault
  *   popgate -c FILE uidl ...   the offline UIDL tools (gateway/uidl_tool.h)
+ *   popgate -V                 the version and the libraries' (gateway/version.h)
  * Exit status: 0 done, 1 failed (said on stderr or in the log), 2 a wrong command line. */
 #include <signal.h>
 #include <stdio.h>
@@ -18,18 +19,19 @@
 #include "session.h"
 #include "tls.h"
 #include "uidl_tool.h"
+#include "version.h"
 #include "worker.h"
-
-#define POPGATE_VERSION "0.1"
 
 /* -h: the text on stdout, exit 0; a wrong command line: on stderr, exit 2. */
 static void __attribute__((noreturn))
 usage(bool asked)
 {
 	fprintf(asked ? stdout : stderr, "usage: popgate [-t] -c FILE\n"
+	    "       popgate -V\n"
 	    GW_UIDL_USAGE
 	    "  -c FILE       configuration (see etc/popgate.ini)\n"
 	    "  -t            check the configuration and exit\n"
+	    "  -V            print the version, and the libraries' built with and running\n"
 	    "  -h            this text\n"
 	    GW_UIDL_HELP);
 	exit(asked ? 0 : 2);
@@ -136,11 +138,14 @@ main(int argc, char **argv)
 	int ch, rc;
 
 	/* "+": options end at the first word, so a tool's own (export --user) are its own. */
-	while ((ch = getopt(argc, argv, "+c:th")) != -1) {
+	while ((ch = getopt(argc, argv, "+c:thV")) != -1) {
 		switch (ch) {
 		case 'c': path = optarg; break;
 		case 't': check = true; break;
 		case 'h': usage(true);
+		case 'V':
+			gw_version_print(stdout);
+			return 0;
 		default: usage(false);
 		}
 	}

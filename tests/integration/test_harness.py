@@ -1,13 +1,17 @@
 """The harness itself: the stand-in upstream's TLS setup that later tests rely on (test CA, wrong
-CA, a Dovecot without STARTTLS), the ini the popgate fixture writes, and `popgate -t`."""
+CA, a Dovecot without STARTTLS), the ini the popgate fixture writes, `popgate -t`, and
+`popgate -V`."""
 
 import imaplib
+import re
 import socket
+import sqlite3
 import ssl
+import subprocess
 
 import pytest
 
-from popgate import popgate_check_config, popgate_ini
+from popgate import popgate_bin, popgate_check_config, popgate_ini
 
 
 def tls_context(cafile):
@@ -69,3 +73,25 @@ def test_popgate_check_config_names_the_line_of_a_mistake(dovecot, tmp_path):
 	assert code != 0
 	line = ini.splitlines().index("security = sometimes") + 1
 	assert ":%d:" % line in out, out
+
+
+@pytest.mark.popgate_only
+def test_popgate_version_names_each_library():
+	"""-V needs no configuration, exits 0, names popgate's version and each library; the
+	OpenSSL and SQLite it runs with are the ones this Python loads (the same system libraries)."""
+	r = subprocess.run([popgate_bin(), "-V"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+		stderr=subprocess.PIPE, timeout=30)
+	out = r.stdout.decode()
+	assert r.returncode == 0 and r.stderr == b"", (r.returncode, out, r.stderr)
+	lines = out.splitlines()
+	assert re.fullmatch(r"popgate \d+\.\d+\.\d+", lines[0]), lines
+	assert lines[1].startswith("OpenSSL: built with OpenSSL 3."), lines
+	assert lines[1].endswith(", running " + ssl.OPENSSL_VERSION), (lines[1], ssl.OPENSSL_VERSION)
+	assert re.fullmatch(r"SQLite: built with 3\.\d+\.\d+, running %s" %
+		re.escape(sqlite3.sqlite_version), lines[2]), lines
+	assert re.fullmatch(r"libev: built with 4\.\d+, running 4\.\d+", lines[3]), lines
+	assert lines[4].startswith("inih"), lines
+	assert len(lines) == 5, lines
+	# and -h says so
+	h = subprocess.run([popgate_bin(), "-h"], stdout=subprocess.PIPE, timeout=30)
+	assert h.returncode == 0 and b"popgate -V" in h.stdout and b"  -V " in h.stdout, h.stdout
