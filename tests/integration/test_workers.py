@@ -7,6 +7,7 @@ import os
 import re
 import resource
 import signal
+import socket
 import subprocess
 import time
 
@@ -111,8 +112,9 @@ def test_a_killed_worker_is_restarted_and_its_sibling_keeps_its_sessions(dovecot
 
 def test_a_worker_that_keeps_dying_at_start_is_restarted_later_each_time(dovecot, tmp_path):
 	"""Each new worker 1 is killed as soon as it has started: the first death is restarted at
-	once, then after 1 s, 2 s, 4 s, each said in the log; worker 2 serves throughout. A stop
-	during a wait starts nothing more and exits 0."""
+	once, then after 1 s, 2 s, 4 s, each said in the log; worker 2 serves throughout, and
+	connections made during a wait are served once worker 1 is back. A stop during a wait
+	starts nothing more and exits 0."""
 	pg = start_popgate(tmp_path / "pg", dovecot.imap_port, **{"server.workers": 2})
 	try:
 		pids = worker_pids(pg, 2)
@@ -129,10 +131,23 @@ def test_a_worker_that_keeps_dying_at_start_is_restarted_later_each_time(dovecot
 			assert line.endswith("its sessions are lost; " + how), line
 			if i == len(want) - 1:
 				break		# stop during the 4 s wait, below
+			waiting = []
+			if i == 2:
+				# During the 2 s wait: the slot's sockets are kept, so connections the
+				# kernel hashes to it wait in its queue and the next worker 1 greets them.
+				waiting = [socket.create_connection(("127.0.0.1", pg.port), timeout=10)
+					for _ in range(16)]
 			victim = wait_until(lambda: len(starts(pg, 1)) == i + 2 and starts(pg, 1)[-1], 10,
 				lambda: "no worker=1 started again:\n" + pg.log_tail())
 			delay = (0, 1, 2)[i]
 			assert time.monotonic() - killed >= delay - 0.1, (i, time.monotonic() - killed)
+			for w in waiting:
+				assert w.recv(100).startswith(b"+OK"), "a queued connection got no greeting"
+			served = {wait_until(lambda w=w: worker_of(pg, w), 5, "no connect line")
+				for w in waiting}
+			for w in waiting:
+				w.close()
+			assert not waiting or served == {1, 2}, served
 			with Pop3Raw("127.0.0.1", pg.port) as c:	# worker 2, or a fresh worker 1
 				c.login("bob", dovecot.users["bob"])
 				assert_ok(c.quit())
