@@ -145,7 +145,7 @@ main(int argc, char **argv)
 		case 'h': usage(true);
 		case 'V':
 			gw_version_print(stdout);
-			return 0;
+			return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
 		default: usage(false);
 		}
 	}

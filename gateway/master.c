@@ -249,6 +249,16 @@ reaped(struct gw_master *m, pid_t pid, int status)
 		    "are lost; %s", i + 1, (int)pid, WEXITSTATUS(status), ran, when);
 }
 
+/* Is a stop waiting to be taken? Then no worker is forked first. */
+static bool
+stop_pending(void)
+{
+	sigset_t pending;
+
+	return sigpending(&pending) == 0 &&
+	    (sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1);
+}
+
 /* Forks the slots whose restart is due. Returns the seconds until the next one that is not,
  * or -1 when none waits. */
 static double
@@ -264,7 +274,9 @@ restart_due(struct gw_master *m)
 
 		if (m->stopping || slot->pid != 0 || slot->restart_at <= 0)
 			continue;
-		if ((left = slot->restart_at - now_mono()) <= 0) {
+		if ((left = slot->restart_at - now_mono()) <= 0 && stop_pending())
+			return 0;	/* the SIGTERM first: nothing starts after a stop began */
+		if (left <= 0) {
 			if (gw_master_spawn(m, i, &error) == 0)
 				continue;
 			/* fork failed (EAGAIN: a process or memory limit): as a death at start */
@@ -275,6 +287,19 @@ restart_due(struct gw_master *m)
 			next = left > 0 ? left : 0;
 	}
 	return next;
+}
+
+static void
+reap_all(struct gw_master *m)
+{
+	for (;;) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+
+		if (pid <= 0)
+			return;
+		reaped(m, pid, status);
+	}
 }
 
 int
@@ -302,20 +327,14 @@ gw_master_run(struct gw_master *m)
 				log_warn("sigtimedwait: %s", strerror(errno));
 			continue;		/* EAGAIN: a restart is due */
 		}
+		/* Workers that ended: several may have for one SIGCHLD, and one may have just
+		 * before a SIGTERM that came first (the lower signal number is taken first): it
+		 * died while serving, not while stopping. */
+		reap_all(m);
 		if (sig == SIGTERM || sig == SIGINT) {
 			if (!m->stopping)
 				log_info("signal %d: stopping %u workers", sig, m->alive);
 			gw_master_stop(m, sig);
-			continue;
-		}
-		/* SIGCHLD: several children may have ended for one signal */
-		for (;;) {
-			int status;
-			pid_t pid = waitpid(-1, &status, WNOHANG);
-
-			if (pid <= 0)
-				break;
-			reaped(m, pid, status);
 		}
 	}
 	return m->stopping && !m->failed ? 0 : 1;
