@@ -9,8 +9,11 @@ doc/proxy-protocol.txt), with headers written by hand and a real Dovecot upstrea
     with a log line, nothing sent
   - v1 UNKNOWN and v2 LOCAL (the balancer's health check): the proxy's own address
   - a bad CIDR or proxy_protocol without trusted_proxies: the config is refused
+  - HAProxy (Debian's package) in front with send-proxy-v2: POP3 and POP3S sessions through
+    it show the real client in popgate's session line and in Dovecot's login
 """
 
+import os
 import re
 import socket
 import ssl
@@ -302,3 +305,83 @@ def test_bad_trusted_proxies_refuse_the_config(tmp_path, trusted, error):
 	assert re.search(error, out), out
 	if trusted is not None:
 		assert re.search(r"popgate\.ini:\d+: |check\.ini:\d+: ", out), "names the line: " + out
+
+
+# --- a real load balancer: HAProxy (Debian's package) with send-proxy-v2 ----------------------
+
+HAPROXY_CFG = """global
+	log stderr format raw local0 info
+defaults
+	mode tcp
+	log global
+	option tcplog
+	timeout connect 5s
+	timeout client 60s
+	timeout server 60s
+frontend pop3
+	bind 127.0.0.1:%(front)d
+	default_backend popgate
+frontend pop3s
+	bind 127.0.0.1:%(front_tls)d
+	default_backend popgate_tls
+backend popgate
+	server pg1 127.0.0.1:%(pg)d send-proxy-v2
+backend popgate_tls
+	server pg1 127.0.0.1:%(pg_tls)d send-proxy-v2
+"""
+
+
+@pytest.fixture
+def haproxy(pg, tmp_path):
+	import shutil
+	import subprocess
+	exe = shutil.which("haproxy") or "/usr/sbin/haproxy"
+	if not os.path.exists(exe):
+		pytest.skip("haproxy is not installed (tests/deps.sh installs it)")
+	front, front_tls = dovecot_mod.free_ports(2)
+	cfg = tmp_path / "haproxy.cfg"
+	cfg.write_text(HAPROXY_CFG % {"front": front, "front_tls": front_tls, "pg": pg.port,
+		"pg_tls": pg.tls_port})
+	log = open(tmp_path / "haproxy.log", "wb")
+	proc = subprocess.Popen([exe, "-db", "-f", str(cfg)], stdin=subprocess.DEVNULL, stdout=log,
+		stderr=subprocess.STDOUT, start_new_session=True)
+	try:
+		assert dovecot_mod.wait_listening(front, proc, timeout=10), \
+			(tmp_path / "haproxy.log").read_text(errors="replace")
+		proc.front, proc.front_tls = front, front_tls
+		yield proc
+	finally:
+		proc.terminate()
+		try:
+			proc.wait(10)
+		except subprocess.TimeoutExpired:
+			proc.kill()
+			proc.wait(5)
+		log.close()
+
+
+def test_through_haproxy_send_proxy_v2(pg, dc, haproxy):
+	# The client connects to HAProxy from 127.0.0.5; popgate sees only HAProxy (127.0.0.1),
+	# and the header tells it who the client is.
+	with Pop3Raw("127.0.0.1", haproxy.front, source="127.0.0.5") as c:
+		port = c.sock.getsockname()[1]
+		assert c.greeting.startswith(b"+OK")
+		c.login("bob", dc.users["bob"])
+		status, lines = c.cmd_multi("UIDL")
+		assert status.startswith(b"+OK"), status
+		c.quit()
+	session_line(pg, "bob", "127.0.0.5")
+	wait_until(lambda: re.search(r"Login: user=<bob>.* rip=127\.0\.0\.5, rport=%d\b" % port,
+		dovecot_log(dc)), 5, lambda: dovecot_log(dc)[-2000:])
+	# POP3S through it: TLS end to end between the client and popgate.
+	ctx = ssl.create_default_context(cafile=dc.certs["ca.pem"])
+	raw = socket.create_connection(("127.0.0.1", haproxy.front_tls), timeout=30,
+		source_address=("127.0.0.6", 0))
+	with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+		f = s.makefile("rb")
+		assert f.readline().startswith(b"+OK")
+		for line in (b"USER carol", b"PASS " + dc.users["carol"].encode(), b"QUIT"):
+			s.sendall(line + b"\r\n")
+			assert f.readline().startswith(b"+OK"), line
+	line = session_line(pg, "carol", "127.0.0.6")
+	assert " tls=yes " in pg.log()[line.start():].splitlines()[0]
