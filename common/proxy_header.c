@@ -4,7 +4,8 @@
  * Stateless and strict: each call looks at all the bytes received so far, and says ERROR as
  * soon as they can no longer start a valid header, so a peer that is not a proxy is told
  * apart on its first bytes. Only TCP over IPv4 or IPv6 carries an address; v1 UNKNOWN, v2
- * LOCAL (the proxy's own health check) and v2 UNSPEC are accepted without one. v2 TLVs are
+ * LOCAL (the proxy's own health check), and v2 UNSPEC, UNIX and UDP are accepted without
+ * one (the caller keeps the connection's own address). v2 TLVs are
  * checked to fit their header, then skipped: popgate uses none of them.
  * Not for: reading the socket, or deciding whom to trust (gateway/proxyproto.c). */
 #include <arpa/inet.h>	/* inet_pton() only: a pure function, no socket here */
@@ -165,25 +166,24 @@ parse_v2(const uint8_t *data, size_t len, struct proxy_header *hdr, const char *
 		return fail(error_r, "v2: command is not LOCAL or PROXY");
 	fam = len > 13 ? data[13] >> 4 : 0;
 	proto = len > 13 ? data[13] & 0x0F : 0;
-	/* §2.2: with LOCAL the family is ignored; with PROXY popgate serves TCP only. */
+	/* §2.2: with LOCAL the family is ignored. With PROXY, values the spec does not define
+	 * are refused; defined ones other than TCP (UNIX sockets, UDP) fall back to UNSPEC,
+	 * the connection's own address, as the spec asks of a receiver that does not
+	 * implement them (and as its reference code does). */
 	if (len > 13 && cmd == 1) {
-		if (fam == 3)
-			return fail(error_r, "v2: a UNIX socket address, not TCP");
 		if (fam > 3)
 			return fail(error_r, "v2: unknown address family");
 		if (proto > 2)
 			return fail(error_r, "v2: unknown transport protocol");
-		if (fam != 0 && proto != 1)
-			return fail(error_r, "v2: transport is not STREAM (TCP)");
 	}
 	if (len < PROXY_V2_FIXED)
 		return PROXY_NEED_MORE;
 	body = be16(data + 14);
 	if (body > PROXY_V2_LEN_MAX)
 		return fail(error_r, "v2: header longer than 2048 bytes");
-	if (cmd == 1 && fam == 1)
+	if (cmd == 1 && proto == 1 && fam == 1)
 		addrlen = 12;		/* src, dst, sport, dport */
-	else if (cmd == 1 && fam == 2)
+	else if (cmd == 1 && proto == 1 && fam == 2)
 		addrlen = 36;
 	if (body < addrlen)
 		return fail(error_r, "v2: length too short for its addresses");
@@ -193,7 +193,7 @@ parse_v2(const uint8_t *data, size_t len, struct proxy_header *hdr, const char *
 	hdr->version = 2;
 	hdr->len = PROXY_V2_FIXED + body;
 	if (addrlen == 0) {
-		/* LOCAL, or PROXY UNSPEC: whatever follows is ignored (§2.2). */
+		/* LOCAL, PROXY UNSPEC, UNIX or UDP: whatever follows is ignored (§2.2). */
 		hdr->family = PROXY_AF_NONE;
 		return PROXY_DONE;
 	}

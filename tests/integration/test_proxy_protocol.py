@@ -7,7 +7,8 @@ doc/proxy-protocol.txt), with headers written by hand and a real Dovecot upstrea
   - bytes after the header in the same packet are the client's (POP3, or STLS/POP3S)
   - a peer not in trusted_proxies, a malformed header, no header, a header too slow: closed
     with a log line, nothing sent
-  - v1 UNKNOWN and v2 LOCAL (the balancer's health check): the proxy's own address
+  - v1 UNKNOWN, v2 LOCAL (the balancer's health check) and v2 over a UNIX socket: the
+    proxy's own address
   - a bad CIDR or proxy_protocol without trusted_proxies: the config is refused
   - HAProxy (Debian's package) in front with send-proxy-v2: POP3 and POP3S sessions through
     it show the real client in popgate's session line and in Dovecot's login
@@ -248,7 +249,7 @@ def test_untrusted_peer_is_closed(pg):
 	(b"PROXY TCP4 1.2.3.999 5.6.7.8 1 1\r\n", "v1: source is not an IPv4 address"),
 	(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 1\n", "v1: LF without CR"),
 	(b"PROXY UNKNOWN " + b"x" * 120, "v1: no CRLF within 107 bytes"),
-	(V2_SIG + b"\x21\x31\x00\x00", "v2: a UNIX socket address, not TCP"),
+	(V2_SIG + b"\x21\x51\x00\x00", "v2: unknown address family"),
 	(V2_SIG + b"\x11\x11\x00\x0c", "v2: version is not 2"),
 	(V2_SIG + b"\x21\x11\xff\xff", "v2: header longer than 2048 bytes"),
 	(b"USER bob\r\n", "no PROXY header"),
@@ -269,7 +270,9 @@ def test_no_header_or_a_slow_one_is_closed_after_5_s(pg):
 
 
 def test_local_and_unknown_use_the_proxys_own_address(pg, dc):
-	for header in (V2_LOCAL, b"PROXY UNKNOWN\r\n"):
+	unix = V2_SIG + b"\x21\x31\x00\xd8" + b"/run/client".ljust(108, b"\0") + \
+		b"/run/lb".ljust(108, b"\0")
+	for header in (V2_LOCAL, b"PROXY UNKNOWN\r\n", unix):
 		with Proxied(pg.port, header) as c:
 			c.login("carol", dc.users["carol"])
 			c.quit()

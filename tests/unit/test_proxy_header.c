@@ -99,6 +99,11 @@ static const struct tcase cases[] = {
 	{ W(V2SIG "\x20\x31\x00\x02" "xx"), "DONE 2 18 none" },
 	/* PROXY over UNSPEC: accepted without an address */
 	{ W(V2SIG "\x21\x00\x00\x00"), "DONE 2 16 none" },
+	/* PROXY over UDP, over a UNIX stream (2 x 108 bytes), over IPv4 with UNSPEC
+	 * transport: the spec's fallback to UNSPEC, no address */
+	{ W(V2SIG "\x21\x12\x00\x0c" "\xcb\x00\x71\x07" "\xc0\x00\x02\x01" "\x10\x92" "\x00\x6e"), "DONE 2 28 none" },
+	{ W(V2SIG "\x21\x10\x00\x00"), "DONE 2 16 none" },
+	{ W(V2SIG "\x21\x31\x00\x04" "/tmp"), "DONE 2 20 none" },
 	/* v2, malformed */
 	{ W("\r\n\r\n\0\r\nQUIT"), "MORE" },
 	{ W(V2SIG "\x21\x11\x00"), "MORE" },
@@ -109,11 +114,10 @@ static const struct tcase cases[] = {
 	{ W(V2SIG "\x31\x11\x00\x0c"), "ERR v2: version is not 2" },
 	{ W(V2SIG "\x22\x11\x00\x0c"), "ERR v2: command is not LOCAL or PROXY" },
 	{ W(V2SIG "\x2f"), "ERR v2: command is not LOCAL or PROXY" },
-	{ W(V2SIG "\x21\x31\x00\xd8"), "ERR v2: a UNIX socket address, not TCP" },
 	{ W(V2SIG "\x21\x41\x00\x0c"), "ERR v2: unknown address family" },
-	{ W(V2SIG "\x21\x12\x00\x0c"), "ERR v2: transport is not STREAM (TCP)" },
-	{ W(V2SIG "\x21\x10\x00\x0c"), "ERR v2: transport is not STREAM (TCP)" },
+	{ W(V2SIG "\x21\xf1\x00\x0c"), "ERR v2: unknown address family" },
 	{ W(V2SIG "\x21\x13\x00\x0c"), "ERR v2: unknown transport protocol" },
+	{ W(V2SIG "\x21\x03\x00\x00"), "ERR v2: unknown transport protocol" },
 	{ W(V2SIG "\x21\x11\x00\x0b" "\xcb\x00\x71\x07" "\xc0\x00\x02\x01" "\x10\x92" "\x00"),
 	    "ERR v2: length too short for its addresses" },
 	{ W(V2SIG "\x21\x21\x00\x0c"), "ERR v2: length too short for its addresses" },
