@@ -18,11 +18,12 @@
 
 #include <ini.h>
 
+#include "../common/cidr.h"
 #include "../common/log.h"
 #include "config.h"
 
 enum key_type { K_STR, K_BOOL, K_UINT, K_LISTEN, K_LISTEN_TLS, K_SECURITY, K_SECURITY_POP3, K_LEVEL,
-    K_USERNAME };
+    K_USERNAME, K_CIDRS };
 
 struct key {
 	const char *section, *name;
@@ -42,6 +43,8 @@ static const struct key keys[] = {
 	{ "server", "group", K_STR, F(group), "", 0, 0 },
 	{ "server", "allow_root", K_BOOL, F(allow_root), "no", 0, 0 },
 	{ "server", "greeting", K_STR, F(greeting), "popgate ready.", 0, 0 },
+	{ "server", "proxy_protocol", K_BOOL, F(proxy_protocol), "no", 0, 0 },
+	{ "server", "trusted_proxies", K_CIDRS, 0, NULL, 0, 0 },
 	{ "tls", "cert_file", K_STR, F(tls_cert_file), "", 0, 0 },
 	{ "tls", "key_file", K_STR, F(tls_key_file), "", 0, 0 },
 	{ "tls", "min_protocol", K_STR, F(tls_min_protocol), "TLSv1.2", 0, 0 },
@@ -205,6 +208,37 @@ add_listeners(struct load_ctx *lc, const struct key *k, const char *value, bool 
 	return 0;
 }
 
+/* trusted_proxies = CIDR, CIDR...: each checked here, so a typo stops the load on its line
+ * instead of silently trusting nobody (or too many). */
+static int
+add_cidrs(struct load_ctx *lc, const struct key *k, const char *value)
+{
+	struct gw_config *cfg = lc->cfg;
+	const char *p = value;
+
+	for (;;) {
+		size_t n;
+		const char *error;
+
+		p += strspn(p, ", \t");
+		if (*p == '\0')
+			return 0;
+		n = strcspn(p, ", \t");
+		if (cfg->ntrusted == GW_TRUSTED_MAX) {
+			snprintf(lc->error, sizeof(lc->error), "[%s] %s: more than %d networks",
+			    k->section, k->name, GW_TRUSTED_MAX);
+			return -1;
+		}
+		if (cidr_parse(p, n, &cfg->trusted[cfg->ntrusted], &error) < 0) {
+			snprintf(lc->error, sizeof(lc->error), "[%s] %s: \"%.*s\" is not a CIDR: %s",
+			    k->section, k->name, (int)(n < 64 ? n : 64), p, error);
+			return -1;
+		}
+		cfg->ntrusted++;
+		p += n;
+	}
+}
+
 static int
 set_value(struct load_ctx *lc, const struct key *k, const char *value)
 {
@@ -245,6 +279,8 @@ set_value(struct load_ctx *lc, const struct key *k, const char *value)
 	case K_LISTEN:
 	case K_LISTEN_TLS:
 		return add_listeners(lc, k, value, k->type == K_LISTEN_TLS);
+	case K_CIDRS:
+		return add_cidrs(lc, k, value);
 	case K_SECURITY: {
 		enum gw_security *sec = (enum gw_security *)(base + k->off);
 
@@ -370,6 +406,10 @@ config_check(struct load_ctx *lc)
 		if (cfg->listen[i].tls && (cfg->tls_cert_file[0] == '\0' || cfg->tls_key_file[0] == '\0'))
 			return snprintf(lc->error, sizeof(lc->error), "[server] listen_tls: needs "
 			    "[tls] cert_file and key_file"), -1;
+	/* Trusting nobody would refuse every connection: a mistake, not a setting. */
+	if (cfg->proxy_protocol && cfg->ntrusted == 0)
+		return snprintf(lc->error, sizeof(lc->error), "[server] proxy_protocol = yes needs "
+		    "trusted_proxies (the load balancers' addresses)"), -1;
 	if (cfg->out_lowat >= cfg->out_hiwat)
 		return snprintf(lc->error, sizeof(lc->error), "[limits] output_low_watermark: must "
 		    "be below output_high_watermark (%u)", cfg->out_hiwat), -1;

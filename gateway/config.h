@@ -8,8 +8,11 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "../common/cidr.h"
+
 #define GW_LISTEN_MAX 16
 #define GW_WORKERS_MAX 64	/* [server] workers */
+#define GW_TRUSTED_MAX 64	/* [server] trusted_proxies */
 
 enum gw_security { GW_SEC_NONE, GW_SEC_STARTTLS, GW_SEC_TLS };
 
@@ -28,6 +31,12 @@ struct gw_config {
 	char *user, *group;
 	bool allow_root;			/* serve sessions as root (tests, containers) */
 	char *greeting;
+	/* PROXY protocol (gateway/proxyproto.c): on every listener, or on none. A load
+	 * balancer puts every connection behind one header; mixing both on one port would let
+	 * a direct client claim any address. */
+	bool proxy_protocol;
+	struct cidr trusted[GW_TRUSTED_MAX];	/* trusted_proxies: who may send the header */
+	size_t ntrusted;
 	/* [tls]: the POP3 side */
 	char *tls_cert_file, *tls_key_file, *tls_min_protocol, *tls_ciphers;
 	/* [upstream] */

@@ -32,6 +32,7 @@
 
 #include "../common/log.h"
 #include "../pop3/pop3_reply.h"
+#include "proxyproto.h"
 #include "session.h"
 
 #define CLIENT_IN_MAX (2 * POP3_SASL_LINE_MAX)
@@ -107,6 +108,18 @@ void
 gw_session_accept(void *ctx, int fd, const struct sockaddr_storage *addr, bool tls)
 {
 	struct gw_worker *w = ctx;
+
+	/* Behind a load balancer the peer is the proxy: the session waits for the header
+	 * that names the client. */
+	if (w->cfg->proxy_protocol)
+		gw_proxyproto_accept(w, fd, addr, tls);
+	else
+		gw_session_start(w, fd, addr, tls);
+}
+
+void
+gw_session_start(struct gw_worker *w, int fd, const struct sockaddr_storage *addr, bool tls)
+{
 	const struct gw_config *cfg = w->cfg;
 	struct gw_session *s;
 	char worker[24];

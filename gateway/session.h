@@ -128,6 +128,9 @@ struct gw_session {
 /* listener.h's gw_accept_fn: an accepted connection becomes a session (ctx: the worker).
  * Takes ownership of fd. */
 void gw_session_accept(void *ctx, int fd, const struct sockaddr_storage *addr, bool tls);
+/* A session for a connection whose client is `addr` (the peer, or the address a PROXY
+ * header named: gateway/proxyproto.c). Takes fd. */
+void gw_session_start(struct gw_worker *w, int fd, const struct sockaddr_storage *addr, bool tls);
 /* Ends the session (safe inside callbacks): logs the upstream out now; the client conn
  * closes once what is queued for it is written (bounded linger), and the session is freed
  * after that. Further calls on an ended session do nothing. */

@@ -10,6 +10,7 @@ pkgs=(
 	python3 python3-pytest python3-pytest-timeout			# the integration tests
 	curl fetchmail mpop getmail6					# real POP3 clients
 	valgrind clang libclang-rt-14-dev				# leak checks, sanitizers, fuzzing
+	haproxy							# a real load balancer (PROXY protocol)
 )
 
 missing=()

@@ -190,8 +190,9 @@ def write_users(d, users):
 	os.replace(path + ".tmp", path)	# a new inode and mtime: a running Dovecot re-reads it
 
 
-def wait_listening(port, proc=None, timeout=10.0, greeting=b"+OK"):
-	"""Waits until 127.0.0.1:port accepts and sends a greeting starting with `greeting`.
+def wait_listening(port, proc=None, timeout=10.0, greeting=b"+OK", hello=b""):
+	"""Waits until 127.0.0.1:port accepts and sends a greeting starting with `greeting`
+	(after `hello` is sent: a PROXY protocol header, for a server behind a load balancer).
 	Returns False on timeout or when proc has exited."""
 	deadline = time.monotonic() + timeout
 	while time.monotonic() < deadline:
@@ -199,6 +200,8 @@ def wait_listening(port, proc=None, timeout=10.0, greeting=b"+OK"):
 			return False
 		try:
 			with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+				if hello:
+					s.sendall(hello)
 				if s.recv(100).startswith(greeting):
 					return True
 		except OSError:

@@ -8,6 +8,7 @@ start_popgate(tmp, port, **{"upstream.security": "tls", "upstream.ca_file": ca})
 """
 
 import os
+import re
 import signal
 import subprocess
 
@@ -108,7 +109,11 @@ class Popgate:
 			self.proc = subprocess.Popen([b, "-c", self.ini_path], stdin=subprocess.DEVNULL,
 				stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
 				preexec_fn=preexec_fn)
-		if not dovecot.wait_listening(self.port, self.proc, timeout=timeout):
+		# Behind the PROXY protocol the greeting comes after a header: the proxy's own
+		# check (v1 UNKNOWN) from 127.0.0.1, which the tests trust.
+		hello = b"PROXY UNKNOWN\r\n" if re.search(r"(?m)^proxy_protocol = yes$",
+			self.ini_text) else b""
+		if not dovecot.wait_listening(self.port, self.proc, timeout=timeout, hello=hello):
 			code = self.proc.poll()
 			self.kill()
 			raise PopgateError("popgate did not accept POP3 connections on 127.0.0.1:%d within "
