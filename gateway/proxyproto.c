@@ -40,6 +40,7 @@ struct proxy_wait {
 };
 
 static const struct gw_reg_class wait_class;
+static const struct sockaddr_storage no_address = { .ss_family = AF_UNSPEC };	/* equals none */
 
 static bool
 peer_trusted(const struct gw_config *cfg, const struct sockaddr_storage *peer)
@@ -83,7 +84,7 @@ static void
 wait_done(struct proxy_wait *p, const struct proxy_header *h)
 {
 	struct gw_worker *w = p->w;
-	struct sockaddr_storage client = p->peer;
+	struct sockaddr_storage client = p->peer, p_peer = p->peer;
 	int fd = p->fd;
 	bool tls = p->tls;
 
@@ -106,7 +107,7 @@ wait_done(struct proxy_wait *p, const struct proxy_header *h)
 	    h->family == PROXY_AF_NONE ? ", no address: the proxy's own connection" : "");
 	p->fd = -1;			/* the session's now */
 	wait_end(p, NULL);		/* first: this wait no longer counts as a session */
-	gw_session_start(w, fd, &client, tls);
+	gw_session_start(w, fd, &client, &p_peer, tls);
 }
 
 static void
@@ -191,7 +192,9 @@ gw_proxyproto_accept(void *ctx, int fd, const struct sockaddr_storage *peer, boo
 	p->peer = *peer;
 	memcpy(p->peer_text, text, sizeof(text));
 	p->reg.cls = &wait_class;
-	p->reg.addr = &p->peer;
+	/* Counted in max_sessions, never under an address: under the proxy's, a burst of
+	 * waits would refuse the balancer's own health checks (v2 LOCAL takes its address). */
+	p->reg.addr = &no_address;
 	gw_registry_add(&w->sessions, &p->reg);
 	ev_io_init(&p->io, wait_read, fd, EV_READ);
 	p->io.data = p;

@@ -114,11 +114,12 @@ gw_session_accept(void *ctx, int fd, const struct sockaddr_storage *addr, bool t
 	if (w->cfg->proxy_protocol)
 		gw_proxyproto_accept(w, fd, addr, tls);
 	else
-		gw_session_start(w, fd, addr, tls);
+		gw_session_start(w, fd, addr, addr, tls);
 }
 
 void
-gw_session_start(struct gw_worker *w, int fd, const struct sockaddr_storage *addr, bool tls)
+gw_session_start(struct gw_worker *w, int fd, const struct sockaddr_storage *addr,
+    const struct sockaddr_storage *peer, bool tls)
 {
 	const struct gw_config *cfg = w->cfg;
 	struct gw_session *s;
@@ -147,6 +148,9 @@ gw_session_start(struct gw_worker *w, int fd, const struct sockaddr_storage *add
 	s->id = ++w->next_session_id;
 	snprintf(s->log_id, sizeof(s->log_id), "session=%08x", s->id);
 	s->addr = *addr;
+	/* Whether the hop itself is local is the socket's fact, not the header's: a client
+	 * a balancer names 127.0.0.1 has still crossed the network to us. */
+	s->peer_loopback = gw_addr_is_loopback(peer);
 	s->port = addr_port(addr);
 	s->tls_listener = tls;
 	s->result = "disconnected";

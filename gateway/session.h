@@ -78,6 +78,7 @@ struct gw_session {
 	char addr_text[64];		/* "203.0.113.7" for logs and ID */
 	unsigned port;
 	bool tls_listener;		/* implicit TLS listener */
+	bool peer_loopback;		/* the socket's peer (a proxy's, behind one) is local */
 	struct pop3_parser parser;
 	size_t long_line;		/* bytes of the over-long line being dropped */
 	ev_timer idle;			/* RFC 1939 §3 autologout; also the TLS handshake bound */
@@ -130,7 +131,10 @@ struct gw_session {
 void gw_session_accept(void *ctx, int fd, const struct sockaddr_storage *addr, bool tls);
 /* A session for a connection whose client is `addr` (the peer, or the address a PROXY
  * header named: gateway/proxyproto.c). Takes fd. */
-void gw_session_start(struct gw_worker *w, int fd, const struct sockaddr_storage *addr, bool tls);
+void gw_session_start(struct gw_worker *w, int fd, const struct sockaddr_storage *addr,
+    const struct sockaddr_storage *peer, bool tls);
+/* 127.0.0.0/8 or ::1 (session_cmds.c). */
+bool gw_addr_is_loopback(const struct sockaddr_storage *ss);
 /* Ends the session (safe inside callbacks): logs the upstream out now; the client conn
  * closes once what is queued for it is written (bounded linger), and the session is freed
  * after that. Further calls on an ended session do nothing. */

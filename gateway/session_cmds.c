@@ -80,8 +80,8 @@ gw_session_dispatch(struct gw_session *s, const struct pop3_cmd *cmd)
 
 /* --- checks: each one that refuses has replied --- */
 
-static bool
-is_loopback(const struct sockaddr_storage *ss)
+bool
+gw_addr_is_loopback(const struct sockaddr_storage *ss)
 {
 	if (ss->ss_family == AF_INET)
 		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
@@ -97,7 +97,7 @@ plaintext_allowed(const struct gw_session *s)
 	const struct gw_config *cfg = s->w->cfg;
 
 	return cfg->allow_plaintext_auth || conn_tls_active(&s->client.c) ||
-	    (cfg->allow_plaintext_loopback && is_loopback(&s->addr));
+	    (cfg->allow_plaintext_loopback && s->peer_loopback && gw_addr_is_loopback(&s->addr));
 }
 
 static bool

@@ -388,3 +388,18 @@ def test_through_haproxy_send_proxy_v2(pg, dc, haproxy):
 			assert f.readline().startswith(b"+OK"), line
 	line = session_line(pg, "carol", "127.0.0.6")
 	assert " tls=yes " in pg.log()[line.start():].splitlines()[0]
+
+
+def test_connections_waiting_for_their_header_do_not_count_under_the_proxys_address(pg):
+	"""max_per_address is 2 here. Connections from the balancer still waiting for their
+	header must not count under its address: a v2 LOCAL health check (which takes the
+	balancer's own address) is greeted while three of them wait."""
+	waiting = [socket.create_connection(("127.0.0.1", pg.port), timeout=10) for _ in range(3)]
+	try:
+		time.sleep(0.2)		# accepted, each waiting for its header
+		with Proxied(pg.port, V2_LOCAL) as c:
+			assert c.greeting.startswith(b"+OK"), c.greeting
+			c.quit()
+	finally:
+		for s in waiting:
+			s.close()
