@@ -23,7 +23,7 @@ GW_OBJ    = $(GW_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all unit test integration sanitize valgrind deps demo clean fuzz fuzz-build measure measure-cache \
+.PHONY: all unit test integration sanitize valgrind deps demo clean install fuzz fuzz-build measure measure-cache \
 	measure-listing measure-uidl bench bench-smoke
 
 all: $(BUILD)/popgate $(BUILD)/popbench
@@ -153,6 +153,25 @@ fuzz: $(FUZZ_BIN)
 	    corpus/$${n#fuzz_} >$$n.log 2>&1) || { tail -40 build-fuzz/$$n.log; exit 1; }; \
 	  grep -E 'stat::number_of_executed_units' build-fuzz/$$n.log; \
 	  done
+
+# Installs the binary, the sample ini (never over an existing one), the systemd unit and the
+# README. PREFIX=/usr SYSCONFDIR=/etc for a system package; DESTDIR stages it elsewhere.
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+SYSCONFDIR ?= $(PREFIX)/etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+DOCDIR     ?= $(PREFIX)/share/doc/popgate
+
+install: $(BUILD)/popgate
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/popgate $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)$(DOCDIR)
+	install -m 0755 $(BUILD)/popgate $(DESTDIR)$(SBINDIR)/popgate
+	test -e $(DESTDIR)$(SYSCONFDIR)/popgate/popgate.ini || \
+	  install -m 0640 etc/popgate.ini $(DESTDIR)$(SYSCONFDIR)/popgate/popgate.ini
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	  -e 's|@DOCDIR@|$(DOCDIR)|g' etc/popgate.service.in > $(DESTDIR)$(UNITDIR)/popgate.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/popgate.service
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
 
 clean:
 	rm -rf build build-asan build-fuzz
