@@ -42,6 +42,7 @@ static const struct key keys[] = {
 	{ "server", "user", K_STR, F(user), "", 0, 0 },
 	{ "server", "group", K_STR, F(group), "", 0, 0 },
 	{ "server", "allow_root", K_BOOL, F(allow_root), "no", 0, 0 },
+	{ "server", "shutdown_timeout", K_UINT, F(shutdown_timeout), "30", 0, 3600 },
 	{ "server", "greeting", K_STR, F(greeting), "popgate ready.", 0, 0 },
 	{ "server", "proxy_protocol", K_BOOL, F(proxy_protocol), "no", 0, 0 },
 	{ "server", "trusted_proxies", K_CIDRS, 0, NULL, 0, 0 },

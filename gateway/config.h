@@ -28,6 +28,7 @@ struct gw_config {
 	struct gw_listen listen[GW_LISTEN_MAX];
 	size_t nlisten;
 	unsigned workers;			/* processes; 1: no fork (gateway/master.h) */
+	unsigned shutdown_timeout;		/* s a stop waits for open sessions; 0: none */
 	char *user, *group;
 	bool allow_root;			/* serve sessions as root (tests, containers) */
 	char *greeting;

@@ -28,21 +28,55 @@ sweep_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	gw_registry_sweep(&w->sessions);
 }
 
+/* The drain is over (or there is none): the sessions still open end now. A dropped session
+ * changes nothing upstream; UPDATEs already running finish, and ended sessions still writing
+ * their last replies (lingering, bounded) too. */
+static void
+end_open_sessions(struct gw_worker *w)
+{
+	ev_timer_stop(w->loop, &w->drain);
+	gw_registry_stop_all(&w->sessions, false);
+}
+
+static void
+drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct gw_worker *w = t->data;
+
+	(void)loop;
+	(void)revents;
+	log_info("stopping: [server] shutdown_timeout (%u s) is over: open sessions end without "
+	    "changing their mailboxes", w->cfg->shutdown_timeout);
+	end_open_sessions(w);
+}
+
+/* SIGTERM/SIGINT: no new connection; the open sessions may finish what they do (a RETR, a
+ * QUIT) for [server] shutdown_timeout seconds, then end. A second signal ends them at once. */
 static void
 stop_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 {
 	struct gw_worker *w = sig->data;
+	unsigned t = w->cfg->shutdown_timeout;
 
 	(void)loop;
 	(void)revents;
-	log_info("signal %d: stopping; open sessions end without changing their mailboxes",
-	    sig->signum);
+	if (w->stopping) {
+		log_info("signal %d again: open sessions end now", sig->signum);
+		end_open_sessions(w);
+		return;
+	}
 	w->stopping = true;
 	gw_listeners_close(&w->listeners);
 	gw_probe_stop(&w->probe, true);
-	/* A dropped session changes nothing upstream; UPDATEs already running finish, and
-	 * ended sessions still writing their last replies (lingering, bounded) too. */
-	gw_registry_stop_all(&w->sessions, false);
+	if (t == 0) {
+		log_info("signal %d: stopping; open sessions end without changing their mailboxes",
+		    sig->signum);
+		end_open_sessions(w);
+		return;
+	}
+	log_info("signal %d: stopping; open sessions may finish for up to %u s", sig->signum, t);
+	ev_timer_set(&w->drain, (ev_tstamp)t, 0.);
+	ev_timer_start(w->loop, &w->drain);
 }
 
 int
@@ -87,6 +121,8 @@ gw_worker_start(struct gw_worker *w, unsigned index, struct gw_listen_fds *fds,
 	ev_timer_init(&w->sweeper, sweep_cb, GW_IO_QUIET, GW_IO_QUIET);
 	w->sweeper.data = w;
 	ev_timer_start(w->loop, &w->sweeper);
+	ev_init(&w->drain, drain_cb);
+	w->drain.data = w;
 	ev_signal_init(&w->sigterm, stop_cb, SIGTERM);
 	ev_signal_init(&w->sigint, stop_cb, SIGINT);
 	w->sigterm.data = w->sigint.data = w;
@@ -121,6 +157,7 @@ gw_worker_free(struct gw_worker *w)
 	if (w->loop != NULL) {
 		ev_prepare_stop(w->loop, &w->reaper);
 		ev_timer_stop(w->loop, &w->sweeper);
+		ev_timer_stop(w->loop, &w->drain);
 		ev_signal_stop(w->loop, &w->sigterm);
 		ev_signal_stop(w->loop, &w->sigint);
 		ev_loop_destroy(w->loop);

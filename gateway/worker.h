@@ -45,6 +45,7 @@ struct gw_worker {
 	uint32_t next_session_id;
 	ev_prepare reaper;		/* frees ended sessions once the stack has unwound */
 	ev_timer sweeper;		/* idle sessions give their buffers back (io.h) */
+	ev_timer drain;			/* a stop's [server] shutdown_timeout */
 	ev_signal sigterm, sigint;
 	bool stopping;
 	struct gw_login_guard guard;

@@ -37,7 +37,10 @@ def base_config(tmp, imap_port, listen_port):
 	"""The ini the tests start popgate with, as {section: {key: value}} in file order."""
 	return {
 		# Tests run as root without a service user to drop to: say so explicitly.
-		"server": {"listen": "127.0.0.1:%d" % listen_port, "workers": "1", "allow_root": "yes"},
+		# shutdown_timeout 0: stop() ends popgate at once, whatever sessions a test left open
+		# (tests of the drain set it).
+		"server": {"listen": "127.0.0.1:%d" % listen_port, "workers": "1", "allow_root": "yes",
+			"shutdown_timeout": "0"},
 		"upstream": {"host": "127.0.0.1", "port": str(imap_port), "security": "none",
 			"ca_file": "", "mailbox": "INBOX"},
 		"cache": {"path": os.path.join(str(tmp), "uidl.sqlite")},
