@@ -154,17 +154,20 @@ fuzz: $(FUZZ_BIN)
 	  grep -E 'stat::number_of_executed_units' build-fuzz/$$n.log; \
 	  done
 
-# Installs the binary, the sample ini (never over an existing one), the systemd unit and the
-# README. PREFIX=/usr SYSCONFDIR=/etc for a system package; DESTDIR stages it elsewhere.
+# Installs the binary, the sample ini (never over an existing one), the systemd unit, its
+# tmpfiles.d line (the cache's directory) and the README. Paths with '|', '&' or spaces are not
+# supported. PREFIX=/usr SYSCONFDIR=/etc for a system package; DESTDIR stages it elsewhere.
 PREFIX     ?= /usr/local
 SBINDIR    ?= $(PREFIX)/sbin
 SYSCONFDIR ?= $(PREFIX)/etc
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 DOCDIR     ?= $(PREFIX)/share/doc/popgate
 
 install: $(BUILD)/popgate
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/popgate $(DESTDIR)$(UNITDIR) \
-	  $(DESTDIR)$(DOCDIR)
+	  $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(DOCDIR)
+	install -m 0644 etc/popgate.tmpfiles $(DESTDIR)$(TMPFILESDIR)/popgate.conf
 	install -m 0755 $(BUILD)/popgate $(DESTDIR)$(SBINDIR)/popgate
 	test -e $(DESTDIR)$(SYSCONFDIR)/popgate/popgate.ini || \
 	  install -m 0640 etc/popgate.ini $(DESTDIR)$(SYSCONFDIR)/popgate/popgate.ini

@@ -301,7 +301,9 @@ cache_thread(void *arg)
 
 		while (ca->todo == NULL && !ca->stop)
 			pthread_cond_wait(&ca->cv, &ca->mu);
-		if (ca->stop)
+		/* A stop runs what is queued first: the writes nobody waits for (a listing after
+		 * QUIT, a forget after a wrong size) would otherwise be lost with the process. */
+		if (ca->todo == NULL)
 			break;
 		req = ca->todo;
 		ca->todo = req->next;

@@ -12,7 +12,7 @@
  * not bind port 110 again, and the connections the kernel hashed to that slot wait in their
  * queues for the next worker (for a moment, or the back-off's wait) instead of being reset.
  *
- * Not here yet: reload on SIGHUP, a drain deadline.
+ * Not here yet: reload on SIGHUP. (The drain of a stop is the workers': worker.c.)
  *
  * With workers = 1 none of this runs: the one process is the worker (gateway/main.c). */
 #ifndef POPGATE_MASTER_H

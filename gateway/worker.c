@@ -50,6 +50,8 @@ drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	end_open_sessions(w);
 }
 
+#define STOP_AGAIN_AFTER 2.0	/* s: a signal sooner is the first stop's twin */
+
 /* SIGTERM/SIGINT: no new connection; the open sessions may finish what they do (a RETR, a
  * QUIT) for [server] shutdown_timeout seconds, then end. A second signal ends them at once. */
 static void
@@ -61,11 +63,16 @@ stop_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 	(void)loop;
 	(void)revents;
 	if (w->stopping) {
+		/* The same stop told twice (systemd's SIGTERM to the cgroup and the supervisor's,
+		 * or Ctrl-C's to the process group), not an operator asking again. */
+		if (ev_now(w->loop) - w->stop_at < STOP_AGAIN_AFTER)
+			return;
 		log_info("signal %d again: open sessions end now", sig->signum);
 		end_open_sessions(w);
 		return;
 	}
 	w->stopping = true;
+	w->stop_at = ev_now(w->loop);
 	gw_listeners_close(&w->listeners);
 	gw_probe_stop(&w->probe, true);
 	if (t == 0) {

@@ -48,6 +48,7 @@ struct gw_worker {
 	ev_timer drain;			/* a stop's [server] shutdown_timeout */
 	ev_signal sigterm, sigint;
 	bool stopping;
+	ev_tstamp stop_at;		/* when the first stop signal came */
 	struct gw_login_guard guard;
 	struct gw_probe probe;		/* CAPA lists XOAUTH2/OAUTHBEARER by what it knows */
 	bool up_condstore;		/* the last login's server offered CONDSTORE once logged

@@ -43,6 +43,8 @@ def test_destdir_stages_a_system_layout(tmp_path):
 	assert "ExecStart=/usr/sbin/popgate -c /etc/popgate/popgate.ini\n" in unit, unit
 	assert "@" not in unit, unit
 	assert os.path.exists(os.path.join(root, "usr/share/doc/popgate/README.md"))
+	with open(os.path.join(root, "usr/lib/tmpfiles.d/popgate.conf")) as f:
+		assert "d /var/lib/popgate 0750 popgate popgate -" in f.read()
 	# An ini the operator changed is kept by the next install.
 	with open(ini, "a") as f:
 		f.write("; changed by the operator\n")
