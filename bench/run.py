@@ -48,6 +48,7 @@ import dovecot as dovecot_mod	# noqa: E402
 import messages	# noqa: E402
 from popgate import popgate_bin, start_popgate	# noqa: E402
 from relay import TcpRelay	# noqa: E402
+from measure import pss_kib	# noqa: E402
 from uidl_bench import bench_messages, maildir_fill, warm_and_check	# noqa: E402
 import uidl_bench	# noqa: E402
 
@@ -154,22 +155,6 @@ def comm(pid):
 			return f.read().strip()
 	except OSError:
 		return ""
-
-
-def pss_kib(pids):
-	"""(Pss, Pss_Anon) in KiB summed over pids (smaps_rollup)."""
-	pss = anon = 0
-	for pid in pids:
-		try:
-			with open("/proc/%d/smaps_rollup" % pid) as f:
-				for line in f:
-					if line.startswith("Pss:"):
-						pss += int(line.split()[1])
-					elif line.startswith("Pss_Anon:"):
-						anon += int(line.split()[1])
-		except OSError:
-			pass
-	return pss, anon
 
 
 def cmdline(pid):

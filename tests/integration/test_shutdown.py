@@ -26,6 +26,17 @@ def refused(port):
 	return False
 
 
+def upstream_count(dovecot, user, password):
+	"""How many messages the user's INBOX holds, as IMAP says now."""
+	m = dovecot.imap(user, password)
+	try:
+		typ, data = m.select("INBOX", readonly=True)
+		assert typ == "OK", data
+		return int(data[0])
+	finally:
+		m.logout()
+
+
 def test_a_retr_under_way_completes_and_quit_deletes(dovecot, tmp_path):
 	user, password, msgs = dovecot.fresh_user(include_big=True)
 	big = max(range(len(msgs)), key=lambda i: len(msgs[i]))
@@ -51,12 +62,8 @@ def test_a_retr_under_way_completes_and_quit_deletes(dovecot, tmp_path):
 		assert pg.proc.returncode == 0, pg.log_tail()
 		assert time.monotonic() - t0 < 20, "it waited for the timeout, not for the session"
 		assert "open sessions may finish for up to 30 s" in pg.log(), pg.log_tail()
-		m = dovecot.imap(user, password)
-		try:
-			typ, data = m.select("INBOX")
-			assert int(data[0]) == len(msgs) - 1, "QUIT's DELE was not made upstream"
-		finally:
-			m.logout()
+		assert upstream_count(dovecot, user, password) == len(msgs) - 1, \
+			"QUIT's DELE was not made upstream"
 	finally:
 		pg.stop()
 
@@ -75,12 +82,8 @@ def test_open_sessions_end_at_the_timeout(dovecot, tmp_path):
 		assert 1.5 < took < 6, took
 		assert pg.proc.returncode == 0, pg.log_tail()
 		assert c.file.read() == b"", "the session was not closed"
-		m = dovecot.imap(user, password)
-		try:
-			typ, data = m.select("INBOX")
-			assert int(data[0]) == len(msgs), "a dropped session deleted a message"
-		finally:
-			m.logout()
+		assert upstream_count(dovecot, user, password) == len(msgs), \
+			"a dropped session deleted a message"
 	finally:
 		pg.stop()
 

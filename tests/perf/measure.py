@@ -171,18 +171,22 @@ def retr_rounds(port, users, pg=None):
 	return out
 
 
-def pss_kib(pg):
-	"""(Pss, Pss_Anon) in KiB, summed over popgate's processes. Pss_Anon as well because Pss
-	includes a share of the libraries' pages (libc, libcrypto), and that share shrinks as
-	Dovecot starts a process per session that maps them too: the sessions would look cheaper."""
+def pss_kib(pids):
+	"""(Pss, Pss_Anon) in KiB summed over pids (smaps_rollup; a process that is gone counts
+	nothing). Pss_Anon as well because Pss includes a share of the libraries' pages (libc,
+	libcrypto), and that share shrinks as Dovecot starts a process per session that maps them
+	too: the sessions would look cheaper. bench/run.py and bench/sessions.py use it too."""
 	pss = anon = 0
-	for pid in pg.pids():
-		with open("/proc/%d/smaps_rollup" % pid) as f:
-			for line in f:
-				if line.startswith("Pss:"):
-					pss += int(line.split()[1])
-				elif line.startswith("Pss_Anon:"):
-					anon += int(line.split()[1])
+	for pid in pids:
+		try:
+			with open("/proc/%d/smaps_rollup" % pid) as f:
+				for line in f:
+					if line.startswith("Pss:"):
+						pss += int(line.split()[1])
+					elif line.startswith("Pss_Anon:"):
+						anon += int(line.split()[1])
+		except OSError:
+			pass
 	return pss, anon
 
 
@@ -192,12 +196,12 @@ def idle_sessions(pg, port, ctx=None):
 	state) is not per session."""
 	login(port, "warm", ctx).close()
 	time.sleep(0.5)
-	before = pss_kib(pg)
+	before = pss_kib(pg.pids())
 	with concurrent.futures.ThreadPoolExecutor(8) as ex:
 		socks = list(ex.map(lambda u: login(port, u, ctx), IDLE_USERS))
 	try:
 		time.sleep(1)
-		after = pss_kib(pg)
+		after = pss_kib(pg.pids())
 	finally:
 		for s in socks:
 			s.close()
