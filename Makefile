@@ -4,7 +4,7 @@
 
 BUILD    ?= build
 CC       ?= cc
-PKGS      = openssl sqlite3 inih
+PKGS      = openssl sqlite3 inih libsystemd
 # OPT is what a variant build changes (make sanitize); the warnings and -D_GNU_SOURCE stay.
 # CFLAGS from the command line or the environment are added last.
 OPT      ?= -O2 -g

@@ -39,6 +39,8 @@ static const struct key keys[] = {
 	{ "server", "listen_tls", K_LISTEN_TLS, 0, NULL, 0, 0 },
 	/* default: the CPUs online, set before the file is read (gw_config_load()) */
 	{ "server", "workers", K_UINT, F(workers), NULL, 1, GW_WORKERS_MAX },
+	{ "server", "master", K_BOOL, F(master), "yes", 0, 0 },
+	{ "server", "pid_file", K_STR, F(pid_file), "/run/popgate.pid", 0, 0 },
 	{ "server", "user", K_STR, F(user), "", 0, 0 },
 	{ "server", "group", K_STR, F(group), "", 0, 0 },
 	{ "server", "allow_root", K_BOOL, F(allow_root), "no", 0, 0 },
@@ -94,6 +96,7 @@ struct load_ctx {
 	struct gw_config *cfg;
 	char error[300];
 	int line;
+	bool workers_set;		/* [server] workers is in the file */
 };
 
 /* "host:port", "[v6]:port", "host" or "[v6]" -> host (brackets removed) and port ("" when
@@ -344,6 +347,8 @@ on_key(void *user, const char *section, const char *name, const char *value)
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		if (strcasecmp(section, keys[i].section) != 0 || strcasecmp(name, keys[i].name) != 0)
 			continue;
+		if (strcasecmp(name, "workers") == 0)
+			lc->workers_set = true;
 		return set_value(lc, &keys[i], value) == 0;
 	}
 	snprintf(lc->error, sizeof(lc->error), "[%s] %s: unknown key", section, name);
@@ -411,6 +416,15 @@ config_check(struct load_ctx *lc)
 	if (cfg->proxy_protocol && cfg->ntrusted == 0)
 		return snprintf(lc->error, sizeof(lc->error), "[server] proxy_protocol = yes needs "
 		    "trusted_proxies (the load balancers' addresses)"), -1;
+	/* master = no: one process serves alone; the CPU count is no reason to refuse it. */
+	if (!cfg->master && cfg->workers > 1 && lc->workers_set)
+		return snprintf(lc->error, sizeof(lc->error), "[server] master = no serves in one "
+		    "process: workers must be 1 (or master = yes)"), -1;
+	if (!cfg->master)
+		cfg->workers = 1;
+	if (cfg->pid_file[0] != '\0' && cfg->pid_file[0] != '/')
+		return snprintf(lc->error, sizeof(lc->error), "[server] pid_file: must be an "
+		    "absolute path (a daemon's directory is /)"), -1;
 	if (cfg->out_lowat >= cfg->out_hiwat)
 		return snprintf(lc->error, sizeof(lc->error), "[limits] output_low_watermark: must "
 		    "be below output_high_watermark (%u)", cfg->out_hiwat), -1;

@@ -27,7 +27,11 @@ struct gw_config {
 	/* [server] */
 	struct gw_listen listen[GW_LISTEN_MAX];
 	size_t nlisten;
-	unsigned workers;			/* processes; 1: no fork (gateway/master.h) */
+	unsigned workers;			/* worker processes (gateway/master.h) */
+	bool master;				/* a master forks, restarts and reloads the
+						   workers; no: one process serves alone (1
+						   worker, no reload: debugging, valgrind) */
+	char *pid_file;				/* written with -d (gateway/daemon.h) */
 	unsigned shutdown_timeout;		/* s a stop waits for open sessions; 0: none */
 	char *user, *group;
 	bool allow_root;			/* serve sessions as root (tests, containers) */

@@ -113,66 +113,87 @@ listen_port(const struct gw_listen *conf)
 }
 
 int
-gw_listen_addresses_free(const struct gw_config *cfg, const char **error_r)
+gw_listen_address_free(const struct gw_listen *conf, const char **error_r)
 {
 	static char error[300];
+	int one = 1, fd, err;
 
-	for (size_t i = 0; i < cfg->nlisten; i++) {
-		const struct gw_listen *conf = &cfg->listen[i];
-		int one = 1, fd, err;
-
-		/* Bound without SO_REUSEPORT, a probe fails with EADDRINUSE while any socket
-		 * listens there (this address, the wildcard, or a specific one under our
-		 * wildcard), with the option or without it; SO_REUSEADDR lets it past connections
-		 * of an earlier run still in TIME_WAIT, unless that server set SO_REUSEPORT alone:
-		 * then the kernel's table of listeners tells. */
-		fd = socket(conf->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-		    (conf->addr.ss_family == AF_INET6 &&
-		     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
-		    bind(fd, (const struct sockaddr *)&conf->addr, conf->addrlen) < 0) {
-			err = errno;
-			if (fd >= 0)
-				close(fd);
-			if (err == EADDRINUSE && !port_has_listener(listen_port(conf)))
-				continue;	/* a stopped server's connections: the binds decide */
-			snprintf(error, sizeof(error), "listen on %s: %s%s", conf->text, strerror(err),
-			    err == EADDRINUSE ? " (another popgate, or another server, listens "
-			    "there)" : "");
-			*error_r = error;
-			return -1;
-		}
-		close(fd);
+	/* Bound without SO_REUSEPORT, a probe fails with EADDRINUSE while any socket listens
+	 * there (this address, the wildcard, or a specific one under our wildcard), with the
+	 * option or without it; SO_REUSEADDR lets it past connections of an earlier run still
+	 * in TIME_WAIT, unless that server set SO_REUSEPORT alone: then the kernel's table of
+	 * listeners tells. */
+	fd = socket(conf->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    (conf->addr.ss_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+	    bind(fd, (const struct sockaddr *)&conf->addr, conf->addrlen) < 0) {
+		err = errno;
+		if (fd >= 0)
+			close(fd);
+		if (err == EADDRINUSE && !port_has_listener(listen_port(conf)))
+			return 0;	/* a stopped server's connections: the binds decide */
+		snprintf(error, sizeof(error), "listen on %s: %s%s", conf->text, strerror(err),
+		    err == EADDRINUSE ? " (another popgate, or another server, listens there)" :
+		    "");
+		*error_r = error;
+		return -1;
 	}
+	close(fd);
 	return 0;
+}
+
+int
+gw_listen_addresses_free(const struct gw_config *cfg, const char **error_r)
+{
+	for (size_t i = 0; i < cfg->nlisten; i++)
+		if (gw_listen_address_free(&cfg->listen[i], error_r) < 0)
+			return -1;
+	return 0;
+}
+
+bool
+gw_listen_same_address(const struct gw_listen *a, const struct gw_listen *b)
+{
+	return a->addrlen == b->addrlen && a->addr.ss_family == b->addr.ss_family &&
+	    memcmp(&a->addr, &b->addr, a->addrlen) == 0;
+}
+
+int
+gw_listen_fd_bind(const struct gw_listen *conf, bool reuseport, const char **error_r)
+{
+	static char error[300];
+	int one = 1, fd;
+
+	fd = socket(conf->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
+	    (conf->addr.ss_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+	    bind(fd, (const struct sockaddr *)&conf->addr, conf->addrlen) < 0 ||
+	    listen(fd, LISTEN_BACKLOG) < 0) {
+		snprintf(error, sizeof(error), "listen on %s: %s", conf->text, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		*error_r = error;
+		return -1;
+	}
+	return fd;
 }
 
 int
 gw_listen_fds_bind(struct gw_listen_fds *f, const struct gw_config *cfg, bool reuseport,
     const char **error_r)
 {
-	static char error[300];
-
 	for (size_t i = 0; i < GW_LISTEN_MAX; i++)
 		f->fd[i] = -1;
 	f->n = 0;
 	for (size_t i = 0; i < cfg->nlisten; i++) {
-		const struct gw_listen *conf = &cfg->listen[i];
-		int one = 1, fd;
+		int fd = gw_listen_fd_bind(&cfg->listen[i], reuseport, error_r);
 
-		fd = socket(conf->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0 ||
-		    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-		    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
-		    (conf->addr.ss_family == AF_INET6 &&
-		     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
-		    bind(fd, (const struct sockaddr *)&conf->addr, conf->addrlen) < 0 ||
-		    listen(fd, LISTEN_BACKLOG) < 0) {
-			snprintf(error, sizeof(error), "listen on %s: %s", conf->text, strerror(errno));
-			if (fd >= 0)
-				close(fd);
+		if (fd < 0) {
 			gw_listen_fds_close(f);
-			*error_r = error;
 			return -1;
 		}
 		f->fd[i] = fd;

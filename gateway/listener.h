@@ -49,6 +49,13 @@ struct gw_listen_fds {
  * there: then no socket in the kernel's table listens on that port. 0, or -1 with *error_r
  * (static storage). Not for addresses this process already holds (a reload). */
 int gw_listen_addresses_free(const struct gw_config *cfg, const char **error_r);
+/* The same check for one address (a reload's new one). */
+int gw_listen_address_free(const struct gw_listen *conf, const char **error_r);
+/* Do a and b name the same socket address (family, address, port)? */
+bool gw_listen_same_address(const struct gw_listen *a, const struct gw_listen *b);
+/* One listening socket on conf (non-blocking, close-on-exec; see below for reuseport): the
+ * fd, or -1 with *error_r (static storage). */
+int gw_listen_fd_bind(const struct gw_listen *conf, bool reuseport, const char **error_r);
 /* Binds and listens on every [server] listen address (called before privileges are
  * dropped: privileged ports). reuseport: SO_REUSEPORT, so that each worker binds its own
  * socket to the same address and the kernel spreads connections over them. 0, or -1 with

@@ -1,6 +1,7 @@
-/* gateway/main.c: command line, config, privileges, and the one worker or the workers' supervisor.
+/* gateway/main.c: command line, config, and the master over the workers or the one process.
  *
  *   popgate -c FILE            run in the foreground, log to stderr (or syslog per [log])
+ *   popgate -d -c FILE         detach, write [server] pid_file (gateway/daemon.h)
  *   popgate -t -c FILE         check FILE: exit 0, or 1 naming the line and key at fault
  *   popgate -c FILE uidl ...   the offline UIDL tools (gateway/uidl_tool.h)
  *   popgate -V                 the version and the libraries' (gateway/version.h)
@@ -14,7 +15,9 @@
 
 #include "../common/log.h"
 #include "config.h"
+#include "daemon.h"
 #include "master.h"
+#include "notify.h"
 #include "privileges.h"
 #include "session.h"
 #include "tls.h"
@@ -26,11 +29,12 @@
 static void __attribute__((noreturn))
 usage(bool asked)
 {
-	fprintf(asked ? stdout : stderr, "usage: popgate [-t] -c FILE\n"
+	fprintf(asked ? stdout : stderr, "usage: popgate [-t | -d] -c FILE\n"
 	    "       popgate -V\n"
 	    GW_UIDL_USAGE
 	    "  -c FILE       configuration (see etc/popgate.ini)\n"
 	    "  -t            check the configuration and exit\n"
+	    "  -d            detach into the background, write [server] pid_file\n"
 	    "  -V            print the version, and the libraries' built with and running\n"
 	    "  -h            this text\n"
 	    GW_UIDL_HELP);
@@ -46,8 +50,11 @@ log_started(const struct gw_config *cfg)
 	if (cfg->idle_timeout < 600)
 		log_warn("[pop3] idle_timeout = %u is below RFC 1939's 10 minutes: slow clients may be "
 		    "cut off", cfg->idle_timeout);
-	log_info("popgate %s started, %u worker%s, upstream %s:%u (%s)", POPGATE_VERSION,
-	    cfg->workers, cfg->workers == 1 ? "" : "s", cfg->up_host, cfg->up_port,
+	if (cfg->user[0] == '\0' && geteuid() == 0)
+		log_warn("serving sessions as root ([server] allow_root = yes)");
+	log_info("popgate %s started, %s%u worker%s, upstream %s:%u (%s)", POPGATE_VERSION,
+	    cfg->master ? "a master and " : "one process, ", cfg->workers,
+	    cfg->workers == 1 ? "" : "s", cfg->up_host, cfg->up_port,
 	    cfg->up_security == GW_SEC_NONE ? "plain" :
 	    cfg->up_security == GW_SEC_TLS ? "tls" : "starttls");
 	if (cfg->mig_host[0] != '\0')
@@ -60,7 +67,7 @@ log_started(const struct gw_config *cfg)
 		    cfg->mig_host);
 }
 
-/* workers = 1: the process is the worker, no fork. Binds and loads keys, drops privileges,
+/* master = no: the process is the worker, no fork. Binds and loads keys, drops privileges,
  * then serves. */
 static int
 run_single(const struct gw_config *cfg)
@@ -79,37 +86,33 @@ run_single(const struct gw_config *cfg)
 		return 1;
 	}
 	log_started(cfg);
+	gw_notify_ready("serving, one process");
 	gw_worker_run(&w);
 	gw_worker_free(&w);
 	log_info("popgate stopped");
 	return 0;
 }
 
-/* workers > 1: binds a set of sockets per worker and loads keys, drops privileges (the
- * supervisor needs none: it forks, waits and signals its own workers), forks them and
- * supervises (gateway/master.h). */
+/* master = yes: the master binds a set of sockets per worker and loads keys, forks the
+ * workers, which drop privileges, and supervises them (gateway/master.h). Takes cfg (heap). */
 static int
-run_workers(const struct gw_config *cfg)
+run_master(const char *path, struct gw_config *cfg)
 {
-	struct gw_worker proto;
+	struct gw_worker *proto = calloc(1, sizeof(*proto));
 	struct gw_master m;
 	const char *error = NULL;
+	char status[120];
 	int rc;
 
-	if (gw_worker_load(&proto, cfg, &error) < 0) {
-		log_error("%s", error);
-		gw_worker_free(&proto);
-		return 1;
-	}
-	if (gw_master_init(&m, cfg, &proto, gw_session_accept, &error) < 0) {
-		log_error("%s", error);
-		gw_worker_free(&proto);
-		return 1;
-	}
-	if (gw_privileges_drop(cfg, GW_PRIV_SERVER, &error) < 0) {
-		log_error("%s", error);
-		gw_master_free(&m);
-		gw_worker_free(&proto);
+	if (proto == NULL || gw_worker_load(proto, cfg, &error) < 0 ||
+	    gw_master_init(&m, path, cfg, proto, gw_session_accept, &error) < 0) {
+		log_error("%s", error != NULL ? error : "out of memory");
+		if (proto != NULL) {
+			gw_worker_free(proto);
+			free(proto);
+		}
+		gw_config_free(cfg);
+		free(cfg);
 		return 1;
 	}
 	log_started(cfg);
@@ -121,9 +124,12 @@ run_workers(const struct gw_config *cfg)
 			break;
 		}
 	}
+	if (!m.failed) {
+		snprintf(status, sizeof(status), "serving, %u workers", cfg->workers);
+		gw_notify_ready(status);
+	}
 	rc = gw_master_run(&m);
 	gw_master_free(&m);
-	gw_worker_free(&proto);
 	log_info("popgate stopped");
 	return rc;
 }
@@ -134,14 +140,16 @@ main(int argc, char **argv)
 	struct gw_config cfg;
 	struct gw_uidl_cmd tool;
 	const char *path = NULL, *error = NULL;
-	bool check = false;
+	char *abs_path = NULL;
+	bool check = false, detach = false;
 	int ch, rc;
 
 	/* "+": options end at the first word, so a tool's own (export --user) are its own. */
-	while ((ch = getopt(argc, argv, "+c:thV")) != -1) {
+	while ((ch = getopt(argc, argv, "+c:tdhV")) != -1) {
 		switch (ch) {
 		case 'c': path = optarg; break;
 		case 't': check = true; break;
+		case 'd': detach = true; break;
 		case 'h': usage(true);
 		case 'V':
 			gw_version_print(stdout);
@@ -149,7 +157,7 @@ main(int argc, char **argv)
 		default: usage(false);
 		}
 	}
-	if (path == NULL || (optind != argc && (check ||
+	if (path == NULL || (detach && (check || optind != argc)) || (optind != argc && (check ||
 	    gw_uidl_parse(argc - optind, argv + optind, &tool) < 0)))
 		usage(false);
 	if (gw_config_load(&cfg, path, &error) < 0) {
@@ -172,16 +180,40 @@ main(int argc, char **argv)
 		gw_config_free(&cfg);
 		return 0;
 	}
+	/* A reload reads the file again, from / once detached. */
+	if ((abs_path = realpath(path, NULL)) == NULL) {
+		fprintf(stderr, "popgate: %s: %m\n", path);
+		gw_config_free(&cfg);
+		return 1;
+	}
 	log_set_level(cfg.log_level);
 	if (strcmp(cfg.log_target, "syslog") == 0)
 		log_use_syslog("popgate", LOG_MAIL);
 	signal(SIGPIPE, SIG_IGN);	/* EPIPE is handled where it happens */
-	if (gw_nofile_check(&cfg, true, &error) < 0) {
-		log_error("%s: %s", path, error);
+	if ((detach && gw_daemon_start(cfg.pid_file, &error) < 0) ||
+	    gw_nofile_check(&cfg, true, &error) < 0) {
+		log_error("%s: %s", abs_path, error);
 		gw_config_free(&cfg);
+		gw_daemon_end();
+		free(abs_path);
 		return 1;
 	}
-	rc = cfg.workers == 1 ? run_single(&cfg) : run_workers(&cfg);
-	gw_config_free(&cfg);
+	if (cfg.master) {
+		struct gw_config *owned = malloc(sizeof(*owned));
+
+		if (owned == NULL) {
+			log_error("out of memory");
+			rc = 1;
+			gw_config_free(&cfg);
+		} else {
+			*owned = cfg;		/* the master owns it now */
+			rc = run_master(abs_path, owned);
+		}
+	} else {
+		rc = run_single(&cfg);
+		gw_config_free(&cfg);
+	}
+	gw_daemon_end();
+	free(abs_path);
 	return rc;
 }

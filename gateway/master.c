@@ -1,17 +1,19 @@
-/* gateway/master.c: binding for, forking and supervising the workers; see master.h.
+/* gateway/master.c: binding for, forking, supervising and reloading the workers; see
+ * master.h.
  *
- * The supervisor has no event loop: it blocks SIGCHLD, SIGTERM and SIGINT and takes them
- * one at a time with sigtimedwait(), so nothing runs in a signal handler and no signal is
- * lost between two checks; its timeout is the next restart a back-off put off. Blocking
+ * The master has no event loop: it blocks SIGCHLD, SIGTERM, SIGINT and SIGHUP and takes
+ * them one at a time with sigtimedwait(), so nothing runs in a signal handler and no signal
+ * is lost between two checks; its timeout is the next restart a back-off put off. Blocking
  * them before the first fork also keeps a worker from being killed by a SIGTERM that comes
- * before its loop watches for it: the child keeps SIGTERM and SIGINT blocked until its
- * ev_signals are started, then unblocks them (a pending one is then delivered to libev's
- * handler). */
+ * before its loop watches for it: the child keeps SIGTERM, SIGINT and SIGUSR2 blocked until
+ * its ev_signals are started, then unblocks them (a pending one is then delivered to
+ * libev's handler); SIGHUP it ignores. */
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +23,10 @@
 #include "../common/log.h"
 #include <signal.h>
 
+#include "daemon.h"
 #include "master.h"
+#include "notify.h"
+#include "privileges.h"
 
 static double
 now_mono(void)
@@ -85,32 +90,34 @@ gw_nofile_check(const struct gw_config *cfg, bool apply, const char **error_r)
 }
 
 int
-gw_master_init(struct gw_master *m, const struct gw_config *cfg, struct gw_worker *proto,
-    gw_accept_fn *accept, const char **error_r)
+gw_master_init(struct gw_master *m, const char *path, struct gw_config *cfg,
+    struct gw_worker *proto, gw_accept_fn *accept, const char **error_r)
 {
 	memset(m, 0, sizeof(*m));
 	/* A parent that ignored SIGCHLD hands that on through exec: the kernel would reap the
 	 * workers itself, and a dead one would never be noticed. */
 	signal(SIGCHLD, SIG_DFL);
+	m->path = path;
 	m->cfg = cfg;
 	m->proto = proto;
 	m->accept = accept;
 	m->pid = getpid();
 	m->n = cfg->workers;
-	if (gw_listen_addresses_free(cfg, error_r) < 0)
+	m->generation = 1;
+	sigprocmask(SIG_SETMASK, NULL, &m->oldmask);	/* what gw_master_free() restores */
+	if (gw_privileges_check(cfg, error_r) < 0 || gw_listen_addresses_free(cfg, error_r) < 0)
 		return -1;
 	for (unsigned i = 0; i < m->n; i++) {
-		if (gw_listen_fds_bind(&m->slot[i].fds, cfg, true, error_r) < 0) {
-			for (unsigned j = 0; j < i; j++)
-				gw_listen_fds_close(&m->slot[j].fds);
-			return -1;
-		}
+		if (gw_listen_fds_bind(&m->slot[i].fds, cfg, true, error_r) < 0)
+			return -1;	/* gw_master_free() closes the slots bound before */
 	}
+	gw_privileges_no_core();
 	sigemptyset(&m->waited);
 	sigaddset(&m->waited, SIGCHLD);
 	sigaddset(&m->waited, SIGTERM);
 	sigaddset(&m->waited, SIGINT);
-	sigprocmask(SIG_BLOCK, &m->waited, &m->oldmask);
+	sigaddset(&m->waited, SIGHUP);
+	sigprocmask(SIG_BLOCK, &m->waited, NULL);
 	return 0;
 }
 
@@ -123,18 +130,26 @@ worker_main(struct gw_master *m, unsigned i)
 	sigset_t mask = m->oldmask;
 
 	/* The other workers' sockets: never accepted on here, and held here they would
-	 * outlive their own worker's and the supervisor's close at a stop, staying in the
+	 * outlive their own worker's and the master's close at a stop, staying in the
 	 * kernel's SO_REUSEPORT group with a share of new connections nobody accepts. */
 	for (unsigned j = 0; j < m->n; j++)
 		if (j != i)
 			gw_listen_fds_close(&m->slot[j].fds);
-	/* A worker whose supervisor is gone (kill -9) stops as if told to. */
-	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+	gw_daemon_forget();
+	signal(SIGHUP, SIG_IGN);	/* the master's to take; a pending one is dropped */
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGUSR2);
 	sigprocmask(SIG_SETMASK, &mask, NULL);	/* SIGCHLD back; see the file's header */
+	if (gw_privileges_drop(m->cfg, GW_PRIV_SERVER, &error) < 0) {
+		log_error("worker=%u: %s", i + 1, error);
+		exit(1);
+	}
+	/* After the drop, which clears it: a worker whose master is gone (kill -9) stops as
+	 * if told to. Then the check for a master that died before it was set. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
 	if (getppid() != m->pid) {
-		log_error("worker=%u: the supervisor is gone before the worker started", i + 1);
+		log_error("worker=%u: the master is gone before the worker started", i + 1);
 		exit(1);
 	}
 	if (gw_worker_start(w, i + 1, &fds, m->accept, &error) < 0) {
@@ -181,7 +196,14 @@ gw_master_spawn(struct gw_master *m, unsigned i, const char **error_r)
 void
 gw_master_stop(struct gw_master *m, int sig)
 {
+	if (!m->stopping)
+		gw_notify_stopping();
 	m->stopping = true;
+	/* Retiring workers are draining already, with no deadline: a stop gives them the
+	 * serving generation's [server] shutdown_timeout. */
+	for (unsigned r = 0; r < m->nretired; r++)
+		if (kill(m->retired[r], sig) < 0 && errno != ESRCH)
+			log_warn("pid %d: kill: %s", (int)m->retired[r], strerror(errno));
 	for (unsigned i = 0; i < m->n; i++) {
 		m->slot[i].restart_at = 0;
 		if (m->slot[i].pid > 0 && kill(m->slot[i].pid, sig) < 0 && errno != ESRCH)
@@ -210,6 +232,28 @@ schedule(struct gw_master *m, unsigned i, double ran, char *buf, size_t size)
 	return buf;
 }
 
+/* pid was an older generation's worker (or nobody's we know): it is no longer waited for. */
+static void
+retired_ended(struct gw_master *m, pid_t pid, int status)
+{
+	unsigned r;
+
+	for (r = 0; r < m->nretired && m->retired[r] != pid; r++)
+		;
+	if (r == m->nretired)
+		return;
+	m->retired[r] = m->retired[--m->nretired];
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		log_info("pid %d, a worker of an earlier configuration, finished its sessions "
+		    "(%u such left)", (int)pid, m->nretired);
+	else if (WIFSIGNALED(status))
+		log_error("pid %d, a worker of an earlier configuration, was killed by signal %d",
+		    (int)pid, WTERMSIG(status));
+	else
+		log_error("pid %d, a worker of an earlier configuration, exited with status %d",
+		    (int)pid, WEXITSTATUS(status));
+}
+
 /* A worker ended: what it says, and when its slot is forked again. Its sockets stay (see
  * master.h). */
 static void
@@ -221,8 +265,10 @@ reaped(struct gw_master *m, pid_t pid, int status)
 
 	for (i = 0; i < m->n && m->slot[i].pid != pid; i++)
 		;
-	if (i == m->n)
-		return;			/* not a worker's */
+	if (i == m->n) {
+		retired_ended(m, pid, status);
+		return;
+	}
 	m->slot[i].pid = 0;
 	m->alive--;
 	if (m->stopping) {
@@ -302,6 +348,159 @@ reap_all(struct gw_master *m)
 	}
 }
 
+/* The sockets a new generation (cfg) starts on, into fresh[0 .. cfg->workers): slot i keeps
+ * the socket the serving slot i has for the same address (a dup: the old worker closes its
+ * own as it retires; connections queued there are the new worker's), and binds a new one
+ * where it has none, joining the SO_REUSEPORT group of an address some slot holds, or, for
+ * an address none holds, after the check that nobody else listens there. A slot dropped
+ * (fewer workers) or an address dropped closes with the old generation. 0, or -1 with
+ * *error_r and nothing of fresh left open. */
+static int
+rebind(struct gw_master *m, const struct gw_config *cfg, struct gw_master_slot *fresh,
+    const char **error_r)
+{
+	static char error[300];
+
+	for (unsigned i = 0; i < cfg->workers; i++) {
+		memset(&fresh[i], 0, sizeof(fresh[i]));
+		for (size_t j = 0; j < GW_LISTEN_MAX; j++)
+			fresh[i].fds.fd[j] = -1;
+	}
+	for (unsigned i = 0; i < cfg->workers; i++) {
+		struct gw_listen_fds *f = &fresh[i].fds;
+
+		f->n = cfg->nlisten;
+		for (size_t j = 0; j < cfg->nlisten; j++) {
+			const struct gw_listen *want = &cfg->listen[j];
+			bool held = false;
+			int fd = -1;
+
+			for (unsigned k = 0; k < m->n; k++) {
+				for (size_t a = 0; a < m->slot[k].fds.n; a++) {
+					if (m->slot[k].fds.fd[a] < 0 ||
+					    !gw_listen_same_address(&m->cfg->listen[a], want))
+						continue;
+					held = true;
+					if (k == i)
+						fd = fcntl(m->slot[k].fds.fd[a], F_DUPFD_CLOEXEC, 3);
+				}
+			}
+			if (fd < 0 && held)
+				fd = gw_listen_fd_bind(want, true, error_r);
+			else if (fd < 0 && gw_listen_address_free(want, error_r) == 0)
+				fd = gw_listen_fd_bind(want, true, error_r);
+			if (fd < 0) {
+				if (*error_r == NULL) {
+					snprintf(error, sizeof(error), "listen on %s: %s", want->text,
+					    strerror(errno));
+					*error_r = error;
+				}
+				for (unsigned k = 0; k <= i; k++)
+					gw_listen_fds_close(&fresh[k].fds);
+				return -1;
+			}
+			f->fd[j] = fd;
+		}
+	}
+	return 0;
+}
+
+/* An old generation's worker: told to retire once the new one runs (SIGUSR2), waited for. */
+static void
+retire(struct gw_master *m, pid_t pid)
+{
+	if (m->nretired == GW_RETIRED_MAX) {
+		log_warn("%u workers of earlier configurations still run: pid %d is no longer "
+		    "waited for", GW_RETIRED_MAX, (int)m->retired[0]);
+		memmove(&m->retired[0], &m->retired[1], (GW_RETIRED_MAX - 1) * sizeof(pid_t));
+		m->nretired--;
+	}
+	m->retired[m->nretired++] = pid;
+}
+
+/* SIGHUP: the ini and the keys again, a new generation on the same sockets, the old one
+ * retired; or, when anything fails, a log line and the serving generation unchanged. */
+static void
+reload(struct gw_master *m)
+{
+	struct gw_master_slot fresh[GW_WORKERS_MAX];
+	struct gw_config *cfg = calloc(1, sizeof(*cfg));
+	struct gw_worker *proto = calloc(1, sizeof(*proto));
+	unsigned first_retired = m->nretired, spawned = 0;
+	const char *error = NULL;
+	char status[160];
+
+	gw_notify_reloading();
+	log_info("SIGHUP: reloading %s", m->path);
+	if (cfg == NULL || proto == NULL) {
+		error = "out of memory";
+		goto refused;
+	}
+	if (gw_config_load(cfg, m->path, &error) < 0)
+		goto refused;
+	if (!cfg->master) {
+		error = "[server] master = no is taken at a start, not at a reload";
+		goto refused;
+	}
+	if (gw_nofile_check(cfg, true, &error) < 0 || gw_privileges_check(cfg, &error) < 0 ||
+	    gw_worker_load(proto, cfg, &error) < 0)
+		goto refused;
+	gw_worker_keep_shared(proto, m->proto);
+	if (rebind(m, cfg, fresh, &error) < 0)
+		goto refused;
+
+	/* Taken. The serving generation retires: its pids are waited for, its sockets here
+	 * are closed (the new slots hold dups), and it is told once the new one is forked. */
+	for (unsigned i = 0; i < m->n; i++) {
+		if (m->slot[i].pid > 0)
+			retire(m, m->slot[i].pid);
+		gw_listen_fds_close(&m->slot[i].fds);
+		memset(&m->slot[i], 0, sizeof(m->slot[i]));
+	}
+	gw_worker_free(m->proto);
+	free(m->proto);
+	gw_config_free(m->cfg);
+	free(m->cfg);
+	m->cfg = cfg;
+	m->proto = proto;
+	m->n = cfg->workers;
+	m->alive = 0;
+	m->generation++;
+	memcpy(m->slot, fresh, m->n * sizeof(fresh[0]));
+	log_set_level(cfg->log_level);
+	for (unsigned i = 0; i < m->n; i++) {
+		char when[120];
+
+		if (gw_master_spawn(m, i, &error) == 0)
+			spawned++;
+		else
+			log_error("%s; %s", error, schedule(m, i, 0, when, sizeof(when)));
+	}
+	for (unsigned r = first_retired; r < m->nretired; r++)
+		if (kill(m->retired[r], SIGUSR2) < 0 && errno != ESRCH)
+			log_warn("pid %d: kill: %s", (int)m->retired[r], strerror(errno));
+	log_info("reloaded: configuration %u, %u of %u workers started; %u workers of earlier "
+	    "configurations finish their sessions", m->generation, spawned, m->n,
+	    m->nretired);
+	snprintf(status, sizeof(status), "serving, %u workers, configuration %u", m->n,
+	    m->generation);
+	gw_notify_ready(status);
+	return;
+
+refused:
+	log_error("reload refused, the configuration in use keeps serving: %s", error);
+	if (proto != NULL) {
+		if (proto->cfg != NULL)
+			gw_worker_free(proto);
+		free(proto);
+	}
+	if (cfg != NULL) {
+		gw_config_free(cfg);
+		free(cfg);
+	}
+	gw_notify_ready("serving; the last reload was refused (see the log)");
+}
+
 int
 gw_master_run(struct gw_master *m)
 {
@@ -310,7 +509,7 @@ gw_master_run(struct gw_master *m)
 		siginfo_t si;
 		int sig;
 
-		if (m->alive == 0 && wait < 0)
+		if (m->alive == 0 && m->nretired == 0 && wait < 0)
 			break;			/* stopped (nothing is restarted then) */
 		if (wait >= 0) {
 			struct timespec ts = {
@@ -331,6 +530,10 @@ gw_master_run(struct gw_master *m)
 		 * before a SIGTERM that came first (the lower signal number is taken first): it
 		 * died while serving, not while stopping. */
 		reap_all(m);
+		if (sig == SIGHUP && m->stopping)
+			log_info("SIGHUP while stopping: not reloading");
+		else if (sig == SIGHUP)
+			reload(m);
 		if (sig == SIGTERM || sig == SIGINT) {
 			if (!m->stopping)
 				log_info("signal %d: stopping %u workers", sig, m->alive);
@@ -345,5 +548,15 @@ gw_master_free(struct gw_master *m)
 {
 	for (unsigned i = 0; i < m->n; i++)
 		gw_listen_fds_close(&m->slot[i].fds);
+	if (m->proto != NULL) {
+		gw_worker_free(m->proto);
+		free(m->proto);
+	}
+	if (m->cfg != NULL) {
+		gw_config_free(m->cfg);
+		free(m->cfg);
+	}
+	m->proto = NULL;
+	m->cfg = NULL;
 	sigprocmask(SIG_SETMASK, &m->oldmask, NULL);
 }

@@ -15,6 +15,12 @@ enum gw_privileges_for {
 			   gateway's) */
 };
 
+/* No core dumps (the process will hold keys and passwords), privileges kept: the master. */
+void gw_privileges_no_core(void);
+/* Would gw_privileges_drop(cfg, GW_PRIV_SERVER) succeed (the user and group exist; root is
+ * allowed)? Checked by the master before it forks workers that drop them. 0, or -1 with
+ * *error_r. */
+int gw_privileges_check(const struct gw_config *cfg, const char **error_r);
 /* No core dumps (the gateway holds passwords in flight), then becomes cfg->user with
  * cfg->group (else the user's primary group) and no supplementary groups, when a user is
  * set. 0, or -1 with *error_r (static storage). */

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "../common/log.h"
+#include "notify.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -52,6 +53,34 @@ drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 #define STOP_AGAIN_AFTER 2.0	/* s: a signal sooner is the first stop's twin */
 
+/* No new connection, from now on: the listeners close (the sockets stay open in the master
+ * and in the next generation, if any), and so does the probe. */
+static void
+stop_accepting(struct gw_worker *w)
+{
+	gw_listeners_close(&w->listeners);
+	gw_probe_stop(&w->probe, true);
+}
+
+/* SIGUSR2, from the master at a reload: a newer generation of workers takes the new
+ * connections; this one lets its sessions finish at their own pace (their idle and upstream
+ * timeouts still apply) and exits when the last ends. A stop that comes later gives them
+ * [server] shutdown_timeout. */
+static void
+retire_cb(struct ev_loop *loop, ev_signal *sig, int revents)
+{
+	struct gw_worker *w = sig->data;
+
+	(void)loop;
+	(void)revents;
+	if (w->stopping)
+		return;
+	w->stopping = w->retiring = true;
+	stop_accepting(w);
+	log_info("worker=%u retires (a reload started newer workers): %u open sessions may "
+	    "finish", w->index, (unsigned)w->sessions.count);
+}
+
 /* SIGTERM/SIGINT: no new connection; the open sessions may finish what they do (a RETR, a
  * QUIT) for [server] shutdown_timeout seconds, then end. A second signal ends them at once. */
 static void
@@ -62,8 +91,8 @@ stop_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (w->stopping) {
-		/* The same stop told twice (systemd's SIGTERM to the cgroup and the supervisor's,
+	if (w->stopping && !w->retiring) {
+		/* The same stop told twice (systemd's SIGTERM to the cgroup and the master's,
 		 * or Ctrl-C's to the process group), not an operator asking again. */
 		if (ev_now(w->loop) - w->stop_at < STOP_AGAIN_AFTER)
 			return;
@@ -71,10 +100,14 @@ stop_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 		end_open_sessions(w);
 		return;
 	}
+	if (!w->stopping) {
+		stop_accepting(w);
+		if (w->index == 0)
+			gw_notify_stopping();	/* master = no: this process is systemd's */
+	}
 	w->stopping = true;
+	w->retiring = false;
 	w->stop_at = ev_now(w->loop);
-	gw_listeners_close(&w->listeners);
-	gw_probe_stop(&w->probe, true);
 	if (t == 0) {
 		log_info("signal %d: stopping; open sessions end without changing their mailboxes",
 		    sig->signum);
@@ -84,6 +117,27 @@ stop_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 	log_info("signal %d: stopping; open sessions may finish for up to %u s", sig->signum, t);
 	ev_timer_set(&w->drain, (ev_tstamp)t, 0.);
 	ev_timer_start(w->loop, &w->drain);
+}
+
+/* SIGHUP with [server] master = no: nothing can be reloaded in place (the sessions read
+ * the configuration, and the keys may be root's). */
+static void
+hup_cb(struct ev_loop *loop, ev_signal *sig, int revents)
+{
+	(void)loop;
+	(void)sig;
+	(void)revents;
+	log_warn("SIGHUP: [server] master = no cannot reload; restart popgate to apply a new "
+	    "configuration");
+}
+
+void
+gw_worker_keep_shared(struct gw_worker *to, const struct gw_worker *from)
+{
+	/* Nothing yet: what every generation shares (counters, cross-worker tables) lives in
+	 * regions main() maps once before the first fork, and is handed on here. */
+	(void)to;
+	(void)from;
 }
 
 int
@@ -132,9 +186,15 @@ gw_worker_start(struct gw_worker *w, unsigned index, struct gw_listen_fds *fds,
 	w->drain.data = w;
 	ev_signal_init(&w->sigterm, stop_cb, SIGTERM);
 	ev_signal_init(&w->sigint, stop_cb, SIGINT);
-	w->sigterm.data = w->sigint.data = w;
+	ev_signal_init(&w->sigusr2, retire_cb, SIGUSR2);
+	ev_signal_init(&w->sighup, hup_cb, SIGHUP);
+	w->sigterm.data = w->sigint.data = w->sigusr2.data = w->sighup.data = w;
 	ev_signal_start(w->loop, &w->sigterm);
 	ev_signal_start(w->loop, &w->sigint);
+	if (index > 0)
+		ev_signal_start(w->loop, &w->sigusr2);	/* a master's worker */
+	else
+		ev_signal_start(w->loop, &w->sighup);	/* the one process */
 	return 0;
 }
 
@@ -167,6 +227,8 @@ gw_worker_free(struct gw_worker *w)
 		ev_timer_stop(w->loop, &w->drain);
 		ev_signal_stop(w->loop, &w->sigterm);
 		ev_signal_stop(w->loop, &w->sigint);
+		ev_signal_stop(w->loop, &w->sigusr2);
+		ev_signal_stop(w->loop, &w->sighup);
 		ev_loop_destroy(w->loop);
 		w->loop = NULL;
 	}

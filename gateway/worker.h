@@ -47,7 +47,10 @@ struct gw_worker {
 	ev_timer sweeper;		/* idle sessions give their buffers back (io.h) */
 	ev_timer drain;			/* a stop's [server] shutdown_timeout */
 	ev_signal sigterm, sigint;
-	bool stopping;
+	ev_signal sigusr2;		/* a master's worker: retire (a reload) */
+	ev_signal sighup;		/* master = no: a reload, which it cannot do */
+	bool stopping;			/* accepts no more; exits when the last session ends */
+	bool retiring;			/* stopping for a reload: no deadline until a stop */
 	ev_tstamp stop_at;		/* when the first stop signal came */
 	struct gw_login_guard guard;
 	struct gw_probe probe;		/* CAPA lists XOAUTH2/OAUTHBEARER by what it knows */
@@ -66,6 +69,9 @@ int gw_worker_load(struct gw_worker *w, const struct gw_config *cfg, const char 
 int gw_worker_start(struct gw_worker *w, unsigned index, struct gw_listen_fds *fds,
     gw_accept_fn *accept, const char **error_r);
 void gw_worker_run(struct gw_worker *w);
+/* A reload's new proto (to, loaded) takes what every generation shares from the serving
+ * one's (from). */
+void gw_worker_keep_shared(struct gw_worker *to, const struct gw_worker *from);
 void gw_worker_free(struct gw_worker *w);
 
 #endif

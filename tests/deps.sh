@@ -6,6 +6,7 @@ set -euo pipefail
 pkgs=(
 	build-essential pkg-config
 	libev-dev libssl-dev libsqlite3-dev libinih-dev libcmocka-dev	# build + unit tests
+	libsystemd-dev							# sd_notify (Type=notify)
 	dovecot-imapd dovecot-pop3d openssl				# the real upstream (and a POP3 peer)
 	python3 python3-pytest python3-pytest-timeout			# the integration tests
 	curl fetchmail mpop getmail6					# real POP3 clients

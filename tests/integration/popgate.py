@@ -38,9 +38,10 @@ def base_config(tmp, imap_port, listen_port):
 	return {
 		# Tests run as root without a service user to drop to: say so explicitly.
 		# shutdown_timeout 0: stop() ends popgate at once, whatever sessions a test left open
-		# (tests of the drain set it).
-		"server": {"listen": "127.0.0.1:%d" % listen_port, "workers": "1", "allow_root": "yes",
-			"shutdown_timeout": "0"},
+		# (tests of the drain set it). master = no: one process, whose pid is the server's
+		# (tests that set server.workers get the master, see apply_overrides()).
+		"server": {"listen": "127.0.0.1:%d" % listen_port, "workers": "1", "master": "no",
+			"allow_root": "yes", "shutdown_timeout": "0"},
 		"upstream": {"host": "127.0.0.1", "port": str(imap_port), "security": "none",
 			"ca_file": "", "mailbox": "INBOX"},
 		"cache": {"path": os.path.join(str(tmp), "uidl.sqlite")},
@@ -50,6 +51,9 @@ def base_config(tmp, imap_port, listen_port):
 
 
 def apply_overrides(cfg, overrides):
+	# A test that asks for workers asks for the master over them, unless it says otherwise.
+	if "server.workers" in overrides and "server.master" not in overrides:
+		cfg.get("server", {}).pop("master", None)
 	for name, value in overrides.items():
 		section, _, key = name.partition(".")
 		assert section and key, "override %r is not section.key" % name

@@ -209,7 +209,9 @@ def test_max_sessions_beyond_the_hard_descriptor_limit_is_refused(dovecot, tmp_p
 
 
 def test_workers_run_as_the_service_user(dovecot, tmp_path):
-	# The supervisor drops privileges before it forks: it and every worker are [server] user.
+	# Every worker, which reads the network, is [server] user with no capability left and no
+	# way back; the master, which reads none, stays root to reload root's keys and bind
+	# privileged ports again (nginx's and Dovecot's model).
 	import pwd
 	import tempfile
 	nobody = pwd.getpwnam("nobody")
@@ -220,10 +222,15 @@ def test_workers_run_as_the_service_user(dovecot, tmp_path):
 		"cache.path": os.path.join(cache_dir, "uidl.sqlite")})
 	try:
 		pids = worker_pids(pg, 2)
-		for pid in [pg.proc.pid] + list(pids.values()):
+		for pid in pids.values():
 			with open("/proc/%d/status" % pid) as f:
-				uid = [l for l in f if l.startswith("Uid:")][0]
-			assert uid.split()[1:3] == [str(nobody.pw_uid)] * 2, (pid, uid)
+				status = dict(l.split(":", 1) for l in f)
+			assert status["Uid"].split() == [str(nobody.pw_uid)] * 4, (pid, status["Uid"])
+			assert status["Gid"].split() == [str(nobody.pw_gid)] * 4, (pid, status["Gid"])
+			assert status["Groups"].split() == [str(nobody.pw_gid)], (pid, status["Groups"])
+			assert int(status["CapEff"], 16) == 0 and int(status["CapPrm"], 16) == 0, status
+		with open("/proc/%d/status" % pg.proc.pid) as f:
+			assert [l for l in f if l.startswith("Uid:")][0].split()[1] == "0"
 		with Pop3Raw("127.0.0.1", pg.port) as c:
 			c.login("bob", dovecot.users["bob"])
 			assert c.cmd("UIDL 1").startswith(b"+OK 1 ")
