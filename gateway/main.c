@@ -170,7 +170,8 @@ main(int argc, char **argv)
 		gw_config_free(&cfg);
 		return rc;
 	}
-	if (check && (gw_tls_check(&cfg, &error) < 0 || gw_nofile_check(&cfg, false, &error) < 0)) {
+	if (check && (gw_tls_check(&cfg, &error) < 0 || gw_nofile_check(&cfg, false, &error) < 0 ||
+	    gw_privileges_check(&cfg, &error) < 0)) {
 		fprintf(stderr, "popgate: %s: %s\n", path, error);
 		gw_config_free(&cfg);
 		return 1;

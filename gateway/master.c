@@ -385,6 +385,8 @@ rebind(struct gw_master *m, const struct gw_config *cfg, struct gw_master_slot *
 						fd = fcntl(m->slot[k].fds.fd[a], F_DUPFD_CLOEXEC, 3);
 				}
 			}
+			/* ... or the new slots before this one bound it (a new address). */
+			held = held || i > 0;
 			if (fd < 0 && held)
 				fd = gw_listen_fd_bind(want, true, error_r);
 			else if (fd < 0 && gw_listen_address_free(want, error_r) == 0)

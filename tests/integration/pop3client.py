@@ -6,9 +6,12 @@ import socket
 
 
 class Pop3Raw:
-	def __init__(self, host, port, timeout=30, source=None):
+	def __init__(self, host, port, timeout=30, source=None, ssl_context=None):
+		"""ssl_context: implicit TLS (POP3S), verified against 127.0.0.1 by that context."""
 		self.sock = socket.create_connection((host, port), timeout=timeout,
 			source_address=(source, 0) if source else None)
+		if ssl_context is not None:
+			self.sock = ssl_context.wrap_socket(self.sock, server_hostname=host)
 		self.file = self.sock.makefile("rb")
 		self.greeting = self.readline()
 

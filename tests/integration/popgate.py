@@ -108,14 +108,15 @@ class Popgate:
 		self.proc = None
 		self.returncode = None
 
-	def start(self, timeout=10.0, preexec_fn=None):
-		"""preexec_fn: run in the child before popgate (e.g. to set its resource limits)."""
+	def start(self, timeout=10.0, preexec_fn=None, env=None):
+		"""preexec_fn: run in the child before popgate (e.g. to set its resource limits);
+		env: variables added to the environment popgate gets."""
 		b = popgate_bin()
 		assert b, "POPGATE_BIN does not name an executable"
 		with open(self.log_path, "ab") as log:
 			self.proc = subprocess.Popen([b, "-c", self.ini_path], stdin=subprocess.DEVNULL,
 				stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-				preexec_fn=preexec_fn)
+				preexec_fn=preexec_fn, env=dict(os.environ, **env) if env else None)
 		# Behind the PROXY protocol the greeting comes after a header: the proxy's own
 		# check (v1 UNKNOWN) from 127.0.0.1, which the tests trust.
 		hello = b"PROXY UNKNOWN\r\n" if re.search(r"(?m)^proxy_protocol = yes$",
