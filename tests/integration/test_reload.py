@@ -21,7 +21,7 @@ import dovecot as dovecot_mod
 from helpers import assert_same_bytes, wait_until
 from messages import pop3_bytes
 from pop3client import Pop3Raw, unstuff
-from popgate import popgate_bin, popgate_ini, start_popgate
+from popgate import SANITIZER_MARKS, popgate_bin, popgate_ini, start_popgate
 
 pytestmark = pytest.mark.popgate_only
 
@@ -390,6 +390,7 @@ def test_daemon_mode_writes_and_removes_its_pid_file(dovecot, tmp_path):
 		os.kill(pid, signal.SIGTERM)
 		assert wait_until(lambda: not alive(pid), 15), open(log).read()[-3000:]
 		assert not os.path.exists(pidfile), "the PID file outlived the daemon"
+		assert not [m for m in SANITIZER_MARKS if m in open(log).read()], open(log).read()
 	finally:
 		if alive(pid):
 			os.kill(pid, signal.SIGKILL)

@@ -37,10 +37,16 @@ def upstream_count(dovecot, user, password):
 		m.logout()
 
 
-def test_a_retr_under_way_completes_and_quit_deletes(dovecot, tmp_path):
+@pytest.mark.parametrize("workers", [None, 2], ids=["one-process", "master-2-workers"])
+def test_a_retr_under_way_completes_and_quit_deletes(dovecot, tmp_path, workers):
+	"""One process, or a master that passes the signals on to two workers: the worker without
+	a session exits at once, the other when its session ends, then the master."""
 	user, password, msgs = dovecot.fresh_user(include_big=True)
 	big = max(range(len(msgs)), key=lambda i: len(msgs[i]))
-	pg = start_popgate(tmp_path, dovecot.imap_port, **{"server.shutdown_timeout": 30})
+	overrides = {"server.shutdown_timeout": 30}
+	if workers:
+		overrides["server.workers"] = workers
+	pg = start_popgate(tmp_path, dovecot.imap_port, **overrides)
 	try:
 		c = Pop3Raw("127.0.0.1", pg.port)
 		c.login(user, password)
