@@ -15,6 +15,8 @@
 #include "../common/log.h"
 #include "config.h"
 #include "master.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "privileges.h"
 #include "session.h"
 #include "tls.h"
@@ -181,7 +183,17 @@ main(int argc, char **argv)
 		gw_config_free(&cfg);
 		return 1;
 	}
+	/* The numbers' region and the scrape sockets: once, here, before any fork and while
+	 * privileged (gateway/metrics.h), never again at a reload. */
+	if (gw_metrics_init(&error) < 0 || gw_metrics_http_bind(&cfg, &error) < 0) {
+		log_error("%s", error);
+		gw_config_free(&cfg);
+		return 1;
+	}
+	for (size_t i = 0; i < cfg.nmetrics_listen; i++)
+		log_info("metrics on http://%s/metrics", cfg.metrics_listen[i].text);
 	rc = cfg.workers == 1 ? run_single(&cfg) : run_workers(&cfg);
+	gw_metrics_http_close();
 	gw_config_free(&cfg);
 	return rc;
 }

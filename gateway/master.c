@@ -22,6 +22,8 @@
 #include <signal.h>
 
 #include "master.h"
+#include "metrics.h"
+#include "metrics_http.h"
 
 static double
 now_mono(void)
@@ -182,6 +184,7 @@ void
 gw_master_stop(struct gw_master *m, int sig)
 {
 	m->stopping = true;
+	gw_metrics_http_close();	/* the workers close theirs as they stop */
 	for (unsigned i = 0; i < m->n; i++) {
 		m->slot[i].restart_at = 0;
 		if (m->slot[i].pid > 0 && kill(m->slot[i].pid, sig) < 0 && errno != ESRCH)
@@ -219,6 +222,8 @@ reaped(struct gw_master *m, pid_t pid, int status)
 	double ran;
 	unsigned i;
 
+	/* Its open sessions are gone with it (a kill -9 never decremented them). */
+	gw_metrics_forget_pid(pid);
 	for (i = 0; i < m->n && m->slot[i].pid != pid; i++)
 		;
 	if (i == m->n)
