@@ -103,8 +103,7 @@ reply(struct gw_scrape *sc, const char *status, const char *extra, bool head_onl
 	if (ok) {
 		gw_metrics_snapshot(&v);
 		if (metrics_format(&v, &body) < 0) {
-			buf_free(&body);
-			buf_reset(&body);
+			buf_free(&body);	/* empty, and not failed any more */
 			status = "500 Internal Server Error";
 			ok = false;
 		}

@@ -166,6 +166,51 @@ def test_promtool_accepts_the_text_with_every_family(dovecot, tmp_path):
 		pg.stop()
 
 
+def test_failures_are_counted_by_reason_and_kind(dovecot, tmp_path):
+	"""An upstream that is down, credentials that could never be sent, an unknown verb, an
+	idle client; then plaintext refused by a second gateway."""
+	mport, dead = dovecot_mod.free_ports(2)
+	pg = start_popgate(tmp_path / "a", dead, **{"metrics.listen": "127.0.0.1:%d" % mport,
+		"pop3.idle_timeout": 1})
+	try:
+		assert wait_until(lambda: scrape(mport)["popgate_sessions_active"] == 0, 5)
+		m0 = scrape(mport)
+		with Pop3Raw("127.0.0.1", pg.port) as c:
+			assert_ok(c.cmd("USER someone"))
+			assert c.cmd("PASS secret").startswith(b"-ERR [SYS/TEMP]")
+			assert_ok(c.cmd("USER someone"))
+			assert c.cmd("PASS").startswith(b"-ERR [AUTH]")
+			assert_err(c.cmd("XYZZY"))
+			assert_ok(c.quit())
+		with Pop3Raw("127.0.0.1", pg.port, timeout=10) as c:	# says nothing: autologout
+			assert b"inactivity" in c.readline()
+		assert wait_until(lambda: scrape(mport)["popgate_sessions_active"] == 0, 5)
+		m = scrape(mport)
+		d = {k: v - m0.get(k, 0) for k, v in m.items()}
+		assert d['popgate_login_failures_total{reason="upstream_unavailable"}'] == 1, d
+		assert d['popgate_login_failures_total{reason="invalid_credentials"}'] == 1, d
+		assert sum(v for k, v in d.items() if k.startswith("popgate_login_failures")) == 2
+		assert d["popgate_logins_total"] == 0
+		assert d['popgate_pop3_commands_total{command="other"}'] == 1, d
+		assert d['popgate_errors_total{kind="upstream_connect"}'] >= 1, d
+		assert d['popgate_errors_total{kind="client_timeout"}'] == 1, d
+		# no upstream was ever ready: nothing to time
+		assert m["popgate_upstream_connect_duration_seconds_count"] == 0
+	finally:
+		pg.stop()
+	pg = start_popgate(tmp_path / "b", dovecot.imap_port, **{
+		"metrics.listen": "127.0.0.1:%d" % mport, "pop3.allow_plaintext_auth": "no"})
+	try:
+		with Pop3Raw("127.0.0.1", pg.port) as c:
+			assert_err(c.cmd("USER alice"))		# not an attempt yet: not counted
+			assert_err(c.cmd("PASS secret"))
+			assert_ok(c.quit())
+		m = scrape(mport)
+		assert m['popgate_login_failures_total{reason="plaintext_refused"}'] == 1, m
+	finally:
+		pg.stop()
+
+
 def test_other_paths_and_methods_are_refused(dovecot, tmp_path):
 	pg, mport = start(dovecot, tmp_path, 1)
 	try:
