@@ -211,6 +211,27 @@ def test_failures_are_counted_by_reason_and_kind(dovecot, tmp_path):
 		pg.stop()
 
 
+def test_a_failed_client_tls_handshake_is_counted(dovecot, tmp_path):
+	mport, tls_port = dovecot_mod.free_ports(2)
+	pg = start_popgate(tmp_path, dovecot.imap_port, **{
+		"metrics.listen": "127.0.0.1:%d" % mport, "server.listen_tls": "127.0.0.1:%d" % tls_port,
+		"tls.cert_file": dovecot.certs["server.pem"], "tls.key_file": dovecot.certs["server.key"]})
+	try:
+		s = socket.create_connection(("127.0.0.1", tls_port), timeout=10)
+		s.sendall(b"USER alice\r\n" * 4)	# plaintext on the POP3S port
+		try:
+			while s.recv(4096):
+				pass
+		except OSError:
+			pass
+		s.close()
+		assert wait_until(lambda: scrape(mport)[
+			'popgate_errors_total{kind="tls_handshake"}'] == 1, 5), scrape(mport)
+		assert scrape(mport)['popgate_errors_total{kind="client_io"}'] == 0
+	finally:
+		pg.stop()
+
+
 def test_other_paths_and_methods_are_refused(dovecot, tmp_path):
 	pg, mport = start(dovecot, tmp_path, 1)
 	try:
