@@ -13,6 +13,7 @@
 #include "../common/cache.h"
 #include "../common/log.h"
 #include "cache_async.h"
+#include "metrics.h"
 
 #define CACHE_REOPEN_EVERY 5.0	/* seconds between attempts to open a failed cache */
 
@@ -322,6 +323,22 @@ cache_thread(void *arg)
 }
 
 /* On the loop: the thread answered. Completions run in the order the requests went in. */
+/* popgate_uidl_cache_*_total (gateway/metrics.h), on the loop: a lookup's listed messages
+ * with a row (hits) and new to the cache (misses, their content key is read upstream); any
+ * request that failed, including one whose session is gone meanwhile. */
+static void
+count(const struct gw_cache_req *req)
+{
+	if (req->failed) {
+		GW_METRIC_INC(uidl_cache_errors);
+		return;
+	}
+	if (req->kind == GW_CACHE_LOOKUP) {
+		GW_METRIC_ADD(uidl_cache_hits, (uint64_t)(req->n - req->nneed));
+		GW_METRIC_ADD(uidl_cache_misses, (uint64_t)req->nneed);
+	}
+}
+
 static void
 wake_cb(struct ev_loop *loop, ev_async *w, int revents)
 {
@@ -345,6 +362,7 @@ wake_cb(struct ev_loop *loop, ev_async *w, int revents)
 		struct gw_cache_req *req = rev;
 
 		rev = req->next;
+		count(req);
 		if (!req->cancelled)
 			req->done(req->ctx, req, req->failed ? req->error : NULL);
 		req_free(req);

@@ -23,7 +23,7 @@
 #include "config.h"
 
 enum key_type { K_STR, K_BOOL, K_UINT, K_LISTEN, K_LISTEN_TLS, K_SECURITY, K_SECURITY_POP3, K_LEVEL,
-    K_USERNAME, K_CIDRS };
+    K_USERNAME, K_CIDRS, K_METRICS_LISTEN };
 
 struct key {
 	const char *section, *name;
@@ -87,6 +87,7 @@ static const struct key keys[] = {
 	{ "migration", "verify", K_BOOL, F(mig_verify), "yes", 0, 0 },
 	{ "migration", "required", K_BOOL, F(mig_required), "yes", 0, 0 },
 	{ "migration", "timeout", K_UINT, F(mig_timeout), "60", 1, 3600 },
+	{ "metrics", "listen", K_METRICS_LISTEN, 0, NULL, 0, 0 },
 	{ "log", "level", K_LEVEL, F(log_level), "info", 0, 0 },
 	{ "log", "target", K_STR, F(log_target), "stderr", 0, 0 },
 };
@@ -179,10 +180,16 @@ parse_bool(const char *v, bool *b_r)
 	return false;
 }
 
+/* [server] listen and listen_tls add to cfg->listen, [metrics] listen to
+ * cfg->metrics_listen (then an empty value is none: off). */
 static int
 add_listeners(struct load_ctx *lc, const struct key *k, const char *value, bool tls)
 {
 	struct gw_config *cfg = lc->cfg;
+	bool metrics = k->type == K_METRICS_LISTEN;
+	struct gw_listen *set = metrics ? cfg->metrics_listen : cfg->listen;
+	size_t *n = metrics ? &cfg->nmetrics_listen : &cfg->nlisten;
+	size_t max = metrics ? GW_METRICS_LISTEN_MAX : GW_LISTEN_MAX;
 	char *copy = strdup(value), *save = NULL, *item;
 	int gai = 0;
 
@@ -191,13 +198,13 @@ add_listeners(struct load_ctx *lc, const struct key *k, const char *value, bool 
 	for (item = strtok_r(copy, ", \t", &save); item; item = strtok_r(NULL, ", \t", &save)) {
 		struct gw_listen *l;
 
-		if (cfg->nlisten == GW_LISTEN_MAX) {
-			snprintf(lc->error, sizeof(lc->error), "[%s] %s: more than %d listeners",
-			    k->section, k->name, GW_LISTEN_MAX);
+		if (*n == max) {
+			snprintf(lc->error, sizeof(lc->error), "[%s] %s: more than %zu listeners",
+			    k->section, k->name, max);
 			free(copy);
 			return -1;
 		}
-		l = &cfg->listen[cfg->nlisten];
+		l = &set[*n];
 		if (parse_host_port(item, &l->addr, &l->addrlen, &gai, -1, true) < 0) {
 			snprintf(lc->error, sizeof(lc->error), "[%s] %s: \"%.64s\" is not HOST:PORT%s%s",
 			    k->section, k->name, item, gai ? ": " : "", gai ? gai_strerror(gai) : "");
@@ -206,7 +213,7 @@ add_listeners(struct load_ctx *lc, const struct key *k, const char *value, bool 
 		}
 		l->tls = tls;
 		snprintf(l->text, sizeof(l->text), "%s", item);
-		cfg->nlisten++;
+		(*n)++;
 	}
 	free(copy);
 	return 0;
@@ -282,6 +289,7 @@ set_value(struct load_ctx *lc, const struct key *k, const char *value)
 	}
 	case K_LISTEN:
 	case K_LISTEN_TLS:
+	case K_METRICS_LISTEN:
 		return add_listeners(lc, k, value, k->type == K_LISTEN_TLS);
 	case K_CIDRS:
 		return add_cidrs(lc, k, value);

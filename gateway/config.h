@@ -13,6 +13,7 @@
 #define GW_LISTEN_MAX 16
 #define GW_WORKERS_MAX 64	/* [server] workers */
 #define GW_TRUSTED_MAX 64	/* [server] trusted_proxies */
+#define GW_METRICS_LISTEN_MAX 4	/* [metrics] listen */
 
 enum gw_security { GW_SEC_NONE, GW_SEC_STARTTLS, GW_SEC_TLS };
 
@@ -90,6 +91,10 @@ struct gw_config {
 	unsigned mig_timeout;			/* seconds, the whole conversation */
 	struct sockaddr_storage mig_addr;	/* resolved once at load: no DNS in the loop */
 	socklen_t mig_addrlen;
+	/* [metrics]: Prometheus text on HTTP (gateway/metrics_http.h); none: off. Bound once
+	 * at start, like the region the numbers live in. */
+	struct gw_listen metrics_listen[GW_METRICS_LISTEN_MAX];
+	size_t nmetrics_listen;
 	/* [log] */
 	int log_level;
 	char *log_target;	/* stderr | syslog */

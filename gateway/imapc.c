@@ -12,6 +12,7 @@
 
 #include "../common/log.h"
 #include "imapc.h"
+#include "metrics.h"
 
 /* Raw bytes read ahead of the parser: two of conn's 64 KiB reads, so that one can land while
  * the parser still holds part of the last (a paused RETR holds this much at most). */
@@ -21,6 +22,8 @@
 static void imapc_io(struct gw_io *io, enum gw_io_event ev, void *ctx);
 static void imapc_timer_cb(struct ev_loop *loop, ev_timer *t, int revents);
 static void prelogin_next(struct gw_imapc *c);
+static void imapc_fail_as(struct gw_imapc *c, enum metrics_error kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 void
 gw_imapc_target_from_config(struct gw_imapc_target *t_r, const struct gw_config *cfg,
@@ -101,7 +104,7 @@ imapc_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	    c->io.c.read_paused)
 		idle = 0;
 	if (idle >= timeout) {
-		gw_imapc_fail(c, "no response for %.0f seconds", idle);
+		imapc_fail_as(c, MET_ERR_UPSTREAM_TIMEOUT, "no response for %.0f seconds", idle);
 		return;
 	}
 	t->repeat = timeout - idle;
@@ -181,19 +184,20 @@ gw_imapc_logout(struct gw_imapc *c)
 	imapc_reset(c);
 }
 
-void
-gw_imapc_fail(struct gw_imapc *c, const char *fmt, ...)
+/* gw_imapc_fail() with the failure's kind for popgate_errors_total (gateway/metrics.h):
+ * what the ops and the parser find wrong is a protocol error; the transport's own failures
+ * say which they are. */
+static void __attribute__((format(printf, 3, 0)))
+imapc_vfail(struct gw_imapc *c, enum metrics_error kind, const char *fmt, va_list ap)
 {
 	struct imap_cmd *head = imap_queue_head(&c->queue);
 	struct gw_imapc_op *ops = c->ops;
 	char what[160], text[LOG_ESCAPE_SIZE(256)];
-	va_list ap;
 
 	if (c->state == GW_IMAPC_CLOSED)
 		return;
-	va_start(ap, fmt);
+	gw_metrics_error(kind);
 	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
 	if (head != NULL && head->what != NULL)
 		snprintf(c->last_error, sizeof(c->last_error), "%s while %s", what, head->what);
 	else
@@ -213,6 +217,26 @@ gw_imapc_fail(struct gw_imapc *c, const char *fmt, ...)
 	}
 	if (c->h != NULL && c->h->lost != NULL)
 		c->h->lost(c->ctx, c->last_error);
+}
+
+static void
+imapc_fail_as(struct gw_imapc *c, enum metrics_error kind, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	imapc_vfail(c, kind, fmt, ap);
+	va_end(ap);
+}
+
+void
+gw_imapc_fail(struct gw_imapc *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	imapc_vfail(c, MET_ERR_UPSTREAM_PROTOCOL, fmt, ap);
+	va_end(ap);
 }
 
 bool
@@ -508,7 +532,8 @@ static void
 imapc_settle(struct gw_imapc *c)
 {
 	if (c->state != GW_IMAPC_CLOSED && c->io.c.eof && !c->io.c.read_paused)
-		gw_imapc_fail(c, "%s", c->bye ? c->last_error : "connection closed by server");
+		imapc_fail_as(c, MET_ERR_UPSTREAM_CLOSED, "%s", c->bye ? c->last_error :
+		    "connection closed by server");
 	if (c->h != NULL && c->h->settled != NULL)
 		c->h->settled(c->ctx);
 }
@@ -581,7 +606,7 @@ starttls_done(struct gw_imapc_op *op, const struct imap_resp *r)
 	struct gw_imapc *c = PRELOGIN_CONN(op);
 
 	if (r->status != IMAP_STATUS_OK) {
-		gw_imapc_fail(c, "upstream refused STARTTLS");
+		imapc_fail_as(c, MET_ERR_UPSTREAM_TLS, "upstream refused STARTTLS");
 		return;
 	}
 	/* Bytes after the OK were sent in plaintext before TLS: an injection attempt
@@ -621,7 +646,7 @@ prelogin_next(struct gw_imapc *c)
 			return;		/* the handshake runs: TLS_READY goes on */
 		if (c->caps_known && !(c->caps & GW_CAP_STARTTLS)) {
 			/* No silent downgrade: the password would cross in clear. */
-			gw_imapc_fail(c, "upstream does not offer STARTTLS");
+			imapc_fail_as(c, MET_ERR_UPSTREAM_TLS, "upstream does not offer STARTTLS");
 			return;
 		}
 		prelogin_cmd(c, c->caps_known ? "STARTTLS" : "CAPABILITY",
@@ -647,7 +672,7 @@ imapc_io(struct gw_io *io, enum gw_io_event ev, void *ctx)
 		c->state = GW_IMAPC_GREETING;
 		if (c->t->security == GW_SEC_TLS &&
 		    gw_io_start_tls(&c->io, c->t->tls, false, c->t->host, c->t->verify) < 0) {
-			gw_imapc_fail(c, "%s", c->io.c.error);
+			imapc_fail_as(c, MET_ERR_UPSTREAM_TLS, "%s", c->io.c.error);
 			return;
 		}
 		imapc_rearm(c);	/* from now on the handshake or response timeout applies */
@@ -666,7 +691,11 @@ imapc_io(struct gw_io *io, enum gw_io_event ev, void *ctx)
 	case GW_IO_LOWAT:
 		return;
 	case GW_IO_ERROR:
-		gw_imapc_fail(c, "%s", c->io.c.error);
+		/* Where it failed says what failed: connect(), the TLS handshake, or the
+		 * connection itself. */
+		imapc_fail_as(c, c->state == GW_IMAPC_CONNECTING ? MET_ERR_UPSTREAM_CONNECT :
+		    c->io.c.handshaking ? MET_ERR_UPSTREAM_TLS : MET_ERR_UPSTREAM_IO, "%s",
+		    c->io.c.error);
 		break;
 	}
 	imapc_settle(c);

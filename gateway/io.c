@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "io.h"
+#include "metrics.h"
 
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents);
 
@@ -76,6 +77,7 @@ io_failed(struct gw_io *io)
 bool
 gw_io_flush(struct gw_io *io)
 {
+	enum conn_status st;
 	size_t before;
 
 	if (!gw_io_is_open(io) || io->failed)
@@ -83,7 +85,10 @@ gw_io_flush(struct gw_io *io)
 	if (io->connecting)
 		return true;		/* written once connected */
 	before = io->c.bytes_out;
-	if (conn_flush(&io->c) == CONN_ERROR) {
+	st = conn_flush(&io->c);
+	if (io->count_sent && io->c.bytes_out != before)
+		GW_METRIC_ADD(client_sent_bytes, io->c.bytes_out - before);
+	if (st == CONN_ERROR) {
 		io_failed(io);
 		gw_io_update(io);
 		return false;
@@ -188,6 +193,8 @@ io_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (c->bytes_in != in_before)
 		io->rx_at = ev_now(loop);
 	if (c->bytes_out != out_before) {
+		if (io->count_sent)
+			GW_METRIC_ADD(client_sent_bytes, c->bytes_out - out_before);
 		io->tx_at = ev_now(loop);
 		if (conn_queued(c) <= io->lowat)
 			io->lowat_due = true;

@@ -62,6 +62,9 @@ struct gw_io {
 	bool failed;		/* GW_IO_ERROR is due or told: nothing else is delivered */
 	bool error_told, eof_told;
 	bool lowat_due;		/* an owner's flush drained: GW_IO_LOWAT from the loop */
+	bool count_sent;	/* a POP3 client's: what is written is added to
+				   popgate_client_sent_bytes_total (gateway/metrics.h), once
+				   per write */
 };
 
 /* Wraps a connected fd (non-blocking) and starts watching it. */

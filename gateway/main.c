@@ -17,6 +17,8 @@
 #include "config.h"
 #include "daemon.h"
 #include "master.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "notify.h"
 #include "privileges.h"
 #include "session.h"
@@ -199,6 +201,17 @@ main(int argc, char **argv)
 		free(abs_path);
 		return 1;
 	}
+	/* The numbers' region and the scrape sockets: once, here, before any fork and while
+	 * privileged (gateway/metrics.h), never again at a reload. */
+	if (gw_metrics_init(&error) < 0 || gw_metrics_http_bind(&cfg, &error) < 0) {
+		log_error("%s", error);
+		gw_config_free(&cfg);
+		gw_daemon_end();
+		free(abs_path);
+		return 1;
+	}
+	for (size_t i = 0; i < cfg.nmetrics_listen; i++)
+		log_info("metrics on http://%s/metrics", cfg.metrics_listen[i].text);
 	if (cfg.master) {
 		struct gw_config *owned = malloc(sizeof(*owned));
 
@@ -214,6 +227,7 @@ main(int argc, char **argv)
 		rc = run_single(&cfg);
 		gw_config_free(&cfg);
 	}
+	gw_metrics_http_close();
 	gw_daemon_end();
 	free(abs_path);
 	return rc;

@@ -25,6 +25,8 @@
 
 #include "daemon.h"
 #include "master.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "notify.h"
 #include "privileges.h"
 
@@ -204,6 +206,7 @@ gw_master_stop(struct gw_master *m, int sig)
 	for (unsigned r = 0; r < m->nretired; r++)
 		if (kill(m->retired[r], sig) < 0 && errno != ESRCH)
 			log_warn("pid %d: kill: %s", (int)m->retired[r], strerror(errno));
+	gw_metrics_http_close();	/* the workers close theirs as they stop */
 	for (unsigned i = 0; i < m->n; i++) {
 		m->slot[i].restart_at = 0;
 		if (m->slot[i].pid > 0 && kill(m->slot[i].pid, sig) < 0 && errno != ESRCH)
@@ -263,6 +266,8 @@ reaped(struct gw_master *m, pid_t pid, int status)
 	double ran;
 	unsigned i;
 
+	/* Its open sessions are gone with it (a kill -9 never decremented them). */
+	gw_metrics_forget_pid(pid);
 	for (i = 0; i < m->n && m->slot[i].pid != pid; i++)
 		;
 	if (i == m->n) {

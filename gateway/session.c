@@ -32,6 +32,7 @@
 
 #include "../common/log.h"
 #include "../pop3/pop3_reply.h"
+#include "metrics.h"
 #include "proxyproto.h"
 #include "session.h"
 
@@ -164,7 +165,9 @@ gw_session_start(struct gw_worker *w, int fd, const struct sockaddr_storage *add
 	s->client.c.in.secret = true;	/* PASS and AUTH lines: wiped once handled */
 	s->reg.cls = &session_class;
 	s->reg.addr = &s->addr;
+	s->client.count_sent = true;	/* popgate_client_sent_bytes_total */
 	gw_registry_add(&w->sessions, &s->reg);
+	gw_metrics_session_opened();	/* until session_free() */
 	s->started = s->last_activity = ev_now(w->loop);
 	ev_init(&s->idle, idle_cb);
 	s->idle.data = s;
@@ -174,6 +177,7 @@ gw_session_start(struct gw_worker *w, int fd, const struct sockaddr_storage *add
 	    tls ? "yes" : "no", worker_field(w, worker, sizeof(worker)));
 	if (tls) {
 		if (gw_io_start_tls(&s->client, w->server_tls, true, NULL, false) < 0) {
+			gw_metrics_error(MET_ERR_TLS_HANDSHAKE);
 			gw_session_close(s, "tls setup failed");
 			return;
 		}
@@ -381,6 +385,7 @@ session_free(struct gw_reg_entry *e)
 	gw_cred_wipe(&s->cred);
 	explicit_bzero(s, sizeof(*s));
 	free(s);
+	gw_metrics_session_closed();
 }
 
 /* The worker's sweep: a quiet connection's empty buffers go back (io.h). */
@@ -416,6 +421,7 @@ bad_command(struct gw_session *s, const char *reply)
 	if (++s->bad_commands >= s->w->cfg->max_bad_commands) {
 		pop3_reply_err(gw_client_out(s), NULL, "Too many bad commands, closing.");
 		gw_session_flush(s);
+		gw_metrics_error(MET_ERR_CLIENT_PROTOCOL);
 		gw_session_close(s, "too many bad commands");
 	}
 }
@@ -469,19 +475,24 @@ session_process(struct gw_session *s)
 				/* Bytes without an end: a flood, not a command. */
 				pop3_reply_err(gw_client_out(s), NULL, "Line too long, closing.");
 				gw_session_flush(s);
+				gw_metrics_error(MET_ERR_CLIENT_PROTOCOL);
 				gw_session_close(s, "line flood");
 			}
 			goto out;
 		case POP3_PARSE_TOO_LONG:
+			gw_metrics_command(POP3_CMD_UNKNOWN);
 			bad_command(s, "Line too long.");
 			break;
 		case POP3_PARSE_INVALID:
+			gw_metrics_command(POP3_CMD_UNKNOWN);
 			bad_command(s, "Invalid command line.");
 			break;
 		case POP3_PARSE_COMMAND:
+			gw_metrics_command(cmd.id);
 			if (++s->commands > s->w->cfg->max_commands) {
 				pop3_reply_err(gw_client_out(s), NULL, "Too many commands, closing.");
 				gw_session_flush(s);
+				gw_metrics_error(MET_ERR_CLIENT_PROTOCOL);
 				gw_session_close(s, "too many commands");
 				break;
 			}
@@ -558,6 +569,7 @@ client_error(struct gw_session *s)
 		return;
 	}
 	/* A dropped connection changes nothing upstream (DESIGN.md). */
+	gw_metrics_error(s->client.c.handshaking ? MET_ERR_TLS_HANDSHAKE : MET_ERR_CLIENT_IO);
 	gw_session_close(s, "client error");
 }
 
@@ -635,5 +647,6 @@ idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		pop3_reply_err(gw_client_out(s), NULL, "Disconnected for inactivity.");
 		gw_session_flush(s);
 	}
+	gw_metrics_error(s->client.c.handshaking ? MET_ERR_TLS_HANDSHAKE : MET_ERR_CLIENT_TIMEOUT);
 	gw_session_close(s, s->client.c.handshaking ? "tls handshake timeout" : "idle timeout");
 }

@@ -95,6 +95,8 @@ struct gw_session {
 	enum pop3_sasl_mech sasl_mech;	/* GW_OP_SASL: the mechanism whose response comes */
 
 	struct gw_imapc up;
+	ev_tstamp up_opened;		/* ev_time() of the upstream connect (metrics.h) */
+	ev_tstamp up_login_sent;	/* ... of its ready: the login went; 0: not now */
 	struct gw_snapshot snap;
 	struct gw_login login;
 	struct gw_xfer xfer;

@@ -11,6 +11,7 @@
 #include "../pop3/pop3_capa.h"
 #include "../pop3/pop3_reply.h"
 #include "../pop3/pop3_sasl.h"
+#include "metrics.h"
 #include "session.h"
 
 #define GW_UPSTREAM_KEEPALIVE 300	/* seconds of upstream silence before a NOOP goes up */
@@ -100,11 +101,15 @@ plaintext_allowed(const struct gw_session *s)
 	    (cfg->allow_plaintext_loopback && s->peer_loopback && gw_addr_is_loopback(&s->addr));
 }
 
+/* attempt: the command is a login attempt (PASS, AUTH), whose refusal is counted (USER's
+ * is not: its PASS would count the same attempt twice). */
 static bool
-check_plaintext(struct gw_session *s)
+check_plaintext(struct gw_session *s, bool attempt)
 {
 	if (plaintext_allowed(s))
 		return true;
+	if (attempt)
+		gw_metrics_login_failed(MET_LOGIN_PLAINTEXT_REFUSED);
 	pop3_reply_err(gw_client_out(s), POP3_CODE_AUTH,
 	    "Plaintext authentication disallowed on non-secure connections.");
 	return false;
@@ -158,10 +163,12 @@ only_msg_arg(struct gw_session *s, const struct pop3_cmd *cmd)
 
 /* A credential that could never be sent safely: refused before anything goes upstream. */
 static bool
-check_credential(struct gw_session *s, const uint8_t *p, size_t len, size_t max)
+check_credential(struct gw_session *s, const uint8_t *p, size_t len, size_t max, bool attempt)
 {
 	if (len > 0 && len < max && imap_string_kind(p, len) != IMAP_STRING_INVALID)
 		return true;
+	if (attempt)
+		gw_metrics_login_failed(MET_LOGIN_INVALID_CREDENTIALS);
 	pop3_reply_err(gw_client_out(s), POP3_CODE_AUTH, len == 0 ? "Empty credentials." :
 	    "Invalid characters or length in credentials.");
 	return false;
@@ -228,8 +235,8 @@ cmd_quit(struct gw_session *s, const struct pop3_cmd *cmd)
 static void
 cmd_user(struct gw_session *s, const struct pop3_cmd *cmd)
 {
-	if (!check_plaintext(s) ||
-	    !check_credential(s, cmd->rest.p, cmd->rest.len, sizeof(s->cred.user)))
+	if (!check_plaintext(s, false) ||
+	    !check_credential(s, cmd->rest.p, cmd->rest.len, sizeof(s->cred.user), false))
 		return;
 	memcpy(s->cred.user, cmd->rest.p, cmd->rest.len);
 	s->cred.user[cmd->rest.len] = '\0';
@@ -240,13 +247,13 @@ cmd_user(struct gw_session *s, const struct pop3_cmd *cmd)
 static void
 cmd_pass(struct gw_session *s, const struct pop3_cmd *cmd)
 {
-	if (!check_plaintext(s))
+	if (!check_plaintext(s, true))
 		return;
 	if (!s->have_user) {
 		pop3_reply_err(gw_client_out(s), NULL, "No user name given, send USER first.");
 		return;
 	}
-	if (!check_credential(s, cmd->rest.p, cmd->rest.len, POP3_SASL_FIELD_MAX))
+	if (!check_credential(s, cmd->rest.p, cmd->rest.len, POP3_SASL_FIELD_MAX, true))
 		return;
 	if (gw_cred_set_password(&s->cred, cmd->rest.p, cmd->rest.len) < 0) {
 		pop3_reply_err(gw_client_out(s), POP3_CODE_SYS_TEMP, "Out of memory, try again later.");
@@ -282,8 +289,9 @@ sasl_plain(struct gw_session *s, const uint8_t *b64, size_t len)
 	plen = strlen(plain.passwd);
 	if (plain.authzid[0] != '\0' && strcmp(plain.authzid, plain.authcid) != 0) {
 		pop3_reply_err(gw_client_out(s), POP3_CODE_AUTH, "Authorization identity not supported.");
-	} else if (check_credential(s, (const uint8_t *)plain.authcid, ulen, sizeof(s->cred.user)) &&
-	    check_credential(s, (const uint8_t *)plain.passwd, plen, POP3_SASL_FIELD_MAX)) {
+	} else if (check_credential(s, (const uint8_t *)plain.authcid, ulen, sizeof(s->cred.user),
+	    true) && check_credential(s, (const uint8_t *)plain.passwd, plen, POP3_SASL_FIELD_MAX,
+	    true)) {
 		if (gw_cred_set_password(&s->cred, (const uint8_t *)plain.passwd, plen) < 0) {
 			pop3_reply_err(gw_client_out(s), POP3_CODE_SYS_TEMP,
 			    "Out of memory, try again later.");
@@ -327,7 +335,7 @@ sasl_bearer(struct gw_session *s, enum pop3_sasl_mech mech, const uint8_t *b64, 
 	}
 	gw_cred_wipe(&s->cred);
 	ulen = strlen(b.user);
-	if (!check_credential(s, (const uint8_t *)b.user, ulen, sizeof(s->cred.user))) {
+	if (!check_credential(s, (const uint8_t *)b.user, ulen, sizeof(s->cred.user), true)) {
 		explicit_bzero(&b, sizeof(b));
 		return;
 	}
@@ -394,7 +402,7 @@ cmd_auth(struct gw_session *s, const struct pop3_cmd *cmd)
 		pop3_reply_err(out, NULL, "Unsupported authentication mechanism.");
 		return;
 	}
-	if (!check_plaintext(s))
+	if (!check_plaintext(s, true))
 		return;
 	if (cmd->nargs >= 2) {
 		sasl_response(s, mech, cmd->arg[1].p, cmd->arg[1].len);

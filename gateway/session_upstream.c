@@ -8,6 +8,7 @@
 
 #include "../common/log.h"
 #include "../pop3/pop3_reply.h"
+#include "metrics.h"
 #include "session.h"
 
 static void
@@ -57,6 +58,9 @@ login_failed(struct gw_session *s, enum gw_login_outcome outcome, const char *wh
 	s->have_user = false;
 	gw_log_user(s, user, sizeof(user));
 	gw_log_text(why, text, sizeof(text));
+	gw_metrics_login_failed(outcome == GW_LOGIN_IN_USE ? MET_LOGIN_IN_USE :
+	    outcome == GW_LOGIN_REFUSED ? MET_LOGIN_BAD_CREDENTIALS :
+	    MET_LOGIN_UPSTREAM_UNAVAILABLE);
 	if (outcome == GW_LOGIN_IN_USE) {
 		gw_log(LOG_LVL_INFO, s, "login of user=%s failed: \"%s\"", user, text);
 		pop3_reply_err(gw_client_out(s), POP3_CODE_IN_USE, "Mailbox is in use by another "
@@ -101,6 +105,7 @@ login_complete(struct gw_session *s)
 	}
 	gw_login_guard_ok(&s->w->guard, &s->addr, s->user_key, ev_now(s->w->loop));
 	s->reg.user = s->user_key;	/* in use now ([IN-USE]) */
+	GW_METRIC_INC(logins_ok);
 	gw_session_enter(s, GW_S_TRANSACTION);
 	gw_snapshot_stat(&s->snap, &count, &octets);
 	gw_log(LOG_LVL_INFO, s, "login user=%s client=%s messages=%zu octets=%llu",
@@ -283,6 +288,10 @@ login_done(void *ctx, enum gw_login_outcome outcome, const char *why)
 
 	static const char *const how[] = { "full", "cached", "incremental" };
 
+	if (s->up_login_sent > 0) {
+		gw_metrics_observe(MET_H_UPSTREAM_LOGIN, ev_time() - s->up_login_sent);
+		s->up_login_sent = 0;
+	}
 	if (outcome == GW_LOGIN_REFUSED)
 		gw_cred_refused(&s->w->guard, s->cred_hash, ev_now(s->w->loop));
 	/* What the server offers once logged in decides the next login's SELECT. */
@@ -341,6 +350,10 @@ login_ready(struct gw_session *s)
 	 * server named none: that is not knowing, as for the probe). */
 	if (s->up.caps_seen)
 		gw_upcaps_learned(&s->w->probe, s->up.caps, "login");
+	/* ev_time(), not the loop's cached ev_now(): a local upstream answers within one
+	 * iteration, and the histograms' lowest buckets are milliseconds. */
+	s->up_login_sent = ev_time();
+	gw_metrics_observe(MET_H_UPSTREAM_CONNECT, s->up_login_sent - s->up_opened);
 	gw_login_ready(&s->login);
 }
 
@@ -413,7 +426,10 @@ gw_session_login_start(struct gw_session *s, const uint8_t *secret, size_t len)
 		login_failed(s, GW_LOGIN_TEMP, "out of memory for the migration");
 		return;
 	}
+	s->up_opened = ev_time();
+	s->up_login_sent = 0;
 	if (gw_imapc_open(&s->up, w->loop, &w->upstream, s->log_id, &upstream_handler, s) < 0) {
+		gw_metrics_error(MET_ERR_UPSTREAM_CONNECT);
 		login_failed(s, GW_LOGIN_TEMP, gw_imapc_last_error(&s->up));
 		return;
 	}
@@ -493,6 +509,7 @@ update_done(void *ctx, size_t removed, const char *error)
 	} else {
 		gw_log(LOG_LVL_WARN, s, "QUIT of user=%s: %s", gw_log_user(s, user, sizeof(user)),
 		    error);
+		gw_metrics_error(MET_ERR_UPDATE_FAILED);
 		pop3_reply_err(gw_client_out(s), POP3_CODE_SYS_TEMP, "%s", error);
 	}
 	gw_imapc_logout(&s->up);

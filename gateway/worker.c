@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "../common/log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "tls.h"
 #include "worker.h"
@@ -59,6 +60,7 @@ static void
 stop_accepting(struct gw_worker *w)
 {
 	gw_listeners_close(&w->listeners);
+	gw_metrics_http_stop(&w->metrics);
 	gw_probe_stop(&w->probe, true);
 }
 
@@ -175,6 +177,8 @@ gw_worker_start(struct gw_worker *w, unsigned index, struct gw_listen_fds *fds,
 	}
 	gw_probe_init(&w->probe, w->loop, &w->upstream);
 	gw_listeners_open(&w->listeners, w->loop, cfg, fds, accept, w);
+	gw_metrics_attach();		/* this process's open-session gauge (metrics.h) */
+	gw_metrics_http_start(&w->metrics, w->loop);
 	ev_prepare_init(&w->reaper, reaper_cb);
 	w->reaper.data = w;
 	ev_prepare_start(w->loop, &w->reaper);
@@ -217,6 +221,7 @@ void
 gw_worker_free(struct gw_worker *w)
 {
 	gw_listeners_close(&w->listeners);
+	gw_metrics_http_stop(&w->metrics);
 	gw_probe_stop(&w->probe, true);
 	gw_registry_stop_all(&w->sessions, true);	/* a lingering one too */
 	gw_registry_reap(&w->sessions);
@@ -232,6 +237,7 @@ gw_worker_free(struct gw_worker *w)
 		ev_loop_destroy(w->loop);
 		w->loop = NULL;
 	}
+	gw_metrics_detach();		/* its sessions are freed: none open is counted */
 	SSL_CTX_free(w->server_tls);
 	SSL_CTX_free(w->upstream_tls);
 	SSL_CTX_free(w->migration_tls);

@@ -24,6 +24,7 @@
 #include "imapc.h"
 #include "listener.h"
 #include "login_guard.h"
+#include "metrics_http.h"
 #include "migrate.h"
 #include "probe.h"
 #include "registry.h"
@@ -33,6 +34,7 @@ struct gw_worker {
 	struct ev_loop *loop;
 	const struct gw_config *cfg;
 	struct gw_listeners listeners;
+	struct gw_metrics_http metrics;	/* [metrics] listen: scrapes (metrics_http.h) */
 	SSL_CTX *server_tls;		/* POP3 side; NULL without [tls] */
 	SSL_CTX *upstream_tls;		/* IMAP side; NULL for security = none */
 	struct gw_imapc_target upstream;	/* [upstream] */

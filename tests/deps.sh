@@ -12,6 +12,7 @@ pkgs=(
 	curl fetchmail mpop getmail6					# real POP3 clients
 	valgrind clang libclang-rt-14-dev				# leak checks, sanitizers, fuzzing
 	haproxy							# a real load balancer (PROXY protocol)
+	prometheus						# promtool check metrics (test_metrics.py)
 )
 
 missing=()
