@@ -11,6 +11,7 @@ pkgs=(
 	curl fetchmail mpop getmail6					# real POP3 clients
 	valgrind clang libclang-rt-14-dev				# leak checks, sanitizers, fuzzing
 	haproxy							# a real load balancer (PROXY protocol)
+	man-db groff-base mandoc					# the man pages render (test_install.py)
 )
 
 missing=()
