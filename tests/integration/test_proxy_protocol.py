@@ -445,6 +445,15 @@ def haproxy_example_cfg(front, front_tls, nodes):
 	return "global\n\tlog stderr format raw local0 info\n\n" + text
 
 
+def test_readme_quotes_the_example_as_it_is():
+	"""README's HAProxy example is the file this test runs, byte for byte."""
+	with open(EXAMPLE) as f:
+		example = f.read()
+	with open(os.path.join(os.path.dirname(EXAMPLE), "..", "README.md")) as f:
+		readme = f.read()
+	assert "```haproxy\n" + example + "```\n" in readme
+
+
 def start_node(tmp, dc, trusted):
 	tls_port = dovecot_mod.free_ports(1)[0]
 	p = start_popgate(tmp, dc.imap_port, **{
