@@ -133,3 +133,19 @@ def test_the_installed_man_pages_render_without_warnings(tmp_path, page, expect)
 		# mandoc.db notes about other pages (dovecot(1)) are not this page's fault
 		out = "\n".join(l for l in r.stdout.decode().splitlines() if "mandoc.db" not in l)
 		assert out == "", out
+
+
+def test_every_key_of_the_config_table_is_in_popgate_ini_5():
+	"""gateway/config.c's table, etc/popgate.ini and popgate.ini(5) name the same keys: each
+	key of the table has its entry (`key = ...`) in its section of the page."""
+	if shutil.which("man") is None:
+		pytest.skip("man is not installed")
+	with open(os.path.join(REPO, "gateway/config.c")) as f:
+		keys = re.findall(r'^\s*\{ "(\w+)", "(\w+)", K_', f.read(), re.M)
+	assert len(keys) > 40, keys
+	text, _ = man(os.path.join(REPO, "etc/popgate.ini.5"))
+	sections = re.split(r"^   \[(\S+)\]$", text, flags=re.M)
+	body = dict(zip(sections[1::2], sections[2::2]))
+	missing = [(s, k) for s, k in keys if not re.search(r"^     (.*, )?%s =( |$)" % k,
+		body.get(s, ""), re.M)]
+	assert missing == [], missing
