@@ -72,8 +72,11 @@ def test_the_installed_unit_verifies(tmp_path):
 	prefix = str(tmp_path / "usr")
 	make_install(PREFIX=prefix, SYSCONFDIR=str(tmp_path / "etc"))
 	unit = os.path.join(prefix, "lib/systemd/system/popgate.service")
+	# It runs `man` for the unit's Documentation=man:popgate(8) man:popgate.ini(5): the
+	# pages just installed must be the ones found.
 	r = subprocess.run(["systemd-analyze", "verify", unit], stdin=subprocess.DEVNULL,
-		stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+		stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120,
+		env=dict(os.environ, MANPATH=os.path.join(prefix, "share/man")))
 	out = r.stdout.decode("utf-8", "replace")
 	assert r.returncode == 0 and "popgate.service" not in out, out
 	# The binary it names runs (the sample ini names imap.example.net: it is to be edited).
