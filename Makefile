@@ -156,7 +156,9 @@ fuzz: $(FUZZ_BIN)
 	  done
 
 # Installs the binary, the sample ini (never over an existing one), the systemd unit, its
-# tmpfiles.d line (the cache's directory) and the README. Paths with '|', '&' or spaces are not
+# tmpfiles.d line (the cache's directory), the man pages and the README. The sample ini is
+# 0640 and of group popgate when that group exists (so `popgate uidl` run as the service user
+# can read it; INI_GROUP= another), else of root's group, and the install says so. Paths with '|', '&' or spaces are not
 # supported. PREFIX=/usr SYSCONFDIR=/etc for a system package; DESTDIR stages it elsewhere.
 PREFIX     ?= /usr/local
 SBINDIR    ?= $(PREFIX)/sbin
@@ -164,18 +166,27 @@ SYSCONFDIR ?= $(PREFIX)/etc
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 DOCDIR     ?= $(PREFIX)/share/doc/popgate
+MANDIR     ?= $(PREFIX)/share/man
+INI_GROUP  ?= popgate
 
 install: $(BUILD)/popgate
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/popgate $(DESTDIR)$(UNITDIR) \
-	  $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(DOCDIR)
+	  $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
 	install -m 0644 etc/popgate.tmpfiles $(DESTDIR)$(TMPFILESDIR)/popgate.conf
 	install -m 0755 $(BUILD)/popgate $(DESTDIR)$(SBINDIR)/popgate
-	test -e $(DESTDIR)$(SYSCONFDIR)/popgate/popgate.ini || \
-	  install -m 0640 etc/popgate.ini $(DESTDIR)$(SYSCONFDIR)/popgate/popgate.ini
+	@ini=$(DESTDIR)$(SYSCONFDIR)/popgate/popgate.ini; \
+	if test -e "$$ini"; then echo "install: $$ini exists: kept"; \
+	elif getent group $(INI_GROUP) >/dev/null; then \
+	  install -m 0640 -g $(INI_GROUP) etc/popgate.ini "$$ini" && \
+	  echo "install: $$ini: 0640, group $(INI_GROUP)"; \
+	else install -m 0640 etc/popgate.ini "$$ini" && echo "install: $$ini: 0640, no group" \
+	  "$(INI_GROUP) here: chgrp it to the service user's group"; fi
 	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 	  -e 's|@DOCDIR@|$(DOCDIR)|g' etc/popgate.service.in > $(DESTDIR)$(UNITDIR)/popgate.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/popgate.service
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -m 0644 etc/popgate.8 $(DESTDIR)$(MANDIR)/man8/popgate.8
+	install -m 0644 etc/popgate.ini.5 $(DESTDIR)$(MANDIR)/man5/popgate.ini.5
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -39,10 +39,32 @@ log_level_parse(const char *s)
 	return -1;
 }
 
+int
+log_facility_parse(const char *s)
+{
+	static const struct { const char *name; int facility; } names[] = {
+		{ "mail", LOG_MAIL }, { "daemon", LOG_DAEMON }, { "local0", LOG_LOCAL0 },
+		{ "local1", LOG_LOCAL1 }, { "local2", LOG_LOCAL2 }, { "local3", LOG_LOCAL3 },
+		{ "local4", LOG_LOCAL4 }, { "local5", LOG_LOCAL5 }, { "local6", LOG_LOCAL6 },
+		{ "local7", LOG_LOCAL7 },
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcasecmp(s, names[i].name) == 0)
+			return names[i].facility;
+	return -1;
+}
+
 void
 log_use_syslog(const char *ident, int facility)
 {
-	openlog(ident, LOG_PID | LOG_NDELAY, facility);
+	/* openlog() keeps the pointer: a copy of our own outlives the config it came from (a
+	 * reload frees that). Calling it again (a reload) changes ident and facility. */
+	static char ident_copy[64];
+
+	snprintf(ident_copy, sizeof(ident_copy), "%s", ident);
+	closelog();
+	openlog(ident_copy, LOG_PID | LOG_NDELAY, facility);
 	log_syslog = true;
 }
 

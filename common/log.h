@@ -9,7 +9,11 @@
 enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 void log_set_level(enum log_level lvl);
-void log_use_syslog(const char *ident, int facility);	/* facility: LOG_MAIL etc. */
+/* From now on lines go to syslog(3) as ident (copied, at most 63 bytes) with facility
+ * (LOG_MAIL etc.). */
+void log_use_syslog(const char *ident, int facility);
+/* "mail", "daemon", "local0".."local7" -> LOG_MAIL...; -1 if not one of them. */
+int log_facility_parse(const char *s);
 /* Parses "error|warn|info|debug"; returns -1 if unknown. */
 int log_level_parse(const char *s);
 enum log_level log_get_level(void);

@@ -10,6 +10,7 @@
  * Not for: reading the socket, or deciding whom to trust (gateway/proxyproto.c). */
 #include <arpa/inet.h>	/* inet_pton() only: a pure function, no socket here */
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "proxy_header.h"
@@ -35,6 +36,28 @@ fail(const char **error_r, const char *why)
 	return PROXY_ERROR;
 }
 
+/* RFC 4291 §2.5.5.2: ::ffff:a.b.c.d is the IPv4 client a.b.c.d (a balancer listening on
+ * IPv6 with IPv4 clients sends it in a TCP6 header). It becomes IPv4 here, so the logs,
+ * max_per_address, the failed-login delay and the loopback check see one form of one
+ * client. The destination follows when it is mapped too; otherwise it cannot be written
+ * as IPv4 and is left 0.0.0.0 (popgate does not use it). */
+static void
+unmap_v4(struct proxy_header *hdr)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	uint8_t dst[4] = { 0, 0, 0, 0 };
+
+	if (hdr->family != PROXY_AF_INET6 || memcmp(hdr->src, mapped, 12) != 0)
+		return;
+	if (memcmp(hdr->dst, mapped, 12) == 0)
+		memcpy(dst, hdr->dst + 12, 4);
+	memmove(hdr->src, hdr->src + 12, 4);
+	memset(hdr->src + 4, 0, 12);
+	memset(hdr->dst, 0, 16);
+	memcpy(hdr->dst, dst, 4);
+	hdr->family = PROXY_AF_INET;
+}
+
 /* One space-separated field of a v1 line: [*pos, end) up to the next SP or end. */
 static int
 v1_field(const uint8_t *line, size_t end, size_t *pos, const uint8_t **f_r, size_t *flen_r)
@@ -51,6 +74,8 @@ v1_field(const uint8_t *line, size_t end, size_t *pos, const uint8_t **f_r, size
 	return i < end ? 1 : 0;		/* 1: a space followed */
 }
 
+/* A v1 address field: only the bytes its family's text form has. inet_pton() alone would
+ * stop at a NUL ("1.2.3.4\0junk" read as 1.2.3.4) and say nothing of what follows it. */
 static int
 v1_addr(const uint8_t *f, size_t flen, int af, uint8_t *out)
 {
@@ -58,6 +83,14 @@ v1_addr(const uint8_t *f, size_t flen, int af, uint8_t *out)
 
 	if (flen > V1_ADDR_MAX)
 		return -1;
+	for (size_t i = 0; i < flen; i++) {
+		uint8_t c = f[i];
+		bool ok = (c >= '0' && c <= '9') || c == '.' || (af == AF_INET6 &&
+		    (c == ':' || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')));
+
+		if (!ok)
+			return -1;
+	}
 	memcpy(text, f, flen);
 	text[flen] = '\0';
 	return inet_pton(af, text, out) == 1 ? 0 : -1;
@@ -140,6 +173,7 @@ parse_v1(const uint8_t *data, size_t len, struct proxy_header *hdr, const char *
 	if (v1_port(fields[3], flens[3], &hdr->dst_port) < 0)
 		return fail(error_r, "v1: destination port is not a number from 0 to 65535");
 	hdr->family = af == AF_INET ? PROXY_AF_INET : PROXY_AF_INET6;
+	unmap_v4(hdr);
 	return PROXY_DONE;
 }
 
@@ -224,6 +258,7 @@ parse_v2(const uint8_t *data, size_t len, struct proxy_header *hdr, const char *
 			return fail(error_r, "v2: TLV longer than the header");
 		tlv += 3 + vlen;
 	}
+	unmap_v4(hdr);
 	return PROXY_DONE;
 }
 

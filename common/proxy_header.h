@@ -34,6 +34,8 @@ enum proxy_family {
 struct proxy_header {
 	size_t len;			/* header bytes, at most PROXY_HEADER_MAX */
 	unsigned version;		/* 1 or 2 */
+	/* The source's: a TCP6 header with an IPv4-mapped source (::ffff:a.b.c.d) gives INET
+	 * and a.b.c.d, and its destination as IPv4 too (0.0.0.0 if that is not mapped). */
 	enum proxy_family family;
 	uint8_t src[16], dst[16];	/* network order: 4 bytes used for INET, 16 for INET6 */
 	uint16_t src_port, dst_port;	/* host order */

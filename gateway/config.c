@@ -23,7 +23,7 @@
 #include "config.h"
 
 enum key_type { K_STR, K_BOOL, K_UINT, K_LISTEN, K_LISTEN_TLS, K_SECURITY, K_SECURITY_POP3, K_LEVEL,
-    K_USERNAME, K_CIDRS, K_METRICS_LISTEN };
+    K_USERNAME, K_CIDRS, K_METRICS_LISTEN, K_FACILITY };
 
 struct key {
 	const char *section, *name;
@@ -90,6 +90,8 @@ static const struct key keys[] = {
 	{ "metrics", "listen", K_METRICS_LISTEN, 0, NULL, 0, 0 },
 	{ "log", "level", K_LEVEL, F(log_level), "info", 0, 0 },
 	{ "log", "target", K_STR, F(log_target), "stderr", 0, 0 },
+	{ "log", "facility", K_FACILITY, F(log_facility), "mail", 0, 0 },
+	{ "log", "ident", K_STR, F(log_ident), "popgate", 0, 0 },
 };
 #undef F
 
@@ -335,6 +337,14 @@ set_value(struct load_ctx *lc, const struct key *k, const char *value)
 		snprintf(lc->error, sizeof(lc->error), "[%s] %s: \"%.64s\" is not lower or keep",
 		    k->section, k->name, value);
 		return -1;
+	case K_FACILITY:
+		if ((lvl = log_facility_parse(value)) < 0) {
+			snprintf(lc->error, sizeof(lc->error), "[%s] %s: \"%.64s\" is not mail, daemon "
+			    "or local0 to local7", k->section, k->name, value);
+			return -1;
+		}
+		*(int *)(base + k->off) = lvl;
+		return 0;
 	case K_LEVEL:
 		if ((lvl = log_level_parse(value)) < 0) {
 			snprintf(lc->error, sizeof(lc->error), "[%s] %s: \"%.64s\" is not error, warn, "
@@ -438,6 +448,13 @@ config_check(struct load_ctx *lc)
 		    "be below output_high_watermark (%u)", cfg->out_hiwat), -1;
 	if (cfg->up_mailbox[0] == '\0')
 		return snprintf(lc->error, sizeof(lc->error), "[upstream] mailbox: empty"), -1;
+	/* Anything else would have gone to stderr without a word. */
+	if (strcmp(cfg->log_target, "stderr") != 0 && strcmp(cfg->log_target, "syslog") != 0)
+		return snprintf(lc->error, sizeof(lc->error), "[log] target: \"%.64s\" is not stderr "
+		    "or syslog", cfg->log_target), -1;
+	if (cfg->log_ident[0] == '\0' || strlen(cfg->log_ident) > 63)
+		return snprintf(lc->error, sizeof(lc->error), "[log] ident: must be 1 to 63 "
+		    "characters"), -1;
 	return migration_check(lc);
 }
 

@@ -98,6 +98,8 @@ struct gw_config {
 	/* [log] */
 	int log_level;
 	char *log_target;	/* stderr | syslog */
+	int log_facility;	/* with syslog: LOG_MAIL (default), LOG_DAEMON, LOG_LOCAL0..7 */
+	char *log_ident;	/* with syslog: the program name in each line, "popgate" */
 };
 
 /* The one form of a user name that the [IN-USE] check, the refused-credential memory, the

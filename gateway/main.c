@@ -191,7 +191,7 @@ main(int argc, char **argv)
 	}
 	log_set_level(cfg.log_level);
 	if (strcmp(cfg.log_target, "syslog") == 0)
-		log_use_syslog("popgate", LOG_MAIL);
+		log_use_syslog(cfg.log_ident, cfg.log_facility);
 	signal(SIGPIPE, SIG_IGN);	/* EPIPE is handled where it happens */
 	if ((detach && gw_daemon_start(cfg.pid_file, &error) < 0) ||
 	    gw_nofile_check(&cfg, true, &error) < 0) {

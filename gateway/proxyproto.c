@@ -22,6 +22,7 @@
 
 #include "../common/cidr.h"
 #include "../common/log.h"
+#include "../common/log_rate.h"
 #include "../common/proxy_header.h"
 #include "proxyproto.h"
 #include "session.h"
@@ -41,6 +42,23 @@ struct proxy_wait {
 
 static const struct gw_reg_class wait_class;
 static const struct sockaddr_storage no_address = { .ss_family = AF_UNSPEC };	/* equals none */
+/* The lines of closed connections: anyone who reaches the port can make one, so a flood is
+ * bounded (a burst, then one a second) and counted. Per worker: each is its own process. */
+static struct log_rate closed_rate;
+
+static void
+log_closed(struct ev_loop *loop, const char *peer, const char *why)
+{
+	unsigned n, secs;
+
+	if (!log_rate_take(&closed_rate, ev_now(loop), &n, &secs))
+		return;
+	if (n > 0)
+		log_info("proxy=%s: connection closed: %s (and %u more in the last %u s)", peer, why,
+		    n, secs);
+	else
+		log_info("proxy=%s: connection closed: %s", peer, why);
+}
 
 static bool
 peer_trusted(const struct gw_config *cfg, const struct sockaddr_storage *peer)
@@ -69,7 +87,7 @@ static void
 wait_end(struct proxy_wait *p, const char *why)
 {
 	if (why != NULL)
-		log_info("proxy=%s: connection closed: %s", p->peer_text, why);
+		log_closed(p->w->loop, p->peer_text, why);
 	ev_io_stop(p->w->loop, &p->io);
 	ev_timer_stop(p->w->loop, &p->timer);
 	if (p->fd >= 0)
@@ -172,7 +190,7 @@ gw_proxyproto_accept(void *ctx, int fd, const struct sockaddr_storage *peer, boo
 	if (!peer_trusted(w->cfg, peer)) {
 		/* Not a proxy of ours: its header would be a lie, and without one it is a
 		 * client that should not reach this port. Nothing is sent: it speaks no POP3. */
-		log_info("proxy=%s: connection closed: not in [server] trusted_proxies", text);
+		log_closed(w->loop, text, "not in [server] trusted_proxies");
 		close(fd);
 		return;
 	}

@@ -13,6 +13,7 @@ pkgs=(
 	valgrind clang libclang-rt-14-dev				# leak checks, sanitizers, fuzzing
 	haproxy							# a real load balancer (PROXY protocol)
 	prometheus						# promtool check metrics (test_metrics.py)
+	man-db groff-base mandoc					# the man pages render (test_install.py)
 )
 
 missing=()

@@ -12,10 +12,17 @@ doc/proxy-protocol.txt), with headers written by hand and a real Dovecot upstrea
   - a bad CIDR or proxy_protocol without trusted_proxies: the config is refused
   - HAProxy (Debian's package) in front with send-proxy-v2: POP3 and POP3S sessions through
     it show the real client in popgate's session line and in Dovecot's login
+  - HAProxy in front of two popgate nodes (etc/haproxy-popgate.cfg.example, the file README
+    quotes, with the test's ports): round robin reaches both, each logs the real client and
+    Dovecot sees it in the ID, both give the same UIDLs, a header from a peer a node does not
+    trust is refused
+  - a flood of refused connections logs a burst, then one line a second with a count
 """
 
 import os
 import re
+import shutil
+import subprocess
 import socket
 import ssl
 import struct
@@ -334,24 +341,21 @@ backend popgate_tls
 """
 
 
-@pytest.fixture
-def haproxy(pg, tmp_path):
-	import shutil
-	import subprocess
+def run_haproxy(tmp_path, cfg_text, front):
+	"""Starts Debian's HAProxy in the foreground on cfg_text (skips when it is not
+	installed), waits until it accepts on `front`; yields the process, stopped by PID."""
 	exe = shutil.which("haproxy") or "/usr/sbin/haproxy"
 	if not os.path.exists(exe):
 		pytest.skip("haproxy is not installed (tests/deps.sh installs it)")
-	front, front_tls = dovecot_mod.free_ports(2)
 	cfg = tmp_path / "haproxy.cfg"
-	cfg.write_text(HAPROXY_CFG % {"front": front, "front_tls": front_tls, "pg": pg.port,
-		"pg_tls": pg.tls_port})
+	cfg.write_text(cfg_text)
 	log = open(tmp_path / "haproxy.log", "wb")
 	proc = subprocess.Popen([exe, "-db", "-f", str(cfg)], stdin=subprocess.DEVNULL, stdout=log,
 		stderr=subprocess.STDOUT, start_new_session=True)
+	proc.log_path = tmp_path / "haproxy.log"
 	try:
 		assert dovecot_mod.wait_listening(front, proc, timeout=10), \
 			(tmp_path / "haproxy.log").read_text(errors="replace")
-		proc.front, proc.front_tls = front, front_tls
 		yield proc
 	finally:
 		proc.terminate()
@@ -361,6 +365,15 @@ def haproxy(pg, tmp_path):
 			proc.kill()
 			proc.wait(5)
 		log.close()
+
+
+@pytest.fixture
+def haproxy(pg, tmp_path):
+	front, front_tls = dovecot_mod.free_ports(2)
+	for proc in run_haproxy(tmp_path, HAPROXY_CFG % {"front": front, "front_tls": front_tls,
+			"pg": pg.port, "pg_tls": pg.tls_port}, front):
+		proc.front, proc.front_tls = front, front_tls
+		yield proc
 
 
 def test_through_haproxy_send_proxy_v2(pg, dc, haproxy):
@@ -403,3 +416,170 @@ def test_connections_waiting_for_their_header_do_not_count_under_the_proxys_addr
 	finally:
 		for s in waiting:
 			s.close()
+
+
+# --- two popgate nodes behind one HAProxy, as etc/haproxy-popgate.cfg.example has it ----------
+
+EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+	__file__)))), "etc", "haproxy-popgate.cfg.example")
+
+
+def haproxy_example_cfg(front, front_tls, nodes):
+	"""The README's HAProxy example, its addresses replaced by the test's: HAProxy's ports on
+	127.0.0.1, and the two nodes' (POP3, POP3S) ports. Each address must be in the file, so
+	a change to it that the test cannot follow fails here instead of testing something else.
+	A global section logging to stderr goes first (the example leaves that to the operator)."""
+	with open(EXAMPLE) as f:
+		text = f.read()
+	swaps = {
+		"bind :110\n": "bind 127.0.0.1:%d\n" % front,
+		"bind :995\n": "bind 127.0.0.1:%d\n" % front_tls,
+		" 10.0.0.5:110 ": " 127.0.0.1:%d " % nodes[0].port,
+		" 10.0.0.6:110 ": " 127.0.0.1:%d " % nodes[1].port,
+		" 10.0.0.5:995 ": " 127.0.0.1:%d " % nodes[0].tls_port,
+		" 10.0.0.6:995 ": " 127.0.0.1:%d " % nodes[1].tls_port,
+	}
+	for old, new in swaps.items():
+		assert old in text, "%s no longer has %r" % (EXAMPLE, old)
+		text = text.replace(old, new)
+	return "global\n\tlog stderr format raw local0 info\n\n" + text
+
+
+def test_readme_quotes_the_example_as_it_is():
+	"""README's HAProxy example is the file this test runs, byte for byte."""
+	with open(EXAMPLE) as f:
+		example = f.read()
+	with open(os.path.join(os.path.dirname(EXAMPLE), "..", "README.md")) as f:
+		readme = f.read()
+	assert "```haproxy\n" + example + "```\n" in readme
+
+
+def start_node(tmp, dc, trusted):
+	tls_port = dovecot_mod.free_ports(1)[0]
+	p = start_popgate(tmp, dc.imap_port, **{
+		"server.proxy_protocol": "yes", "server.trusted_proxies": trusted,
+		"server.listen_tls": "127.0.0.1:%d" % tls_port,
+		"tls.cert_file": dc.certs["server.pem"], "tls.key_file": dc.certs["server.key"],
+		"upstream.send_client_id": "yes"})
+	p.tls_port = tls_port
+	return p
+
+
+@pytest.fixture
+def two_nodes(dc, tmp_path):
+	nodes = []
+	try:
+		for i in (1, 2):
+			nodes.append(start_node(tmp_path / ("node%d" % i), dc, "127.0.0.1/32"))
+		yield nodes
+	finally:
+		for n in nodes:
+			n.stop()
+
+
+@pytest.fixture
+def haproxy2(two_nodes, tmp_path):
+	front, front_tls = dovecot_mod.free_ports(2)
+	for proc in run_haproxy(tmp_path, haproxy_example_cfg(front, front_tls, two_nodes), front):
+		proc.front, proc.front_tls = front, front_tls
+		yield proc
+
+
+def node_of(nodes, user, client):
+	"""The index of the node whose log has the session of user from client (exactly one)."""
+	pattern = r"session=\w+ user=%s client=%s " % (re.escape(user), re.escape(client))
+	found = wait_until(lambda: [i for i, n in enumerate(nodes) if re.search(pattern, n.log())],
+		5, "a session line of %s from %s on a node" % (user, client))
+	assert len(found) == 1, found
+	return found[0]
+
+
+def test_haproxy_round_robin_over_two_nodes(two_nodes, haproxy2, dc):
+	user, password, msgs = dc.fresh_user()
+	assert msgs, "a seeded mailbox"
+	# Four sessions of one user from four client addresses: round robin gives two to each
+	# node; each node logs the client HAProxy saw, and Dovecot gets it in the ID.
+	listings, served = {}, {}
+	for k in range(4):
+		src = "127.0.0.%d" % (21 + k)
+		with Pop3Raw("127.0.0.1", haproxy2.front, source=src) as c:
+			cport = c.sock.getsockname()[1]
+			assert c.greeting.startswith(b"+OK"), c.greeting
+			c.login(user, password)
+			status, lines = c.cmd_multi("UIDL")
+			assert status.startswith(b"+OK"), status
+			assert c.cmd("QUIT").startswith(b"+OK")
+		node = node_of(two_nodes, user, src)
+		listings.setdefault(node, []).append(lines)
+		served[src] = node
+		wait_until(lambda: re.search(r"Login: user=<%s>.* rip=%s, rport=%d\b" % (
+			re.escape(user), re.escape(src), cport), dovecot_log(dc)), 5,
+			lambda: "Dovecot's login with rip=%s rport=%d:\n%s" % (src, cport,
+			dovecot_log(dc)[-2000:]))
+	assert sorted(listings) == [0, 1], ("both nodes served sessions", served)
+	assert [len(v) for v in listings.values()] == [2, 2], served
+	# Same mailbox, same UIDLs, whichever node answers (derived UIDLs need no shared state).
+	first = listings[0][0]
+	assert len(first) == len(msgs), first
+	for node_lists in listings.values():
+		for lines in node_lists:
+			assert lines == first, (listings, served)
+	# POP3S through the balancer: TLS end to end, the client's address on the node too.
+	ctx = ssl.create_default_context(cafile=dc.certs["ca.pem"])
+	raw = socket.create_connection(("127.0.0.1", haproxy2.front_tls), timeout=30,
+		source_address=("127.0.0.29", 0))
+	with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+		f = s.makefile("rb")
+		assert f.readline().startswith(b"+OK")
+		for line in (b"USER " + user.encode(), b"PASS " + password.encode(), b"QUIT"):
+			s.sendall(line + b"\r\n")
+			assert f.readline().startswith(b"+OK"), line
+	n = node_of(two_nodes, user, "127.0.0.29")
+	line = re.search(r"session=\w+ user=%s client=127\.0\.0\.29 .*" % re.escape(user),
+		two_nodes[n].log()).group(0)
+	assert " tls=yes " in line, line
+
+
+def test_a_node_refuses_a_header_from_a_peer_it_does_not_trust(two_nodes, haproxy2, dc):
+	"""HAProxy (127.0.0.1) is trusted; a client that reaches a node directly from
+	127.0.0.3 and sends a header naming anyone is closed without a word, on both ports."""
+	node = two_nodes[1]
+	user, password = "bob", dc.users["bob"]
+	for port in (node.port, node.tls_port):
+		assert closed_without_a_word(port, v2("198.51.100.77", 4777), source="127.0.0.3") == b""
+	wait_until(lambda: node.log().count("proxy=127.0.0.3: connection closed: not in [server] "
+		"trusted_proxies") == 2, 5, lambda: "two refusals in the log:\n" + node.log_tail(20))
+	assert "198.51.100.77" not in node.log()
+	# The balancer's sessions on that node go on.
+	for k in range(2):
+		with Pop3Raw("127.0.0.1", haproxy2.front, source="127.0.0.31") as c:
+			c.login(user, password)
+			assert c.cmd("QUIT").startswith(b"+OK")
+	node_of([node], user, "127.0.0.31")
+
+
+def test_a_flood_of_refused_connections_is_logged_with_a_count(dc, tmp_path):
+	"""Anyone who reaches the port can make popgate log: refused connections log a burst,
+	then one line a second, and the next line logged says how many were left out."""
+	node = start_node(tmp_path, dc, "127.0.0.1/32")
+	try:
+		n = 200
+		for _ in range(n):
+			with socket.create_connection(("127.0.0.1", node.port), timeout=10,
+					source_address=("127.0.0.3", 0)) as s:
+				s.sendall(v2("198.51.100.1", 1))
+		pat = re.compile(r"proxy=127\.0\.0\.3: connection closed: not in \[server\] "
+			r"trusted_proxies(?: \(and (\d+) more in the last (\d+) s\))?$", re.M)
+		time.sleep(0.5)
+		burst = pat.findall(node.log())
+		assert 20 <= len(burst) < 40, (len(burst), node.log_tail(10))	# 20 and 1 a second
+		time.sleep(1.1)
+		assert closed_without_a_word(node.port, b"", source="127.0.0.3") == b""
+		lines = wait_until(lambda: (lambda m: m if len(m) > len(burst) else None)(
+			pat.findall(node.log())), 5, "a line after the flood")
+		told = sum(int(c) for c, _ in lines if c)
+		assert lines[-1][0], ("the last line counts the left-out ones", lines[-1])
+		assert 1 <= int(lines[-1][1]) <= 5, lines[-1]
+		assert len(lines) + told == n + 1, (len(lines), told)	# none lost, none twice
+	finally:
+		node.stop()

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <cmocka.h>
+#include <syslog.h>
 
 #include "../../common/log.h"
 
@@ -55,12 +56,28 @@ test_escape_cut(void **state)
 	assert_string_equal(log_escape(out, sizeof(out), (const uint8_t *)"a\0b", 3, 4), "a\\x00b");
 }
 
+/* [log] facility: the names popgate.ini(5) lists, any case; others refused. */
+static void
+test_facility_parse(void **state)
+{
+	(void)state;
+	assert_int_equal(log_facility_parse("mail"), LOG_MAIL);
+	assert_int_equal(log_facility_parse("Daemon"), LOG_DAEMON);
+	assert_int_equal(log_facility_parse("local0"), LOG_LOCAL0);
+	assert_int_equal(log_facility_parse("LOCAL7"), LOG_LOCAL7);
+	assert_int_equal(log_facility_parse("local8"), -1);
+	assert_int_equal(log_facility_parse("kern"), -1);
+	assert_int_equal(log_facility_parse(""), -1);
+	assert_int_equal(log_facility_parse("mail "), -1);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_escape_table),
 		cmocka_unit_test(test_escape_cut),
+		cmocka_unit_test(test_facility_parse),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -37,7 +37,12 @@ static const struct tcase cases[] = {
 	    "DONE 1 47 192.168.0.1:56324 192.168.0.11:443" },
 	{ W("PROXY TCP4 203.0.113.7 10.0.0.1 0 110\r\nUSER a\r\n"), "DONE 1 39 203.0.113.7:0 10.0.0.1:110" },
 	{ W("PROXY TCP6 2001:db8::1 ::1 4242 995\r\n"), "DONE 1 37 2001:db8::1:4242 ::1:995" },
-	{ W("PROXY TCP6 ::ffff:192.0.2.1 ::1 1 2\r\n"), "DONE 1 37 ::ffff:192.0.2.1:1 ::1:2" },
+	/* IPv4-mapped: the IPv4 client; the destination too when it is mapped, else 0.0.0.0 */
+	{ W("PROXY TCP6 ::ffff:192.0.2.1 ::1 1 2\r\n"), "DONE 1 37 192.0.2.1:1 0.0.0.0:2" },
+	{ W("PROXY TCP6 ::FFFF:192.0.2.1 ::ffff:c000:202 1 2\r\n"), "DONE 1 49 192.0.2.1:1 192.0.2.2:2" },
+	{ W("PROXY TCP6 ::ffff:0:192.0.2.1 ::1 1 2\r\n"), "DONE 1 39 ::ffff:0:c000:201:1 ::1:2" },
+	{ W("PROXY TCP6 ::192.0.2.1 ::1 1 2\r\n"), "DONE 1 32 ::192.0.2.1:1 ::1:2" },
+	{ W("PROXY TCP6 2001:db8::1 ::ffff:192.0.2.2 1 2\r\n"), "DONE 1 45 2001:db8::1:1 ::ffff:192.0.2.2:2" },
 	/* v1, malformed */
 	{ W("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n"), "ERR v1: LF without CR" },
 	{ W("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\rX"), "ERR v1: CR without LF" },
@@ -73,6 +78,17 @@ static const struct tcase cases[] = {
 	{ W("PROXY TCP4 1.2.3.4 5.6.7.8 010 2\r\n"), "ERR v1: source port is not a number from 0 to 65535" },
 	{ W("PROXY TCP4 1.2.3.4 5.6.7.8 1 http\r\n"), "ERR v1: destination port is not a number from 0 to 65535" },
 	{ W("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\0\r\n"), "ERR v1: destination port is not a number from 0 to 65535" },
+	/* an address with a NUL or a byte outside its alphabet (inet_pton() stops at a NUL) */
+	{ W("PROXY TCP4 1.2.3.4\0 5.6.7.8 1 2\r\n"), "ERR v1: source is not an IPv4 address" },
+	{ W("PROXY TCP4 1.2.3.4\0junk 5.6.7.8 1 2\r\n"), "ERR v1: source is not an IPv4 address" },
+	{ W("PROXY TCP4 1.2.3.4 5.6.7.8\0\x01 1 2\r\n"), "ERR v1: destination is not an IPv4 address" },
+	{ W("PROXY TCP6 ::1\0:: ::1 1 2\r\n"), "ERR v1: source is not an IPv6 address" },
+	{ W("PROXY TCP6 ::1 ::1\0 1 2\r\n"), "ERR v1: destination is not an IPv6 address" },
+	{ W("PROXY TCP4 1.2.3.4\t 5.6.7.8 1 2\r\n"), "ERR v1: source is not an IPv4 address" },
+	{ W("PROXY TCP4 \xc2\xb9.2.3.4 5.6.7.8 1 2\r\n"), "ERR v1: source is not an IPv4 address" },
+	{ W("PROXY TCP4 a.2.3.4 5.6.7.8 1 2\r\n"), "ERR v1: source is not an IPv4 address" },
+	{ W("PROXY TCP6 fe80::1%eth0 ::1 1 2\r\n"), "ERR v1: source is not an IPv6 address" },
+	{ W("PROXY TCP6 ::1/128 ::1 1 2\r\n"), "ERR v1: source is not an IPv6 address" },
 	/* 108 bytes with its CRLF: one too many */
 	{ W("PROXY UNKNOWN ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 655355\r\n"),
 	    "ERR v1: no CRLF within 107 bytes" },
@@ -93,6 +109,21 @@ static const struct tcase cases[] = {
 	    "\x20\x01\x0d\xb8\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x07"
 	    "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01" "\x10\x92\x03\xe3"),
 	    "DONE 2 52 2001:db8::7:4242 ::1:995" },
+	/* TCP over IPv6 with IPv4-mapped addresses: IPv4, ::ffff:203.0.113.7 -> ::ffff:192.0.2.1 */
+	{ W(V2SIG "\x21\x21\x00\x24"
+	    "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff\xcb\x00\x71\x07"
+	    "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff\xc0\x00\x02\x01" "\x10\x92\x00\x6e"),
+	    "DONE 2 52 203.0.113.7:4242 192.0.2.1:110" },
+	/* ... a mapped source to a real IPv6 destination: the IPv4 source */
+	{ W(V2SIG "\x21\x21\x00\x24"
+	    "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff\xcb\x00\x71\x07"
+	    "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01" "\x10\x92\x00\x6e"),
+	    "DONE 2 52 203.0.113.7:4242 0.0.0.0:110" },
+	/* ... ::ffff:0:a.b.c.d (SIIT) and ::a.b.c.d (deprecated compatible) are not mapped */
+	{ W(V2SIG "\x21\x21\x00\x24"
+	    "\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff\x00\x00\xcb\x00\x71\x07"
+	    "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01" "\x10\x92\x00\x6e"),
+	    "DONE 2 52 ::ffff:0:cb00:7107:4242 ::1:110" },
 	/* LOCAL: a health check of the proxy's own; the family and whatever follows ignored */
 	{ W(V2SIG "\x20\x00\x00\x00"), "DONE 2 16 none" },
 	{ W(V2SIG "\x20\x11\x00\x0c" "\xcb\x00\x71\x07" "\xc0\x00\x02\x01" "\x10\x92" "\x00\x6e"), "DONE 2 28 none" },
