@@ -661,6 +661,14 @@ gw_config_upstream_default(const struct gw_config *cfg, struct gw_upstream_conf 
 	uc_r->addrlen = cfg->up_addrlen;
 }
 
+const char *
+gw_config_mailbox(const struct gw_config *cfg, const char *user)
+{
+	int i = gw_config_domain_index(cfg, user);
+
+	return i >= 0 ? cfg->domains[i].mailbox : cfg->up_mailbox;
+}
+
 int
 gw_config_domain_index(const struct gw_config *cfg, const char *user)
 {

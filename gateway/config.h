@@ -129,6 +129,9 @@ void gw_config_upstream_default(const struct gw_config *cfg, struct gw_upstream_
 /* The index in cfg->domains of user's [upstream:DOMAIN], or -1 for [upstream]. */
 int gw_config_domain_index(const struct gw_config *cfg, const char *user);
 
+/* The mailbox of user's cluster ([upstream:DOMAIN] mailbox, else [upstream]'s). */
+const char *gw_config_mailbox(const struct gw_config *cfg, const char *user);
+
 /* [server] workers when the file does not say: the CPUs online, 1..GW_WORKERS_MAX. */
 unsigned gw_config_default_workers(void);
 
