@@ -396,6 +396,18 @@ bearer_rename(struct gw_session *s)
 	return 0;
 }
 
+/* A bearer mechanism the user's cluster is known not to offer. Unknown (its probe failed):
+ * let the server decide at login. */
+static bool
+bearer_in_cluster(struct gw_cluster *cl, enum pop3_sasl_mech mech)
+{
+	unsigned caps;
+
+	if (!gw_upcaps_get(&cl->probe, &caps))
+		return true;
+	return (caps & (mech == POP3_SASL_XOAUTH2 ? GW_CAP_XOAUTH2 : GW_CAP_OAUTHBEARER)) != 0;
+}
+
 /* PASS or AUTH, with s->cred filled: connect upstream and start the login op. secret is
  * what identifies the credential for the refused-credential memory: the password, or the
  * bearer token (whichever mechanism carried it). */
@@ -432,6 +444,20 @@ gw_session_login_start(struct gw_session *s, const uint8_t *secret, size_t len)
 	gw_config_user_key(w->cfg, s->cred.user, s->user_key, sizeof(s->user_key));
 	gw_cred_hash(&w->guard, s->cred.mech == POP3_SASL_PLAIN ? "password" : "bearer",
 	    s->user_key, secret, len, s->cred_hash);
+	if (s->cred.mech != POP3_SASL_PLAIN && !bearer_in_cluster(cl, s->cred.mech)) {
+		/* CAPA listed it for another cluster: not the server's trouble, not a wrong
+		 * credential either (no delay, nothing remembered). */
+		char user[GW_LOG_USER_SIZE];
+
+		gw_cred_wipe(&s->cred);
+		s->have_user = false;
+		gw_log(LOG_LVL_INFO, s, "login of user=%s failed: %s does not offer AUTH=%s",
+		    gw_log_user(s, user, sizeof(user)), cl->name, pop3_sasl_mech_name(s->cred.mech));
+		pop3_reply_err(gw_client_out(s), NULL, "AUTH %s is not available for this user, "
+		    "use another mechanism.", pop3_sasl_mech_name(s->cred.mech));
+		gw_session_op_done(s);
+		return;
+	}
 	if (gw_cred_recently_refused(&w->guard, s->cred_hash, ev_now(w->loop))) {
 		/* The same wrong password again (a client's retry round): the upstream has
 		 * answered it already. */

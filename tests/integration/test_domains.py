@@ -266,3 +266,73 @@ def test_check_caps_the_domains(tmp_path):
 	ini, (rc, out) = check_ini(tmp_path, tail)
 	assert rc == 1, out
 	assert ":%d: " % line_of(ini, "[upstream:d64.test]") in out and "more than 64" in out, out
+
+
+# --- bearer tokens: the name inside the SASL response is stripped too ------------------------
+
+@pytest.fixture(scope="module")
+def oauth_world(make_dovecot, tmp_path_factory):
+	"""[upstream] -> a Dovecot offering PLAIN only (A: alice@a.test); [upstream:c.test] -> a
+	Dovecot with the oauth2 passdb (C: bare names, its token server names "bob"), strip_domain
+	= yes. Its probe must have answered for CAPA to list the bearer mechanisms."""
+	from test_oauth import TokenServer, wait_log
+	tokens = TokenServer({BOB_TOKEN: "bob"})
+	a = make_dovecot(ssl=False, users={"alice@a.test": "alice-a-pw"})
+	c = make_dovecot(ssl=True, oauth2_url=tokens.url)
+	stored = {"alice@a.test": seed(a, "alice@a.test", "alice-on-a", n=2),
+		"bob@c.test": seed(c, "bob", "bob-on-c", n=3)}
+	tmp = tmp_path_factory.mktemp("popgate-domains-oauth")
+	port = free_ports(1)[0]
+	cfg = base_config(tmp, a.imap_port, port)
+	cfg["limits"] = {"auth_fail_delay_ms": "0"}
+	cfg["upstream:c.test"] = {"host": "127.0.0.1", "port": str(c.imaps_port), "security": "tls",
+		"ca_file": c.certs["ca.pem"], "strip_domain": "yes"}
+	pg = Popgate(tmp, render_ini(cfg), port).start()
+	try:
+		wait_until(lambda: pg.log().count("SASL mechanisms:") >= 2, 10,
+			lambda: "both probes did not answer:\n" + pg.log_tail())
+		yield {"a": a, "c": c, "pg": pg, "tokens": tokens, "stored": stored}
+	finally:
+		pg.stop()
+		tokens.stop()
+
+
+BOB_TOKEN = "ya29.token-of-bob-at-c"
+
+
+@pytest.mark.parametrize("mech", ["XOAUTH2", "OAUTHBEARER"])
+def test_bearer_login_with_the_domain_stripped(oauth_world, mech):
+	from test_oauth import ENCODERS, sasl_line
+	from pop3client import Pop3Raw, unstuff
+	w = oauth_world
+	asked = w["tokens"].count(BOB_TOKEN)
+	with Pop3Raw("127.0.0.1", w["pg"].port) as c:
+		# CAPA comes before the user name: a mechanism some cluster offers is listed
+		assert sasl_line(c) == ["SASL PLAIN XOAUTH2 OAUTHBEARER"]
+		r = c.cmd("AUTH %s %s" % (mech, ENCODERS[mech]("bob@c.test", BOB_TOKEN)))
+		assert r.startswith(b"+OK"), r
+		got = []
+		for i, want in enumerate(w["stored"]["bob@c.test"], 1):
+			status, lines = c.cmd_multi("RETR %d" % i)
+			assert status.startswith(b"+OK"), status
+			got.append(unstuff(lines))
+		assert got == [messages.pop3_bytes(m) for m in w["stored"]["bob@c.test"]]
+		c.quit()
+	assert w["tokens"].count(BOB_TOKEN) > asked, "the token never reached C's passdb"
+	with open(w["c"].log_path, errors="replace") as f:
+		logins = [x for x in f if "Login: user=<" in x and "method=%s," % mech in x]
+	assert logins and all("user=<bob>" in x for x in logins), logins
+
+
+def test_bearer_refused_where_the_cluster_lacks_it(oauth_world):
+	"""alice@a.test's cluster offers no XOAUTH2: a plain -ERR (not [SYS/TEMP], which would make
+	the client retry for ever), and nothing reaches A."""
+	from test_oauth import xoauth2
+	from pop3client import Pop3Raw
+	w = oauth_world
+	with Pop3Raw("127.0.0.1", w["pg"].port) as c:
+		r = c.cmd("AUTH XOAUTH2 " + xoauth2("alice@a.test", BOB_TOKEN))
+		assert r == b"-ERR AUTH XOAUTH2 is not available for this user, use another mechanism.\r\n", r
+		assert c.login("alice@a.test", "alice-a-pw").startswith(b"+OK")
+		c.quit()
+	assert "XOAUTH2" not in w["a"].log_tail(200)
