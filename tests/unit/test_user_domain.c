@@ -46,7 +46,7 @@ test_find(void **state)
 static void
 test_upstream_name(void **state)
 {
-	char out[16];
+	char out[17];
 
 	(void)state;
 	assert_true(user_upstream_name("bob@b.test", true, out, sizeof(out)));
@@ -65,7 +65,7 @@ test_upstream_name(void **state)
 	assert_string_equal(out, "Bob");				/* case as typed */
 	assert_false(user_upstream_name("a-very-long-name@b.test", false, out, sizeof(out)));
 	assert_string_equal(out, "");
-	assert_true(user_upstream_name("a-very-long-name@b.test", true, out, 17));
+	assert_true(user_upstream_name("a-very-long-name@b.test", true, out, sizeof(out)));
 	assert_string_equal(out, "a-very-long-name");
 }
 
