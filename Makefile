@@ -136,7 +136,7 @@ demo: deps all
 FUZZ_TIME ?= 60
 FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN   = $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-FUZZ_LIB   = $(wildcard common/buf.c common/b64.c common/csv.c common/log.c common/proxy_header.c common/cidr.c \
+FUZZ_LIB   = $(wildcard common/buf.c common/b64.c common/csv.c common/log.c common/proxy_header.c common/cidr.c common/user_domain.c \
     pop3/*.c imap/*.c) gateway/config.c
 
 build-fuzz/%: tests/fuzz/%.c $(FUZZ_LIB)

@@ -20,6 +20,7 @@
 
 #include "../common/cidr.h"
 #include "../common/log.h"
+#include "../common/user_domain.h"
 #include "config.h"
 
 enum key_type { K_STR, K_BOOL, K_UINT, K_LISTEN, K_LISTEN_TLS, K_SECURITY, K_SECURITY_POP3, K_LEVEL,
@@ -59,6 +60,7 @@ static const struct key keys[] = {
 	{ "upstream", "verify", K_BOOL, F(up_verify), "yes", 0, 0 },
 	{ "upstream", "mailbox", K_STR, F(up_mailbox), "INBOX", 0, 0 },
 	{ "upstream", "send_client_id", K_BOOL, F(up_send_client_id), "no", 0, 0 },
+	{ "upstream", "strip_domain", K_BOOL, F(up_strip_domain), "no", 0, 0 },
 	{ "cache", "path", K_STR, F(cache_path), "/var/lib/popgate/uidl.sqlite", 0, 0 },
 	{ "cache", "username", K_USERNAME, F(username_lower), "lower", 0, 0 },
 	{ "cache", "retention_days", K_UINT, F(retention_days), "400", 0, 36500 },
@@ -95,11 +97,29 @@ static const struct key keys[] = {
 };
 #undef F
 
+/* The keys of an [upstream:DOMAIN] section, with [upstream]'s built-in defaults. */
+#define U(f) offsetof(struct gw_upstream_conf, f)
+static const struct key up_keys[] = {
+	{ "upstream", "host", K_STR, U(host), "", 0, 0 },
+	{ "upstream", "port", K_UINT, U(port), "0", 0, 65535 },
+	{ "upstream", "security", K_SECURITY, U(security), "tls", 0, 0 },
+	{ "upstream", "ca_file", K_STR, U(ca_file), "", 0, 0 },
+	{ "upstream", "verify", K_BOOL, U(verify), "yes", 0, 0 },
+	{ "upstream", "mailbox", K_STR, U(mailbox), "INBOX", 0, 0 },
+	{ "upstream", "send_client_id", K_BOOL, U(send_client_id), "no", 0, 0 },
+	{ "upstream", "strip_domain", K_BOOL, U(strip_domain), "no", 0, 0 },
+};
+#undef U
+
 struct load_ctx {
 	struct gw_config *cfg;
 	char error[300];
-	int line;
-	bool workers_set;		/* [server] workers is in the file */
+	FILE *f;
+	bool workers_set;	/* [server] workers is in the file */
+	int line;		/* lines read so far: inih's numbering (one per reader call) */
+	int error_line;		/* > 0: an error found by the reader (a section header) */
+	int cur_domain;		/* the section being read is cfg->domains[cur_domain]; -1: none */
+	char section[300];	/* "upstream:DOMAIN" of messages */
 };
 
 /* "host:port", "[v6]:port", "host" or "[v6]" -> host (brackets removed) and port ("" when
@@ -252,10 +272,11 @@ add_cidrs(struct load_ctx *lc, const struct key *k, const char *value)
 	}
 }
 
+/* base: the struct k->off is into (the config, or a domain's gw_upstream_conf). */
 static int
-set_value(struct load_ctx *lc, const struct key *k, const char *value)
+set_value(struct load_ctx *lc, void *base_p, const struct key *k, const char *value)
 {
-	char *base = (char *)lc->cfg;
+	char *base = base_p;
 	int lvl;
 
 	switch (k->type) {
@@ -357,19 +378,152 @@ set_value(struct load_ctx *lc, const struct key *k, const char *value)
 	return -1;
 }
 
+/* A key of the [upstream:DOMAIN] section being read (the reader knows which: inih's copy
+ * of a section name is cut at 49 characters, a domain may be longer). */
+static int
+on_domain_key(struct load_ctx *lc, const char *name, const char *value)
+{
+	struct gw_upstream_conf *uc;
+
+	if (lc->cur_domain < 0)		/* cannot happen: the reader saw the header */
+		return snprintf(lc->error, sizeof(lc->error), "[upstream:...]: unreadable section "
+		    "header"), 0;
+	uc = &lc->cfg->domains[lc->cur_domain];
+	snprintf(lc->section, sizeof(lc->section), "upstream:%.253s", uc->domain);
+	for (size_t i = 0; i < sizeof(up_keys) / sizeof(up_keys[0]); i++) {
+		struct key k = up_keys[i];
+
+		if (strcasecmp(name, k.name) != 0)
+			continue;
+		k.section = lc->section;
+		return set_value(lc, uc, &k, value) == 0;
+	}
+	snprintf(lc->error, sizeof(lc->error), "[%.120s] %.50s: unknown key", lc->section, name);
+	return 0;
+}
+
 static int
 on_key(void *user, const char *section, const char *name, const char *value)
 {
 	struct load_ctx *lc = user;
 
+	if (strncasecmp(section, "upstream:", 9) == 0)
+		return on_domain_key(lc, name, value);
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		if (strcasecmp(section, keys[i].section) != 0 || strcasecmp(name, keys[i].name) != 0)
 			continue;
 		if (strcasecmp(name, "workers") == 0)
 			lc->workers_set = true;
-		return set_value(lc, &keys[i], value) == 0;
+		return set_value(lc, lc->cfg, &keys[i], value) == 0;
 	}
 	snprintf(lc->error, sizeof(lc->error), "[%s] %s: unknown key", section, name);
+	return 0;
+}
+
+/* A section header line: [upstream:DOMAIN] opens a new domain cluster (its built-in
+ * defaults set here), any other header leaves domain sections. Returns -1 with lc->error
+ * for a bad domain, a second section of the same domain, or too many. Read here rather
+ * than from inih, which gives its handler neither line numbers nor empty sections. */
+static int
+section_header(struct load_ctx *lc, const char *line)
+{
+	struct gw_config *cfg = lc->cfg;
+	struct gw_upstream_conf *uc;
+	const char *p = line, *end, *why;
+	char domain[USER_DOMAIN_MAX + 2];
+	size_t n;
+
+	if (lc->line == 1 && strncmp(p, "\xEF\xBB\xBF", 3) == 0)
+		p += 3;				/* a UTF-8 BOM, as inih skips it */
+	p += strspn(p, " \t");
+	if (*p != '[' || (end = strchr(p, ']')) == NULL)
+		return 0;			/* not a header (inih judges the rest) */
+	p++;
+	p += strspn(p, " \t");
+	if (strncasecmp(p, "upstream:", 9) != 0) {
+		lc->cur_domain = -1;
+		return 0;
+	}
+	p += 9;
+	p += strspn(p, " \t");
+	while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	n = (size_t)(end - p);
+	if (n >= sizeof(domain)) {
+		why = "domain longer than 253 characters";
+	} else {
+		memcpy(domain, p, n);
+		domain[n] = '\0';
+		why = user_domain_check(domain);
+	}
+	if (why != NULL)
+		return snprintf(lc->error, sizeof(lc->error), "[upstream:%.*s]: %s",
+		    (int)(n < 64 ? n : 64), p, why), -1;
+	for (size_t i = 0; i < cfg->ndomains; i++)
+		if (strcasecmp(cfg->domains[i].domain, domain) == 0)
+			return snprintf(lc->error, sizeof(lc->error), "[upstream:%.120s]: a second "
+			    "section for this domain (the first is at line %d)", domain,
+			    cfg->domains[i].line), -1;
+	if (cfg->ndomains == GW_DOMAINS_MAX)
+		return snprintf(lc->error, sizeof(lc->error), "[upstream:%.120s]: more than %d "
+		    "domain sections", domain, GW_DOMAINS_MAX), -1;
+	if (cfg->domains == NULL &&
+	    (cfg->domains = calloc(GW_DOMAINS_MAX, sizeof(*cfg->domains))) == NULL)
+		return snprintf(lc->error, sizeof(lc->error), "out of memory"), -1;
+	uc = &cfg->domains[cfg->ndomains];
+	memset(uc, 0, sizeof(*uc));
+	if ((uc->domain = strdup(domain)) == NULL)
+		return snprintf(lc->error, sizeof(lc->error), "out of memory"), -1;
+	uc->line = lc->line;
+	cfg->domain_names[cfg->ndomains] = uc->domain;
+	lc->cur_domain = (int)cfg->ndomains++;
+	snprintf(lc->section, sizeof(lc->section), "upstream:%.253s", uc->domain);
+	for (size_t i = 0; i < sizeof(up_keys) / sizeof(up_keys[0]); i++) {
+		struct key k = up_keys[i];
+
+		k.section = lc->section;
+		if (set_value(lc, uc, &k, k.def) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* inih's line reader, counting lines and reading section headers (section_header()). */
+static char *
+read_line(char *str, int num, void *stream)
+{
+	struct load_ctx *lc = stream;
+
+	if (lc->error_line > 0 || fgets(str, num, lc->f) == NULL)
+		return NULL;
+	lc->line++;
+	if (section_header(lc, str) < 0) {
+		lc->error_line = lc->line;
+		return NULL;		/* inih stops as at the end of the file */
+	}
+	return str;
+}
+
+/* One cluster's checks after its keys are read: host given and resolved (the port's
+ * default follows security), a mailbox. name: "upstream" or "upstream:DOMAIN". */
+static int
+upstream_check(struct load_ctx *lc, const char *name, char **host, unsigned *port,
+    enum gw_security security, const char *mailbox, struct sockaddr_storage *addr,
+    socklen_t *addrlen)
+{
+	char hp[300];
+	int gai = 0;
+
+	if ((*host)[0] == '\0')
+		return snprintf(lc->error, sizeof(lc->error), "[%s] host: missing", name), -1;
+	if (*port == 0)
+		*port = security == GW_SEC_TLS ? 993 : 143;
+	snprintf(hp, sizeof(hp), strchr(*host, ':') ? "[%.256s]:%u" : "%.256s:%u", *host, *port);
+	if (parse_host_port(hp, addr, addrlen, &gai, -1, false) < 0)
+		return snprintf(lc->error, sizeof(lc->error), "[%s] host: cannot resolve "
+		    "\"%.64s\"%s%s", name, *host, gai ? ": " : "", gai ? gai_strerror(gai) : ""), -1;
+	if (mailbox[0] == '\0')
+		return snprintf(lc->error, sizeof(lc->error), "[%s] mailbox: empty", name), -1;
 	return 0;
 }
 
@@ -407,24 +561,22 @@ static int
 config_check(struct load_ctx *lc)
 {
 	struct gw_config *cfg = lc->cfg;
-	int gai = 0;
 
 	if (cfg->nlisten == 0)
 		return snprintf(lc->error, sizeof(lc->error), "[server] listen: no listener "
 		    "configured"), -1;
-	if (cfg->up_host[0] == '\0')
-		return snprintf(lc->error, sizeof(lc->error), "[upstream] host: missing"), -1;
-	if (cfg->up_port == 0)
-		cfg->up_port = cfg->up_security == GW_SEC_TLS ? 993 : 143;
-	{
-		char hp[300];
+	if (upstream_check(lc, "upstream", &cfg->up_host, &cfg->up_port, cfg->up_security,
+	    cfg->up_mailbox, &cfg->up_addr, &cfg->up_addrlen) < 0)
+		return -1;
+	for (size_t i = 0; i < cfg->ndomains; i++) {
+		struct gw_upstream_conf *uc = &cfg->domains[i];
 
-		snprintf(hp, sizeof(hp), strchr(cfg->up_host, ':') ? "[%s]:%u" : "%s:%u",
-		    cfg->up_host, cfg->up_port);
-		if (parse_host_port(hp, &cfg->up_addr, &cfg->up_addrlen, &gai, -1, false) < 0)
-			return snprintf(lc->error, sizeof(lc->error), "[upstream] host: cannot "
-			    "resolve \"%.64s\"%s%s", cfg->up_host, gai ? ": " : "",
-			    gai ? gai_strerror(gai) : ""), -1;
+		snprintf(lc->section, sizeof(lc->section), "upstream:%.253s", uc->domain);
+		if (upstream_check(lc, lc->section, &uc->host, &uc->port, uc->security,
+		    uc->mailbox, &uc->addr, &uc->addrlen) < 0) {
+			lc->error_line = uc->line;	/* the section's header */
+			return -1;
+		}
 	}
 	for (size_t i = 0; i < cfg->nlisten; i++)
 		if (cfg->listen[i].tls && (cfg->tls_cert_file[0] == '\0' || cfg->tls_key_file[0] == '\0'))
@@ -446,8 +598,6 @@ config_check(struct load_ctx *lc)
 	if (cfg->out_lowat >= cfg->out_hiwat)
 		return snprintf(lc->error, sizeof(lc->error), "[limits] output_low_watermark: must "
 		    "be below output_high_watermark (%u)", cfg->out_hiwat), -1;
-	if (cfg->up_mailbox[0] == '\0')
-		return snprintf(lc->error, sizeof(lc->error), "[upstream] mailbox: empty"), -1;
 	/* Anything else would have gone to stderr without a word. */
 	if (strcmp(cfg->log_target, "stderr") != 0 && strcmp(cfg->log_target, "syslog") != 0)
 		return snprintf(lc->error, sizeof(lc->error), "[log] target: \"%.64s\" is not stderr "
@@ -468,19 +618,27 @@ gw_config_load(struct gw_config *cfg, const char *path, const char **error_r)
 	memset(cfg, 0, sizeof(*cfg));
 	memset(&lc, 0, sizeof(lc));
 	lc.cfg = cfg;
+	lc.cur_domain = -1;
 	cfg->workers = gw_config_default_workers();
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		if (keys[i].def != NULL && set_value(&lc, &keys[i], keys[i].def) < 0) {
+		if (keys[i].def != NULL && set_value(&lc, cfg, &keys[i], keys[i].def) < 0) {
 			snprintf(error, sizeof(error), "%s: built-in default of [%s] %s is invalid",
 			    path, keys[i].section, keys[i].name);
 			*error_r = error;
 			return -1;
 		}
 	}
-	line = ini_parse(path, on_key, &lc);
+	if ((lc.f = fopen(path, "r")) == NULL) {
+		snprintf(error, sizeof(error), "%s: cannot read: %s", path, strerror(errno));
+		*error_r = error;
+		return -1;
+	}
+	line = ini_parse_stream(read_line, &lc, on_key, &lc);
+	fclose(lc.f);
+	if (line == 0 && lc.error_line > 0)
+		line = lc.error_line;		/* the reader stopped at a section header */
 	if (line < 0) {
-		snprintf(error, sizeof(error), "%s: cannot read: %s", path,
-		    line == -1 ? strerror(errno) : "out of memory");
+		snprintf(error, sizeof(error), "%s: cannot read: out of memory", path);
 		*error_r = error;
 		return -1;
 	}
@@ -491,7 +649,10 @@ gw_config_load(struct gw_config *cfg, const char *path, const char **error_r)
 		return -1;
 	}
 	if (config_check(&lc) < 0) {
-		snprintf(error, sizeof(error), "%s: %s", path, lc.error);
+		if (lc.error_line > 0)
+			snprintf(error, sizeof(error), "%s:%d: %s", path, lc.error_line, lc.error);
+		else
+			snprintf(error, sizeof(error), "%s: %s", path, lc.error);
 		*error_r = error;
 		return -1;
 	}
@@ -509,6 +670,48 @@ gw_config_free(struct gw_config *cfg)
 			*(char **)(base + keys[i].off) = NULL;
 		}
 	}
+	for (size_t d = 0; d < cfg->ndomains; d++) {
+		struct gw_upstream_conf *uc = &cfg->domains[d];
+
+		free(uc->domain);
+		for (size_t i = 0; i < sizeof(up_keys) / sizeof(up_keys[0]); i++)
+			if (up_keys[i].type == K_STR)
+				free(*(char **)((char *)uc + up_keys[i].off));
+	}
+	free(cfg->domains);
+	cfg->domains = NULL;
+	cfg->ndomains = 0;
+}
+
+void
+gw_config_upstream_default(const struct gw_config *cfg, struct gw_upstream_conf *uc_r)
+{
+	memset(uc_r, 0, sizeof(*uc_r));
+	uc_r->domain = (char *)"";
+	uc_r->host = cfg->up_host;
+	uc_r->port = cfg->up_port;
+	uc_r->security = cfg->up_security;
+	uc_r->ca_file = cfg->up_ca_file;
+	uc_r->verify = cfg->up_verify;
+	uc_r->mailbox = cfg->up_mailbox;
+	uc_r->send_client_id = cfg->up_send_client_id;
+	uc_r->strip_domain = cfg->up_strip_domain;
+	memcpy(&uc_r->addr, &cfg->up_addr, sizeof(uc_r->addr));
+	uc_r->addrlen = cfg->up_addrlen;
+}
+
+const char *
+gw_config_mailbox(const struct gw_config *cfg, const char *user)
+{
+	int i = gw_config_domain_index(cfg, user);
+
+	return i >= 0 ? cfg->domains[i].mailbox : cfg->up_mailbox;
+}
+
+int
+gw_config_domain_index(const struct gw_config *cfg, const char *user)
+{
+	return user_domain_find(cfg->domain_names, cfg->ndomains, user);
 }
 
 unsigned

@@ -14,6 +14,7 @@
 #define GW_WORKERS_MAX 64	/* [server] workers */
 #define GW_TRUSTED_MAX 64	/* [server] trusted_proxies */
 #define GW_METRICS_LISTEN_MAX 4	/* [metrics] listen */
+#define GW_DOMAINS_MAX 64	/* [upstream:DOMAIN] sections */
 
 enum gw_security { GW_SEC_NONE, GW_SEC_STARTTLS, GW_SEC_TLS };
 
@@ -22,6 +23,26 @@ struct gw_listen {
 	socklen_t addrlen;
 	bool tls;		/* implicit TLS (RFC 8314), from listen_tls */
 	char text[64];		/* as written, for logs */
+};
+
+/* One IMAP cluster: [upstream] (domain "") or an [upstream:DOMAIN] section. A domain
+ * section stands on its own: a key it does not give has [upstream]'s built-in default
+ * (port by security, tls, verify yes, INBOX...), never [upstream]'s value, so that
+ * no cluster reaches another's host or trusts another's CA by accident; host is required. */
+struct gw_upstream_conf {
+	char *domain;				/* as written, without "upstream:" */
+	char *host;
+	unsigned port;
+	enum gw_security security;
+	char *ca_file;
+	bool verify;
+	char *mailbox;
+	bool send_client_id;
+	bool strip_domain;			/* LOGIN / AUTHENTICATE send "bob", not
+						   "bob@DOMAIN" (common/user_domain.h) */
+	struct sockaddr_storage addr;		/* resolved once at load: no DNS in the loop */
+	socklen_t addrlen;
+	int line;				/* the section's header line, for messages */
 };
 
 struct gw_config {
@@ -53,8 +74,14 @@ struct gw_config {
 	bool up_verify;
 	char *up_mailbox;
 	bool up_send_client_id;
+	bool up_strip_domain;
 	struct sockaddr_storage up_addr;	/* resolved once at load: no DNS in the loop */
 	socklen_t up_addrlen;
+	/* [upstream:DOMAIN]: users of DOMAIN (the part after the last '@', any case) go there;
+	 * everyone else to [upstream] */
+	struct gw_upstream_conf *domains;
+	size_t ndomains;
+	const char *domain_names[GW_DOMAINS_MAX];	/* domains[i].domain, for the lookup */
 	/* [cache] */
 	char *cache_path;
 	bool username_lower;			/* username = lower: ASCII-lowercased user names
@@ -107,6 +134,14 @@ struct gw_config {
  * (the default, like Dovecot's auth_username_format %Lu), as typed with keep. Writes at
  * most size - 1 bytes and a NUL. */
 void gw_config_user_key(const struct gw_config *cfg, const char *user, char *key_r, size_t size);
+
+/* [upstream] as a gw_upstream_conf (its strings borrowed from cfg, domain ""). */
+void gw_config_upstream_default(const struct gw_config *cfg, struct gw_upstream_conf *uc_r);
+/* The index in cfg->domains of user's [upstream:DOMAIN], or -1 for [upstream]. */
+int gw_config_domain_index(const struct gw_config *cfg, const char *user);
+
+/* The mailbox of user's cluster ([upstream:DOMAIN] mailbox, else [upstream]'s). */
+const char *gw_config_mailbox(const struct gw_config *cfg, const char *user);
 
 /* [server] workers when the file does not say: the CPUs online, 1..GW_WORKERS_MAX. */
 unsigned gw_config_default_workers(void);

@@ -531,8 +531,9 @@ send_password(struct gw_login *lg)
 {
 	struct gw_imapc *up = lg->up;
 	const struct gw_cred *cred = lg->p.cred;
-	const uint8_t *u = (const uint8_t *)cred->user, *p = cred->pass;
-	size_t ulen = strlen(cred->user), plen = cred->pass_len;
+	const char *user = lg->p.user != NULL ? lg->p.user : cred->user;
+	const uint8_t *u = (const uint8_t *)user, *p = cred->pass;
+	size_t ulen = strlen(user), plen = cred->pass_len;
 	bool litplus = (up->caps & GW_CAP_LITERALPLUS) != 0;
 	enum imap_string_kind uk = imap_string_kind(u, ulen), pk = imap_string_kind(p, plen);
 	struct buf *out;
@@ -571,12 +572,13 @@ void
 gw_login_ready(struct gw_login *lg)
 {
 	const struct gw_cred *cred = lg->p.cred;
+	const char *user = lg->p.user != NULL ? lg->p.user : cred->user;
 	const char *why;
 
 	if (lg->up == NULL)
 		return;
 	if (cred->mech == POP3_SASL_PLAIN &&
-	    (imap_string_kind((const uint8_t *)cred->user, strlen(cred->user)) == IMAP_STRING_INVALID ||
+	    (imap_string_kind((const uint8_t *)user, strlen(user)) == IMAP_STRING_INVALID ||
 	    imap_string_kind(cred->pass, cred->pass_len) == IMAP_STRING_INVALID)) {
 		/* The last line of defence: never a CR, LF or NUL upstream. */
 		login_end(lg, GW_LOGIN_REFUSED, "credentials with CR, LF or NUL");

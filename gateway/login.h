@@ -47,6 +47,9 @@ enum gw_listing_how {
 
 struct gw_login_params {
 	struct gw_cred *cred;		/* wiped once written, on every path */
+	const char *user;		/* the name a password login sends (strip_domain,
+					   gateway/cluster.h); NULL: cred->user. A bearer
+					   response goes as cred->sasl_resp holds it. */
 	const char *mailbox;		/* [upstream] mailbox */
 	const char *id_addr;		/* client address for ID (RFC 2971); NULL: no ID */
 	unsigned id_port;

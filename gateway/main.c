@@ -59,6 +59,12 @@ log_started(const struct gw_config *cfg)
 	    cfg->workers == 1 ? "" : "s", cfg->up_host, cfg->up_port,
 	    cfg->up_security == GW_SEC_NONE ? "plain" :
 	    cfg->up_security == GW_SEC_TLS ? "tls" : "starttls");
+	for (size_t i = 0; i < cfg->ndomains; i++)
+		log_info("users @%s: upstream [upstream:%s] %s:%u (%s)%s", cfg->domains[i].domain,
+		    cfg->domains[i].domain, cfg->domains[i].host, cfg->domains[i].port,
+		    cfg->domains[i].security == GW_SEC_NONE ? "plain" :
+		    cfg->domains[i].security == GW_SEC_TLS ? "tls" : "starttls",
+		    cfg->domains[i].strip_domain ? ", domain stripped from the login name" : "");
 	if (cfg->mig_host[0] != '\0')
 		log_info("live UIDL migration from the old POP3 server %s:%u (%s), required=%s, "
 		    "timeout=%us", cfg->mig_host, cfg->mig_port, cfg->mig_security == GW_SEC_NONE ?

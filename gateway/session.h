@@ -90,6 +90,9 @@ struct gw_session {
 	bool have_user;
 	char user_key[POP3_SASL_FIELD_MAX];	/* gw_config_user_key() of the user, set when a
 						   login starts: [IN-USE], delays, cache */
+	struct gw_cluster *cluster;	/* the user's IMAP cluster (cluster.h), set when a
+					   login starts: never NULL after that */
+	char up_user[POP3_SASL_FIELD_MAX];	/* the name sent there (strip_domain) */
 	uint8_t cred_hash[GW_CRED_HASH_LEN];	/* login_guard.h: refused-credential memory */
 	unsigned auth_failures, bad_commands, commands;
 	enum pop3_sasl_mech sasl_mech;	/* GW_OP_SASL: the mechanism whose response comes */

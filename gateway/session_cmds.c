@@ -175,25 +175,24 @@ check_credential(struct gw_session *s, const uint8_t *p, size_t len, size_t max,
 }
 
 /* XOAUTH2/OAUTHBEARER are listed when the upstream's known capabilities offer them
- * (gateway/probe.c learns them before any login). */
+ * (gateway/probe.c learns them before any login). CAPA and AUTH's mechanism come before
+ * the user name, so before its cluster is known (gateway/cluster.h): a mechanism is listed
+ * when some cluster offers it; a user whose cluster lacks it is refused at login. */
 static bool
 bearer_offered(struct gw_session *s, enum pop3_sasl_mech mech)
 {
-	unsigned caps;
-
-	if (!gw_upcaps_get(&s->w->probe, &caps))
-		return false;
-	return (caps & (mech == POP3_SASL_XOAUTH2 ? GW_CAP_XOAUTH2 : GW_CAP_OAUTHBEARER)) != 0;
+	return gw_clusters_any_offers(&s->w->clusters,
+	    mech == POP3_SASL_XOAUTH2 ? GW_CAP_XOAUTH2 : GW_CAP_OAUTHBEARER);
 }
 
-/* AUTH with a bearer mechanism is taken when the upstream offers it, and also while its
- * capabilities are unknown (the probe failed): then the upstream decides at login. */
+/* AUTH with a bearer mechanism is taken when an upstream offers it, and also while some
+ * upstream's capabilities are unknown (its probe failed): then the upstream decides at
+ * login. */
 static bool
 bearer_usable(struct gw_session *s, enum pop3_sasl_mech mech)
 {
-	unsigned caps;
-
-	return !gw_upcaps_get(&s->w->probe, &caps) || bearer_offered(s, mech);
+	return gw_clusters_may_offer(&s->w->clusters,
+	    mech == POP3_SASL_XOAUTH2 ? GW_CAP_XOAUTH2 : GW_CAP_OAUTHBEARER);
 }
 
 /* --- AUTHORIZATION --- */

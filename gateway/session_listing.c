@@ -91,11 +91,11 @@ gw_session_listing_ask(struct gw_session *s, struct gw_login_params *p)
 	struct gw_worker *w = s->w;
 
 	if (!w->cache.running ||
-	    (s->listing_req = gw_cache_listing_get_new(s->user_key, w->cfg->up_mailbox)) == NULL)
+	    (s->listing_req = gw_cache_listing_get_new(s->user_key, s->cluster->conf.mailbox)) == NULL)
 		return;
 	/* Looked up while the connection opens: ready, most often, when SELECT answers. */
 	p->listing_cache = true;
-	p->condstore_hint = w->up_condstore;
+	p->condstore_hint = s->cluster->condstore;
 	p->prior_wanted = listing_wanted;
 	gw_cache_submit(&w->cache, s->listing_req, listing_looked_up, s);
 }
@@ -118,7 +118,7 @@ listing_put(struct gw_session *s, const struct cache_listing *l)
 
 	if (!s->w->cache.running)
 		return;
-	if ((req = gw_cache_listing_put_new(s->user_key, s->w->cfg->up_mailbox, l)) == NULL) {
+	if ((req = gw_cache_listing_put_new(s->user_key, s->cluster->conf.mailbox, l)) == NULL) {
 		gw_log(LOG_LVL_WARN, s, "out of memory for a listing cache request");
 		return;		/* a stale listing proves nothing: the next poll's count says so */
 	}
@@ -182,7 +182,7 @@ gw_session_listing_status_mailbox(const struct gw_session *s)
 		return NULL;	/* the listing's sizes are wrong: nothing to store after QUIT */
 	for (size_t i = 0; i < s->snap.count; i++)
 		if (s->snap.flags[i] & GW_MSG_DELETED)
-			return s->login.condstore && s->login.exact ? s->w->cfg->up_mailbox : NULL;
+			return s->login.condstore && s->login.exact ? s->cluster->conf.mailbox : NULL;
 	return NULL;
 }
 

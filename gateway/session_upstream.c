@@ -7,8 +7,10 @@
 #include <string.h>
 
 #include "../common/log.h"
+#include "../common/user_domain.h"
 #include "../pop3/pop3_reply.h"
 #include "metrics.h"
+#include "../pop3/pop3_sasl_encode.h"
 #include "session.h"
 
 static void
@@ -203,7 +205,7 @@ uidls_settle(struct gw_session *s)
 		login_failed(s, GW_LOGIN_TEMP, "the content keys could not all be read");
 		return;
 	}
-	req = gw_cache_record_new(s->user_key, s->w->cfg->up_mailbox, s->snap.uidvalidity,
+	req = gw_cache_record_new(s->user_key, s->cluster->conf.mailbox, s->snap.uidvalidity,
 	    s->keying, s->nkeying);
 	s->keying = NULL;
 	if (req == NULL) {
@@ -296,9 +298,9 @@ login_done(void *ctx, enum gw_login_outcome outcome, const char *why)
 		gw_cred_refused(&s->w->guard, s->cred_hash, ev_now(s->w->loop));
 	/* What the server offers once logged in decides the next login's SELECT. */
 	if (s->up.caps_after_login)
-		s->w->up_condstore = (s->up.caps & GW_CAP_CONDSTORE) != 0;
+		s->cluster->condstore = (s->up.caps & GW_CAP_CONDSTORE) != 0;
 	if (s->login.condstore_refused)
-		s->w->up_condstore = false;
+		s->cluster->condstore = false;
 	if (outcome != GW_LOGIN_OK) {
 		login_failed(s, outcome, why);
 		return;
@@ -310,7 +312,7 @@ login_done(void *ctx, enum gw_login_outcome outcome, const char *why)
 	if (s->login.storable)
 		gw_session_listing_store(s);
 	s->logged_in = true;
-	s->cache_req = gw_cache_lookup_new(s->user_key, s->w->cfg->up_mailbox, snap->uidvalidity,
+	s->cache_req = gw_cache_lookup_new(s->user_key, s->cluster->conf.mailbox, snap->uidvalidity,
 	    snap->uid, snap->count);
 	if (s->cache_req == NULL) {
 		login_failed(s, GW_LOGIN_TEMP, "out of memory for the UIDL cache request");
@@ -349,7 +351,7 @@ login_ready(struct gw_session *s)
 	/* The capabilities every login sees, after TLS: what CAPA offers next (unless the
 	 * server named none: that is not knowing, as for the probe). */
 	if (s->up.caps_seen)
-		gw_upcaps_learned(&s->w->probe, s->up.caps, "login");
+		gw_upcaps_learned(&s->cluster->probe, s->up.caps, "login");
 	/* ev_time(), not the loop's cached ev_now(): a local upstream answers within one
 	 * iteration, and the histograms' lowest buckets are milliseconds. */
 	s->up_login_sent = ev_time();
@@ -385,6 +387,40 @@ static const struct gw_imapc_handler upstream_handler = {
 	.settled = upstream_settled,
 };
 
+/* strip_domain with a bearer mechanism: the name inside the client's response becomes
+ * s->up_user too (the token is the client's, unchanged). 0, or -1 (out of memory). */
+static int
+bearer_rename(struct gw_session *s)
+{
+	static struct pop3_sasl_bearer b;	/* 7 KB: off the stack; wiped on every path */
+	char *resp = NULL;
+	size_t len = 0;
+
+	if (pop3_sasl_bearer_decode(s->cred.mech, s->cred.sasl_resp, s->cred.sasl_resp_len,
+	    &b) == POP3_SASL_OK)
+		resp = pop3_sasl_bearer_encode(s->cred.mech, s->up_user, b.token, b.token_len, &len);
+	explicit_bzero(&b, sizeof(b));
+	if (resp == NULL)
+		return -1;	/* decoded once already (session_cmds.c): memory is what failed */
+	explicit_bzero(s->cred.sasl_resp, s->cred.sasl_resp_len);
+	free(s->cred.sasl_resp);
+	s->cred.sasl_resp = (uint8_t *)resp;
+	s->cred.sasl_resp_len = len;
+	return 0;
+}
+
+/* A bearer mechanism the user's cluster is known not to offer. Unknown (its probe failed):
+ * let the server decide at login. */
+static bool
+bearer_in_cluster(struct gw_cluster *cl, enum pop3_sasl_mech mech)
+{
+	unsigned caps;
+
+	if (!gw_upcaps_get(&cl->probe, &caps))
+		return true;
+	return (caps & (mech == POP3_SASL_XOAUTH2 ? GW_CAP_XOAUTH2 : GW_CAP_OAUTHBEARER)) != 0;
+}
+
 /* PASS or AUTH, with s->cred filled: connect upstream and start the login op. secret is
  * what identifies the credential for the refused-credential memory: the password, or the
  * bearer token (whichever mechanism carried it). */
@@ -392,10 +428,16 @@ void
 gw_session_login_start(struct gw_session *s, const uint8_t *secret, size_t len)
 {
 	struct gw_worker *w = s->w;
+	/* The user's cluster: by the domain as typed; what is keyed on the user below (the
+	 * delays, [IN-USE], the cache) keeps the full name, so that two domains' "bob" never
+	 * share anything. */
+	struct gw_cluster *cl = s->cluster = gw_cluster_for_user(&w->clusters, w->cfg,
+	    s->cred.user);
 	struct gw_login_params p = {
 		.cred = &s->cred,
-		.mailbox = w->cfg->up_mailbox,
-		.id_addr = w->cfg->up_send_client_id ? s->addr_text : NULL,
+		.user = s->up_user,
+		.mailbox = cl->conf.mailbox,
+		.id_addr = cl->conf.send_client_id ? s->addr_text : NULL,
 		.id_port = s->port,
 		.snap = &s->snap,
 		.done = login_done,
@@ -415,10 +457,34 @@ gw_session_login_start(struct gw_session *s, const uint8_t *secret, size_t len)
 	gw_config_user_key(w->cfg, s->cred.user, s->user_key, sizeof(s->user_key));
 	gw_cred_hash(&w->guard, s->cred.mech == POP3_SASL_PLAIN ? "password" : "bearer",
 	    s->user_key, secret, len, s->cred_hash);
+	if (s->cred.mech != POP3_SASL_PLAIN && !bearer_in_cluster(cl, s->cred.mech)) {
+		/* CAPA listed it for another cluster: not the server's trouble, not a wrong
+		 * credential either (no delay, nothing remembered). */
+		char user[GW_LOG_USER_SIZE];
+
+		gw_cred_wipe(&s->cred);
+		s->have_user = false;
+		gw_log(LOG_LVL_INFO, s, "login of user=%s failed: %s does not offer AUTH=%s",
+		    gw_log_user(s, user, sizeof(user)), cl->name, pop3_sasl_mech_name(s->cred.mech));
+		pop3_reply_err(gw_client_out(s), NULL, "AUTH %s is not available for this user, "
+		    "use another mechanism.", pop3_sasl_mech_name(s->cred.mech));
+		gw_session_op_done(s);
+		return;
+	}
 	if (gw_cred_recently_refused(&w->guard, s->cred_hash, ev_now(w->loop))) {
 		/* The same wrong password again (a client's retry round): the upstream has
 		 * answered it already. */
 		login_failed(s, GW_LOGIN_REFUSED, "credentials refused moments ago, not sent again");
+		return;
+	}
+	/* Same buffer size as cred.user: it always fits. */
+	(void)user_upstream_name(s->cred.user, cl->conf.strip_domain, s->up_user,
+	    sizeof(s->up_user));
+	gw_log(LOG_LVL_DEBUG, s, "upstream %s %s:%u%s", cl->name, cl->conf.host, cl->conf.port,
+	    strcmp(s->up_user, s->cred.user) != 0 ? ", the domain stripped" : "");
+	if (s->cred.mech != POP3_SASL_PLAIN && strcmp(s->up_user, s->cred.user) != 0 &&
+	    bearer_rename(s) < 0) {
+		login_failed(s, GW_LOGIN_TEMP, "out of memory for the SASL response");
 		return;
 	}
 	if (w->cfg->mig_host[0] != '\0' && s->mig == NULL &&
@@ -428,7 +494,7 @@ gw_session_login_start(struct gw_session *s, const uint8_t *secret, size_t len)
 	}
 	s->up_opened = ev_time();
 	s->up_login_sent = 0;
-	if (gw_imapc_open(&s->up, w->loop, &w->upstream, s->log_id, &upstream_handler, s) < 0) {
+	if (gw_imapc_open(&s->up, w->loop, &cl->target, s->log_id, &upstream_handler, s) < 0) {
 		gw_metrics_error(MET_ERR_UPSTREAM_CONNECT);
 		login_failed(s, GW_LOGIN_TEMP, gw_imapc_last_error(&s->up));
 		return;
@@ -439,7 +505,7 @@ gw_session_login_start(struct gw_session *s, const uint8_t *secret, size_t len)
 			.cache = &w->cache,
 			.target = &w->migration,
 			.user_key = s->user_key,
-			.mailbox = w->cfg->up_mailbox,
+			.mailbox = cl->conf.mailbox,
 			.cred = &s->cred,
 			.log_id = s->log_id,
 			.done = migration_done,

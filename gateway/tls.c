@@ -128,6 +128,19 @@ gw_tls_client_ctx(const struct gw_config *cfg, const char **error_r)
 }
 
 SSL_CTX *
+gw_tls_upstream_ctx(const struct gw_upstream_conf *uc, const char **error_r)
+{
+	char section[300];
+
+	*error_r = NULL;
+	if (uc->security == GW_SEC_NONE)
+		return NULL;
+	snprintf(section, sizeof(section), uc->domain[0] ? "[upstream:%.253s]" : "[upstream]",
+	    uc->domain);
+	return gw_tls_client_ctx_new(section, uc->ca_file, uc->verify, uc->host, error_r);
+}
+
+SSL_CTX *
 gw_tls_migration_ctx(const struct gw_config *cfg, const char **error_r)
 {
 	*error_r = NULL;
@@ -150,6 +163,17 @@ gw_tls_check(const struct gw_config *cfg, const char **error_r)
 	SSL_CTX_free(ctx);
 	if (*error_r != NULL)
 		return -1;
+	for (size_t i = 0; i < cfg->ndomains; i++) {
+		static char error[400];
+
+		ctx = gw_tls_upstream_ctx(&cfg->domains[i], error_r);
+		SSL_CTX_free(ctx);
+		if (*error_r != NULL) {
+			snprintf(error, sizeof(error), "line %d: %s", cfg->domains[i].line, *error_r);
+			*error_r = error;
+			return -1;
+		}
+	}
 	ctx = gw_tls_migration_ctx(cfg, error_r);
 	SSL_CTX_free(ctx);
 	return *error_r != NULL ? -1 : 0;

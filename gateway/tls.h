@@ -18,6 +18,9 @@ SSL_CTX *gw_tls_client_ctx_new(const char *section, const char *ca_file, bool ve
     const char *host, const char **error_r);
 /* IMAP side ([upstream]): NULL with *error_r NULL for security = none. */
 SSL_CTX *gw_tls_client_ctx(const struct gw_config *cfg, const char **error_r);
+/* One IMAP cluster ([upstream] or [upstream:DOMAIN], gateway/cluster.h): NULL with
+ * *error_r NULL for security = none. */
+SSL_CTX *gw_tls_upstream_ctx(const struct gw_upstream_conf *uc, const char **error_r);
 /* The old POP3 server ([migration]): NULL with *error_r NULL when migration is off or its
  * security is none. */
 SSL_CTX *gw_tls_migration_ctx(const struct gw_config *cfg, const char **error_r);

@@ -209,7 +209,7 @@ flush(struct import *im, const char **error_r)
 		im->pending[i].msgid = im->row[i].msgid == NO_MSGID ? NULL : base + im->row[i].msgid;
 		im->pending[i].size = im->row[i].size;
 	}
-	if (cache_add_pending(im->c, im->user, im->cfg->up_mailbox, im->pending, im->n, &added,
+	if (cache_add_pending(im->c, im->user, gw_config_mailbox(im->cfg, im->user), im->pending, im->n, &added,
 	    error_r) < 0)
 		return -1;
 	im->added += added;
@@ -245,7 +245,7 @@ switch_user(struct import *im, const char *user, const char **error_r)
 		return 0;
 	}
 	im->nusers++;
-	if (cache_user_has_rows(im->c, user, im->cfg->up_mailbox, &rows, error_r) < 0)
+	if (cache_user_has_rows(im->c, user, gw_config_mailbox(im->cfg, user), &rows, error_r) < 0)
 		return -1;
 	if (rows)
 		fprintf(stderr, "popgate: %s has logged in through popgate already: his client "
@@ -495,7 +495,9 @@ run_export(const struct gw_config *cfg, struct cache *c, const char *user)
 	if (user != NULL)
 		gw_config_user_key(cfg, user, key, sizeof(key));
 	fputs("user,uidl,message_id,size\r\n", stdout);
-	rc = cache_export(c, user ? key : NULL, cfg->up_mailbox, export_row, stdout, &error);
+	/* Every user: [upstream]'s mailbox (a domain section naming another is not listed). */
+	rc = cache_export(c, user ? key : NULL, user ? gw_config_mailbox(cfg, key) : cfg->up_mailbox,
+	    export_row, stdout, &error);
 	if (rc < 0) {
 		fprintf(stderr, "popgate: cache %s: %s\n", cfg->cache_path, error);
 		return 1;

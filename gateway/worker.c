@@ -61,7 +61,7 @@ stop_accepting(struct gw_worker *w)
 {
 	gw_listeners_close(&w->listeners);
 	gw_metrics_http_stop(&w->metrics);
-	gw_probe_stop(&w->probe, true);
+	gw_clusters_probe_stop(&w->clusters);
 }
 
 /* SIGUSR2, from the master at a reload: a newer generation of workers takes the new
@@ -149,9 +149,8 @@ gw_worker_load(struct gw_worker *w, const struct gw_config *cfg, const char **er
 	w->cfg = cfg;
 	if ((w->server_tls = gw_tls_server_ctx(cfg, error_r)) == NULL && *error_r != NULL)
 		return -1;
-	if ((w->upstream_tls = gw_tls_client_ctx(cfg, error_r)) == NULL && *error_r != NULL)
+	if (gw_clusters_load(&w->clusters, cfg, error_r) < 0)
 		return -1;
-	gw_imapc_target_from_config(&w->upstream, cfg, w->upstream_tls);
 	if ((w->migration_tls = gw_tls_migration_ctx(cfg, error_r)) == NULL && *error_r != NULL)
 		return -1;
 	if (cfg->mig_host[0] != '\0')
@@ -175,7 +174,7 @@ gw_worker_start(struct gw_worker *w, unsigned index, struct gw_listen_fds *fds,
 		*error_r = "cannot create the event loop";
 		return -1;
 	}
-	gw_probe_init(&w->probe, w->loop, &w->upstream);
+	gw_clusters_probe_init(&w->clusters, w->loop);
 	gw_listeners_open(&w->listeners, w->loop, cfg, fds, accept, w);
 	gw_metrics_attach();		/* this process's open-session gauge (metrics.h) */
 	gw_metrics_http_start(&w->metrics, w->loop);
@@ -212,7 +211,7 @@ gw_worker_run(struct gw_worker *w)
 	if (gw_cache_async_start(&w->cache, w->loop, w->cfg->cache_path,
 	    w->cfg->retention_days, &error) < 0)
 		log_warn("UIDL cache unavailable, serving derived UIDLs: %s", error);
-	gw_probe_start(&w->probe);	/* CAPA's SASL line needs the upstream's mechanisms */
+	gw_clusters_probe_start(&w->clusters);	/* CAPA's SASL line needs their mechanisms */
 	gw_listeners_pause(&w->listeners, false);
 	ev_run(w->loop, 0);
 }
@@ -222,7 +221,7 @@ gw_worker_free(struct gw_worker *w)
 {
 	gw_listeners_close(&w->listeners);
 	gw_metrics_http_stop(&w->metrics);
-	gw_probe_stop(&w->probe, true);
+	gw_clusters_probe_stop(&w->clusters);
 	gw_registry_stop_all(&w->sessions, true);	/* a lingering one too */
 	gw_registry_reap(&w->sessions);
 	gw_cache_async_stop(&w->cache);		/* its ev_async lives in the loop */
@@ -239,7 +238,7 @@ gw_worker_free(struct gw_worker *w)
 	}
 	gw_metrics_detach();		/* its sessions are freed: none open is counted */
 	SSL_CTX_free(w->server_tls);
-	SSL_CTX_free(w->upstream_tls);
+	gw_clusters_free(&w->clusters);
 	SSL_CTX_free(w->migration_tls);
-	w->server_tls = w->upstream_tls = w->migration_tls = NULL;
+	w->server_tls = w->migration_tls = NULL;
 }

@@ -1,5 +1,6 @@
 /* gateway/worker.h: one event loop and everything it owns: listeners, the live sessions
- * (registry.h), TLS contexts, the upstream's target and learned capabilities (probe.h),
+ * (registry.h), TLS contexts, the upstream clusters' targets and learned capabilities
+ * (cluster.h, probe.h),
  * the old POP3 server's target ([migration]), the UIDL cache handle, the failed-login
  * memory (login_guard.h). Sessions read it; the
  * worker itself never names a session: it reaches them through the registry.
@@ -20,6 +21,7 @@
 #include <openssl/ssl.h>
 
 #include "cache_async.h"
+#include "cluster.h"
 #include "config.h"
 #include "imapc.h"
 #include "listener.h"
@@ -36,8 +38,8 @@ struct gw_worker {
 	struct gw_listeners listeners;
 	struct gw_metrics_http metrics;	/* [metrics] listen: scrapes (metrics_http.h) */
 	SSL_CTX *server_tls;		/* POP3 side; NULL without [tls] */
-	SSL_CTX *upstream_tls;		/* IMAP side; NULL for security = none */
-	struct gw_imapc_target upstream;	/* [upstream] */
+	struct gw_clusters clusters;	/* [upstream] and [upstream:DOMAIN]s: their TLS
+					   contexts, targets, probes */
 	SSL_CTX *migration_tls;		/* the old POP3 server; NULL unless [migration] pop3
 					   is set and its security is not none */
 	struct gw_migrate_target migration;	/* [migration]; meaningful when cfg->mig_host
@@ -55,9 +57,6 @@ struct gw_worker {
 	bool retiring;			/* stopping for a reload: no deadline until a stop */
 	ev_tstamp stop_at;		/* when the first stop signal came */
 	struct gw_login_guard guard;
-	struct gw_probe probe;		/* CAPA lists XOAUTH2/OAUTHBEARER by what it knows */
-	bool up_condstore;		/* the last login's server offered CONDSTORE once logged
-					   in: the next SELECT may ask for it in the pipeline */
 };
 
 /* The shared part: TLS contexts and the upstream's and old server's targets (no loop, no
