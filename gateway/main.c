@@ -17,6 +17,7 @@
 #include "master.h"
 #include "privileges.h"
 #include "session.h"
+#include "shared.h"
 #include "tls.h"
 #include "uidl_tool.h"
 #include "version.h"
@@ -63,13 +64,15 @@ log_started(const struct gw_config *cfg)
 /* workers = 1: the process is the worker, no fork. Binds and loads keys, drops privileges,
  * then serves. */
 static int
-run_single(const struct gw_config *cfg)
+run_single(const struct gw_config *cfg, struct gw_shared *shared)
 {
 	struct gw_worker w;
 	struct gw_listen_fds fds = { .n = 0 };
 	const char *error = NULL;
+	int loaded = gw_worker_load(&w, cfg, &error);
 
-	if (gw_worker_load(&w, cfg, &error) < 0 ||
+	w.shared = shared;
+	if (loaded < 0 ||
 	    gw_listen_fds_bind(&fds, cfg, false, &error) < 0 ||
 	    gw_privileges_drop(cfg, GW_PRIV_SERVER, &error) < 0 ||
 	    gw_worker_start(&w, 0, &fds, gw_session_accept, &error) < 0) {
@@ -89,7 +92,7 @@ run_single(const struct gw_config *cfg)
  * supervisor needs none: it forks, waits and signals its own workers), forks them and
  * supervises (gateway/master.h). */
 static int
-run_workers(const struct gw_config *cfg)
+run_workers(const struct gw_config *cfg, struct gw_shared *shared)
 {
 	struct gw_worker proto;
 	struct gw_master m;
@@ -101,6 +104,7 @@ run_workers(const struct gw_config *cfg)
 		gw_worker_free(&proto);
 		return 1;
 	}
+	proto.shared = shared;
 	if (gw_master_init(&m, cfg, &proto, gw_session_accept, &error) < 0) {
 		log_error("%s", error);
 		gw_worker_free(&proto);
@@ -132,6 +136,7 @@ int
 main(int argc, char **argv)
 {
 	struct gw_config cfg;
+	struct gw_shared *shared;
 	struct gw_uidl_cmd tool;
 	const char *path = NULL, *error = NULL;
 	bool check = false;
@@ -181,7 +186,15 @@ main(int argc, char **argv)
 		gw_config_free(&cfg);
 		return 1;
 	}
-	rc = cfg.workers == 1 ? run_single(&cfg) : run_workers(&cfg);
+	/* Once, before anything forks: every worker, one forked again and a reload's next
+	 * generation share it (gateway/shared.h). */
+	if ((shared = gw_shared_new(cfg.max_sessions, cfg.workers, &error)) == NULL) {
+		log_error("%s", error);
+		gw_config_free(&cfg);
+		return 1;
+	}
+	rc = cfg.workers == 1 ? run_single(&cfg, shared) : run_workers(&cfg, shared);
+	gw_shared_free(&shared);
 	gw_config_free(&cfg);
 	return rc;
 }

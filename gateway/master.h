@@ -44,6 +44,8 @@ struct gw_master_slot {
 struct gw_master {
 	const struct gw_config *cfg;
 	struct gw_worker *proto;	/* loaded, not started: what each worker starts from */
+	struct gw_shared *shared;	/* proto's at init: a reaped worker's entries are
+					   freed in it (gateway/shared.h) */
 	gw_accept_fn *accept;
 	pid_t pid;			/* the supervisor's own */
 	unsigned n;			/* cfg->workers */

@@ -124,6 +124,7 @@ gw_session_start(struct gw_worker *w, int fd, const struct sockaddr_storage *add
 	const struct gw_config *cfg = w->cfg;
 	struct gw_session *s;
 	char worker[24];
+	enum gw_shared_take taken;
 	unsigned same;
 
 	if (w->sessions.count >= cfg->max_sessions) {
@@ -131,23 +132,33 @@ gw_session_start(struct gw_worker *w, int fd, const struct sockaddr_storage *add
 		refuse(fd, "-ERR [SYS/TEMP] Too many connections, try again later.\r\n");
 		return;
 	}
-	if ((same = gw_registry_count_addr(&w->sessions, addr)) >= cfg->max_per_address) {
-		char text[64] = "?";
-
-		getnameinfo((const struct sockaddr *)addr, sizeof(*addr), text, sizeof(text), NULL, 0,
-		    NI_NUMERICHOST);
-		log_warn("client=%s has %u connections, the limit: refusing one more", text, same);
-		refuse(fd, "-ERR [SYS/TEMP] Too many connections from your address.\r\n");
-		return;
-	}
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		refuse(fd, "-ERR [SYS/TEMP] Out of memory, try again later.\r\n");
+		return;
+	}
+	s->addr = *addr;
+	s->reg.addr = &s->addr;
+	/* All workers' sessions from the address (gateway/shared.h), taken with the check. */
+	if ((taken = gw_registry_take_addr(&w->sessions, &s->reg, cfg->max_per_address,
+	    &same)) != GW_SHARED_OK) {
+		char text[64] = "?";
+
+		free(s);
+		getnameinfo((const struct sockaddr *)addr, sizeof(*addr), text, sizeof(text), NULL, 0,
+		    NI_NUMERICHOST);
+		if (taken == GW_SHARED_FULL) {
+			log_error("client=%s: the shared limits table is full (sized at the start for "
+			    "[limits] max_sessions x [server] workers): refusing a connection", text);
+			refuse(fd, "-ERR [SYS/TEMP] Too many connections, try again later.\r\n");
+			return;
+		}
+		log_warn("client=%s has %u connections, the limit: refusing one more", text, same);
+		refuse(fd, "-ERR [SYS/TEMP] Too many connections from your address.\r\n");
 		return;
 	}
 	s->w = w;
 	s->id = ++w->next_session_id;
 	snprintf(s->log_id, sizeof(s->log_id), "session=%08x", s->id);
-	s->addr = *addr;
 	/* Whether the hop itself is local is the socket's fact, not the header's: a client
 	 * a balancer names 127.0.0.1 has still crossed the network to us. */
 	s->peer_loopback = gw_addr_is_loopback(peer);
@@ -163,7 +174,7 @@ gw_session_start(struct gw_worker *w, int fd, const struct sockaddr_storage *add
 	s->client.lowat = cfg->out_lowat;
 	s->client.c.in.secret = true;	/* PASS and AUTH lines: wiped once handled */
 	s->reg.cls = &session_class;
-	s->reg.addr = &s->addr;
+	s->reg.id = s->id;
 	gw_registry_add(&w->sessions, &s->reg);
 	s->started = s->last_activity = ev_now(w->loop);
 	ev_init(&s->idle, idle_cb);
@@ -321,7 +332,7 @@ gw_session_close(struct gw_session *s, const char *result)
 	if (result != NULL)
 		s->result = result;
 	gw_session_enter(s, GW_S_CLOSED);
-	s->reg.user = NULL;		/* no longer in use */
+	gw_registry_release_user(&w->sessions, &s->reg);	/* no longer in use */
 	ev_timer_stop(w->loop, &s->idle);
 	ev_timer_stop(w->loop, &s->delay);
 	gw_login_abort(&s->login);
