@@ -77,9 +77,13 @@ pid_dead(pid_t pid)
 	return kill(pid, 0) < 0 && errno == ESRCH;
 }
 
+/* A slot counts only once whole: freed first, its pid written last. A holder killed between
+ * two of these stores leaves a free slot or a duplicate of the entry being moved, never an
+ * entry mixing two (the recovery's rebuild re-places and de-duplicates). */
 static void
 slot_put(struct slot *dst, const uint8_t id[16], uint32_t n, int32_t pid)
 {
+	__atomic_store_n(&dst->pid, 0, __ATOMIC_RELEASE);
 	memcpy(dst->id, id, 16);
 	dst->n = n;
 	__atomic_store_n(&dst->pid, pid, __ATOMIC_RELEASE);

@@ -16,7 +16,9 @@
  * goes with it), for a user the owning session's id.
  *
  * Concurrency: one process-shared robust mutex. The critical sections are a probe run and a
- * few stores (hashing is done before taking it); nothing in them blocks on I/O. A worker
+ * few stores (the table's hashing is done before taking it; the failed-login table hashes
+ * inside, a few microseconds); nothing in them blocks on I/O or sleeps. A supervisor's scan
+ * for a dead pid reads the whole table once (milliseconds at the default sizes). A worker
  * killed while holding it leaves EOWNERDEAD to the next taker, which rebuilds the table
  * without the dead holder's entries (its sessions are gone with it; any half-done move of
  * the backward shift is undone by the rebuild's de-duplication) and marks the mutex
@@ -47,8 +49,9 @@
 #include <sys/socket.h>
 
 #define GW_SHARED_CAP_MIN 1024
-#define GW_SHARED_CAP_MAX (1u << 24)	/* 16 M slots, 448 MB (x2 with the rebuild's
-					   scratch); far above what one host's fds hold */
+#define GW_SHARED_CAP_MAX (1u << 22)	/* 4 M slots, 112 MB (x2 with the rebuild's
+					   scratch): 1 M sessions over two generations,
+					   beyond what one host's descriptors hold */
 #define GW_SHARED_ADDR_KEY 17		/* family byte + 16 address bytes */
 
 struct gw_shared;
