@@ -3,7 +3,9 @@
  * The process that starts binds every listen address once per worker (SO_REUSEPORT: the
  * kernel spreads connections over the workers' sockets), loads the TLS keys
  * (gw_worker_load()), drops privileges, then forks the workers; each starts its own loop,
- * cache thread, registry, login memory and probe (gw_worker_start()). What stays is a small
+ * cache thread, registry, login memory and probe (gw_worker_start()); the limits kept by all
+ * workers together live in the region main() mapped before (gateway/shared.h), and the
+ * supervisor frees what a worker held there when it reaps it. What stays is a small
  * supervisor: it waits for its workers, forwards SIGTERM and SIGINT to them and exits once
  * they have, and starts a worker that dies again on its slot (gateway/backoff.h: at once,
  * or later when it keeps dying soon after its start).
