@@ -53,7 +53,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpopgate.a
 # on 127.0.0.1 and a real loop (test_gw_migrate.c); the workers' restart back-off (pure).
 GW_OP_OBJ = $(addprefix $(BUILD)/gateway/,backoff.o imapc.o io.o login.o retr.o update.o snapshot.o cache_async.o keys.o listing.o \
     metrics.o \
-    migrate.o tls.o)
+    migrate.o tls.o shared.o)
 
 $(BUILD)/tests/test_gw_%: tests/unit/test_gw_%.c $(GW_OP_OBJ) $(BUILD)/libpopgate.a
 	@mkdir -p $(dir $@)

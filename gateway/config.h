@@ -93,12 +93,14 @@ struct gw_config {
 	bool allow_plaintext_loopback;
 	unsigned idle_timeout;			/* seconds; RFC 1939 §3: at least 600 */
 	bool set_seen;				/* \Seen on retrieved messages at QUIT */
-	bool in_use_check;			/* [IN-USE] for a second session of a user */
+	bool in_use_check;			/* [IN-USE] for a second session of a user,
+						   whichever worker either is on */
 	/* [limits] */
-	/* Per worker, like the [IN-USE] check and the failed-login delay: each worker
-	 * counts only its own sessions and failures. */
+	/* max_sessions is a worker's own (it bounds that process's descriptors); max_per_address,
+	 * the [IN-USE] check and the failed-login delay count over all workers, in the table
+	 * they share (gateway/shared.h). */
 	unsigned max_sessions;			/* per worker */
-	unsigned max_per_address;		/* per worker */
+	unsigned max_per_address;		/* all workers' */
 	unsigned max_bad_commands;
 	unsigned max_commands;
 	unsigned imap_line_max;

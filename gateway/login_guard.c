@@ -10,24 +10,25 @@
 #define REFUSED_TTL 30.0	/* seconds: long enough for a client's retry round */
 
 int
-gw_login_guard_init(struct gw_login_guard *g, unsigned delay_ms, unsigned delay_max_ms,
-    const char **error_r)
+gw_login_guard_init(struct gw_login_guard *g, struct gw_shared *shared, unsigned delay_ms,
+    unsigned delay_max_ms, const char **error_r)
 {
 	memset(g, 0, sizeof(*g));
+	g->shared = shared;
 	g->delay_ms = delay_ms;
 	g->delay_max_ms = delay_max_ms;
 	if (RAND_bytes(g->salt, sizeof(g->salt)) != 1) {
 		*error_r = "no random bytes for the credential cache";
 		return -1;
 	}
-	return auth_fail_init(&g->fail, error_r);
+	return 0;
 }
 
 unsigned
 gw_login_guard_delay_ms(const struct gw_login_guard *g, const struct sockaddr_storage *addr,
     double now)
 {
-	unsigned count = auth_fail_count(&g->fail, addr, now);
+	unsigned count = gw_shared_fail_count(g->shared, addr, now);
 	unsigned long long d = g->delay_ms;
 
 	for (unsigned i = 0; i < count && d < g->delay_max_ms; i++)
@@ -39,14 +40,14 @@ void
 gw_login_guard_failed(struct gw_login_guard *g, const struct sockaddr_storage *addr,
     const char *user, double now)
 {
-	auth_fail_record(&g->fail, addr, user, now);
+	gw_shared_fail_record(g->shared, addr, user, now);
 }
 
 void
 gw_login_guard_ok(struct gw_login_guard *g, const struct sockaddr_storage *addr,
     const char *user, double now)
 {
-	auth_fail_success(&g->fail, addr, user, now);
+	gw_shared_fail_success(g->shared, addr, user, now);
 }
 
 void

@@ -1,8 +1,10 @@
-/* gateway/login_guard.h: a worker's memory of failed logins, the defence in front of the
+/* gateway/login_guard.h: the memory of failed logins, the defence in front of the
  * upstream's own (DESIGN.md "Limits and defence"):
  *  - the growing delay before a failed login is answered, per client address (its /64)
- *    and per (address, user) (common/auth_fail.h);
- *  - user+secret pairs the upstream refused moments ago, as salted hashes, never the
+ *    and per (address, user) (common/auth_fail.h), all workers' failures together (its
+ *    table lives in the shared region, gateway/shared.h): guesses spread over the workers
+ *    are as slow as guesses to one;
+ *  - this worker's user+secret pairs the upstream refused moments ago, as salted hashes, never the
  *    secret: Thunderbird retries one wrong password with AUTH PLAIN, AUTH LOGIN and
  *    USER/PASS, and the upstream should count one failure, not three. */
 #ifndef POPGATE_LOGIN_GUARD_H
@@ -13,13 +15,13 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "../common/auth_fail.h"
+#include "shared.h"
 
 #define GW_REFUSED_SLOTS 64
 #define GW_CRED_HASH_LEN 32
 
 struct gw_login_guard {
-	struct auth_fail_table fail;
+	struct gw_shared *shared;		/* the failures: all workers' */
 	unsigned delay_ms, delay_max_ms;	/* [limits] auth_fail_delay_ms, _max_ms */
 	struct {
 		uint8_t hash[GW_CRED_HASH_LEN];
@@ -29,9 +31,9 @@ struct gw_login_guard {
 	uint8_t salt[16];
 };
 
-/* 0, or -1 with *error_r (no random bytes). */
-int gw_login_guard_init(struct gw_login_guard *g, unsigned delay_ms, unsigned delay_max_ms,
-    const char **error_r);
+/* 0, or -1 with *error_r (no random bytes). shared is borrowed. */
+int gw_login_guard_init(struct gw_login_guard *g, struct gw_shared *shared, unsigned delay_ms,
+    unsigned delay_max_ms, const char **error_r);
 
 /* The delay (ms) before a failed login from addr is answered: base, 2 x base, ... up to the
  * cap, by the address's failures, whichever users they were for. */

@@ -22,6 +22,7 @@
 #include "notify.h"
 #include "privileges.h"
 #include "session.h"
+#include "shared.h"
 #include "tls.h"
 #include "uidl_tool.h"
 #include "version.h"
@@ -78,13 +79,15 @@ log_started(const struct gw_config *cfg)
 /* master = no: the process is the worker, no fork. Binds and loads keys, drops privileges,
  * then serves. */
 static int
-run_single(const struct gw_config *cfg)
+run_single(const struct gw_config *cfg, struct gw_shared *shared)
 {
 	struct gw_worker w;
 	struct gw_listen_fds fds = { .n = 0 };
 	const char *error = NULL;
+	int loaded = gw_worker_load(&w, cfg, &error);
 
-	if (gw_worker_load(&w, cfg, &error) < 0 ||
+	w.shared = shared;
+	if (loaded < 0 ||
 	    gw_listen_fds_bind(&fds, cfg, false, &error) < 0 ||
 	    gw_privileges_drop(cfg, GW_PRIV_SERVER, &error) < 0 ||
 	    gw_worker_start(&w, 0, &fds, gw_session_accept, &error) < 0) {
@@ -104,7 +107,7 @@ run_single(const struct gw_config *cfg)
 /* master = yes: the master binds a set of sockets per worker and loads keys, forks the
  * workers, which drop privileges, and supervises them (gateway/master.h). Takes cfg (heap). */
 static int
-run_master(const char *path, struct gw_config *cfg)
+run_master(const char *path, struct gw_config *cfg, struct gw_shared *shared)
 {
 	struct gw_worker *proto = calloc(1, sizeof(*proto));
 	struct gw_master m;
@@ -112,8 +115,7 @@ run_master(const char *path, struct gw_config *cfg)
 	char status[120];
 	int rc;
 
-	if (proto == NULL || gw_worker_load(proto, cfg, &error) < 0 ||
-	    gw_master_init(&m, path, cfg, proto, gw_session_accept, &error) < 0) {
+	if (proto == NULL || gw_worker_load(proto, cfg, &error) < 0) {
 		log_error("%s", error != NULL ? error : "out of memory");
 		if (proto != NULL) {
 			gw_worker_free(proto);
@@ -121,6 +123,12 @@ run_master(const char *path, struct gw_config *cfg)
 		}
 		gw_config_free(cfg);
 		free(cfg);
+		return 1;
+	}
+	proto->shared = shared;
+	if (gw_master_init(&m, path, cfg, proto, gw_session_accept, &error) < 0) {
+		log_error("%s", error);
+		gw_master_free(&m);	/* frees cfg and proto too */
 		return 1;
 	}
 	log_started(cfg);
@@ -146,6 +154,7 @@ int
 main(int argc, char **argv)
 {
 	struct gw_config cfg;
+	struct gw_shared *shared;
 	struct gw_uidl_cmd tool;
 	const char *path = NULL, *error = NULL;
 	char *abs_path = NULL;
@@ -218,6 +227,16 @@ main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < cfg.nmetrics_listen; i++)
 		log_info("metrics on http://%s/metrics", cfg.metrics_listen[i].text);
+	/* Once, before anything forks: every worker, one forked again and a reload's next
+	 * generation share it (gateway/shared.h). */
+	if ((shared = gw_shared_new(cfg.max_sessions, cfg.workers, &error)) == NULL) {
+		log_error("%s", error);
+		gw_config_free(&cfg);
+		gw_metrics_http_close();
+		gw_daemon_end();
+		free(abs_path);
+		return 1;
+	}
 	if (cfg.master) {
 		struct gw_config *owned = malloc(sizeof(*owned));
 
@@ -227,12 +246,13 @@ main(int argc, char **argv)
 			gw_config_free(&cfg);
 		} else {
 			*owned = cfg;		/* the master owns it now */
-			rc = run_master(abs_path, owned);
+			rc = run_master(abs_path, owned, shared);
 		}
 	} else {
-		rc = run_single(&cfg);
+		rc = run_single(&cfg, shared);
 		gw_config_free(&cfg);
 	}
+	gw_shared_free(&shared);
 	gw_metrics_http_close();
 	gw_daemon_end();
 	free(abs_path);

@@ -102,6 +102,7 @@ gw_master_init(struct gw_master *m, const char *path, struct gw_config *cfg,
 	m->path = path;
 	m->cfg = cfg;
 	m->proto = proto;
+	m->shared = proto->shared;
 	m->accept = accept;
 	m->pid = getpid();
 	m->n = cfg->workers;
@@ -265,9 +266,15 @@ reaped(struct gw_master *m, pid_t pid, int status)
 	char when[120];
 	double ran;
 	unsigned i;
+	size_t held;
 
 	/* Its open sessions are gone with it (a kill -9 never decremented them). */
 	gw_metrics_forget_pid(pid);
+	/* Whatever child it was, what it held in the shared table is free now: its sessions
+	 * are gone, and its pid cannot come back before our next fork. */
+	if (m->shared != NULL && (held = gw_shared_forget_pid(m->shared, pid)) > 0)
+		log_info("pid %d ended holding %zu entries of the shared limits table (addresses, "
+		    "mailboxes in use): freed", (int)pid, held);
 	for (i = 0; i < m->n && m->slot[i].pid != pid; i++)
 		;
 	if (i == m->n) {

@@ -6,7 +6,9 @@
  * the workers; each drops privileges and starts its own loop, cache thread, registry,
  * login memory and probe (gw_worker_start()). The master keeps its privileges, like
  * nginx's and Dovecot's: it reads no network input, and a reload must read root's keys
- * again and bind port 110 with the same owner as the sockets it joins.
+ * again and bind port 110 with the same owner as the sockets it joins. The limits kept
+ * by all workers together live in the region main() mapped before (gateway/shared.h), and
+ * the master frees what a worker held there when it reaps it.
  *
  * It waits for signals, never in a handler (sigtimedwait()):
  *   SIGCHLD  a worker that died is started again on its slot (gateway/backoff.h: at once, or
@@ -57,6 +59,8 @@ struct gw_master {
 	struct gw_config *cfg;		/* the serving generation's; the master owns it */
 	struct gw_worker *proto;	/* loaded, not started: what each worker starts from;
 					   owned */
+	struct gw_shared *shared;	/* proto's at init: a reaped worker's entries are
+					   freed in it (gateway/shared.h) */
 	gw_accept_fn *accept;
 	pid_t pid;			/* the master's own */
 	unsigned n;			/* cfg->workers */

@@ -1,32 +1,42 @@
 /* gateway/registry.c: a worker's live and doomed sessions; see registry.h. */
-#include <netinet/in.h>
-
 #include <string.h>
 
 #include "registry.h"
 
-bool
-gw_addr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+enum gw_shared_take
+gw_registry_take_addr(struct gw_registry *r, struct gw_reg_entry *e, unsigned limit,
+    unsigned *count_r)
 {
-	if (a->ss_family != b->ss_family)
-		return false;
-	if (a->ss_family == AF_INET)
-		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-		    ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-	if (a->ss_family == AF_INET6)
-		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-		    &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
-	return false;
+	enum gw_shared_take t;
+
+	*count_r = 0;
+	e->addr_held = false;
+	if (!gw_shared_addr_key(e->addr, e->addr_key))
+		return GW_SHARED_OK;
+	if ((t = gw_shared_addr_take(r->shared, e->addr_key, r->pid, limit, count_r)) ==
+	    GW_SHARED_OK)
+		e->addr_held = true;
+	return t;
 }
 
-unsigned
-gw_registry_count_addr(const struct gw_registry *r, const struct sockaddr_storage *addr)
+enum gw_shared_take
+gw_registry_take_user(struct gw_registry *r, struct gw_reg_entry *e, const char *user)
 {
-	unsigned n = 0;
+	enum gw_shared_take t;
 
-	for (const struct gw_reg_entry *e = r->live; e != NULL; e = e->next)
-		n += gw_addr_equal(e->addr, addr);
-	return n;
+	gw_registry_release_user(r, e);		/* never two: one session, one mailbox */
+	if ((t = gw_shared_user_take(r->shared, user, r->pid, e->id)) == GW_SHARED_OK)
+		e->user = user;
+	return t;
+}
+
+void
+gw_registry_release_user(struct gw_registry *r, struct gw_reg_entry *e)
+{
+	if (e->user == NULL)
+		return;
+	gw_shared_user_release(r->shared, e->user, r->pid, e->id);
+	e->user = NULL;
 }
 
 void
@@ -50,20 +60,13 @@ gw_registry_doom(struct gw_registry *r, struct gw_reg_entry *e)
 	if (e->next != NULL)
 		e->next->prev = e->prev;
 	e->next = e->prev = NULL;
-	e->user = NULL;
+	gw_registry_release_user(r, e);
+	if (e->addr_held)
+		gw_shared_addr_release(r->shared, e->addr_key, r->pid);
+	e->addr_held = false;
 	r->count--;
 	e->next_doomed = r->doomed;
 	r->doomed = e;
-}
-
-bool
-gw_registry_user_in_use(const struct gw_registry *r, const struct gw_reg_entry *self,
-    const char *user)
-{
-	for (const struct gw_reg_entry *e = r->live; e != NULL; e = e->next)
-		if (e != self && e->user != NULL && strcmp(e->user, user) == 0)
-			return true;
-	return false;
 }
 
 void

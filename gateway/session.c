@@ -125,6 +125,7 @@ gw_session_start(struct gw_worker *w, int fd, const struct sockaddr_storage *add
 	const struct gw_config *cfg = w->cfg;
 	struct gw_session *s;
 	char worker[24];
+	enum gw_shared_take taken;
 	unsigned same;
 
 	if (w->sessions.count >= cfg->max_sessions) {
@@ -132,23 +133,33 @@ gw_session_start(struct gw_worker *w, int fd, const struct sockaddr_storage *add
 		refuse(fd, "-ERR [SYS/TEMP] Too many connections, try again later.\r\n");
 		return;
 	}
-	if ((same = gw_registry_count_addr(&w->sessions, addr)) >= cfg->max_per_address) {
-		char text[64] = "?";
-
-		getnameinfo((const struct sockaddr *)addr, sizeof(*addr), text, sizeof(text), NULL, 0,
-		    NI_NUMERICHOST);
-		log_warn("client=%s has %u connections, the limit: refusing one more", text, same);
-		refuse(fd, "-ERR [SYS/TEMP] Too many connections from your address.\r\n");
-		return;
-	}
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		refuse(fd, "-ERR [SYS/TEMP] Out of memory, try again later.\r\n");
+		return;
+	}
+	s->addr = *addr;
+	s->reg.addr = &s->addr;
+	/* All workers' sessions from the address (gateway/shared.h), taken with the check. */
+	if ((taken = gw_registry_take_addr(&w->sessions, &s->reg, cfg->max_per_address,
+	    &same)) != GW_SHARED_OK) {
+		char text[64] = "?";
+
+		free(s);
+		getnameinfo((const struct sockaddr *)addr, sizeof(*addr), text, sizeof(text), NULL, 0,
+		    NI_NUMERICHOST);
+		if (taken == GW_SHARED_FULL) {
+			log_error("client=%s: the shared limits table is full (sized at the start for "
+			    "[limits] max_sessions x [server] workers): refusing a connection", text);
+			refuse(fd, "-ERR [SYS/TEMP] Too many connections, try again later.\r\n");
+			return;
+		}
+		log_warn("client=%s has %u connections, the limit: refusing one more", text, same);
+		refuse(fd, "-ERR [SYS/TEMP] Too many connections from your address.\r\n");
 		return;
 	}
 	s->w = w;
 	s->id = ++w->next_session_id;
 	snprintf(s->log_id, sizeof(s->log_id), "session=%08x", s->id);
-	s->addr = *addr;
 	/* Whether the hop itself is local is the socket's fact, not the header's: a client
 	 * a balancer names 127.0.0.1 has still crossed the network to us. */
 	s->peer_loopback = gw_addr_is_loopback(peer);
@@ -166,6 +177,7 @@ gw_session_start(struct gw_worker *w, int fd, const struct sockaddr_storage *add
 	s->reg.cls = &session_class;
 	s->reg.addr = &s->addr;
 	s->client.count_sent = true;	/* popgate_client_sent_bytes_total */
+	s->reg.id = s->id;
 	gw_registry_add(&w->sessions, &s->reg);
 	gw_metrics_session_opened();	/* until session_free() */
 	s->started = s->last_activity = ev_now(w->loop);
@@ -325,7 +337,7 @@ gw_session_close(struct gw_session *s, const char *result)
 	if (result != NULL)
 		s->result = result;
 	gw_session_enter(s, GW_S_CLOSED);
-	s->reg.user = NULL;		/* no longer in use */
+	gw_registry_release_user(&w->sessions, &s->reg);	/* no longer in use */
 	ev_timer_stop(w->loop, &s->idle);
 	ev_timer_stop(w->loop, &s->delay);
 	gw_login_abort(&s->login);

@@ -100,13 +100,22 @@ login_complete(struct gw_session *s)
 	size_t count;
 	uint64_t octets;
 
-	if (s->w->cfg->in_use_check &&
-	    gw_registry_user_in_use(&s->w->sessions, &s->reg, s->user_key)) {
-		login_failed(s, GW_LOGIN_IN_USE, "Mailbox is locked by another POP3 session.");
-		return;
+	/* Taken with the check, in the table all workers share (gateway/shared.h); given back
+	 * when the session closes or is doomed, whichever comes first. */
+	if (s->w->cfg->in_use_check) {
+		enum gw_shared_take t = gw_registry_take_user(&s->w->sessions, &s->reg, s->user_key);
+
+		if (t == GW_SHARED_LIMIT) {
+			login_failed(s, GW_LOGIN_IN_USE, "Mailbox is locked by another POP3 session.");
+			return;
+		}
+		if (t != GW_SHARED_OK) {
+			login_failed(s, GW_LOGIN_TEMP, "the shared limits table is full (sized at the "
+			    "start for [limits] max_sessions x [server] workers)");
+			return;
+		}
 	}
 	gw_login_guard_ok(&s->w->guard, &s->addr, s->user_key, ev_now(s->w->loop));
-	s->reg.user = s->user_key;	/* in use now ([IN-USE]) */
 	GW_METRIC_INC(logins_ok);
 	gw_session_enter(s, GW_S_TRANSACTION);
 	gw_snapshot_stat(&s->snap, &count, &octets);

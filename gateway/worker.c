@@ -1,6 +1,7 @@
 /* gateway/worker.c: the event loop of a worker and what it owns; see worker.h. */
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../common/log.h"
 #include "metrics.h"
@@ -136,10 +137,10 @@ hup_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 void
 gw_worker_keep_shared(struct gw_worker *to, const struct gw_worker *from)
 {
-	/* Nothing yet: what every generation shares (counters, cross-worker tables) lives in
-	 * regions main() maps once before the first fork, and is handed on here. */
-	(void)to;
-	(void)from;
+	/* What every generation shares lives in regions main() maps once before the first
+	 * fork: the limits table (shared.h) by this pointer, the metrics (metrics.h) by the
+	 * module's own. */
+	to->shared = from->shared;
 }
 
 int
@@ -166,9 +167,16 @@ gw_worker_start(struct gw_worker *w, unsigned index, struct gw_listen_fds *fds,
 
 	w->index = index;
 	w->next_session_id = (uint32_t)index << 24;
+	if (w->shared == NULL) {
+		*error_r = "no shared limits table (main() maps it; set w->shared after "
+		    "gw_worker_load())";
+		return -1;
+	}
+	w->sessions.shared = w->shared;
+	w->sessions.pid = getpid();	/* after the fork: the owner of what it takes */
 	/* Here, not in gw_worker_load(): each worker salts its hashes with its own bytes. */
-	if (gw_login_guard_init(&w->guard, cfg->auth_fail_delay_ms, cfg->auth_fail_delay_max_ms,
-	    error_r) < 0)
+	if (gw_login_guard_init(&w->guard, w->shared, cfg->auth_fail_delay_ms,
+	    cfg->auth_fail_delay_max_ms, error_r) < 0)
 		return -1;
 	if ((w->loop = ev_default_loop(EVFLAG_AUTO)) == NULL) {
 		*error_r = "cannot create the event loop";

@@ -10,7 +10,12 @@
  * for (TLS contexts: the keys may be root's), in the process that forks; gw_worker_start()
  * builds what is a worker's own (its loop, cache thread, login memory, probe, the listening
  * sockets given to it), in the worker. With [server] workers = 1 both run in the one
- * process, without a fork. */
+ * process, without a fork.
+ *
+ * The limits all workers keep together (max_per_address, [IN-USE], the failed-login delay)
+ * live in one region main() maps once, before any fork (gateway/shared.h): whoever calls
+ * gw_worker_load() (main, a reload) sets w->shared to it afterwards; gw_worker_start()
+ * refuses to start without it. */
 #ifndef POPGATE_WORKER_H
 #define POPGATE_WORKER_H
 
@@ -57,6 +62,7 @@ struct gw_worker {
 	bool retiring;			/* stopping for a reload: no deadline until a stop */
 	ev_tstamp stop_at;		/* when the first stop signal came */
 	struct gw_login_guard guard;
+	struct gw_shared *shared;	/* borrowed from main(): see above */
 };
 
 /* The shared part: TLS contexts and the upstream's and old server's targets (no loop, no
