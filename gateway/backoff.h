@@ -1,10 +1,10 @@
-/* gateway/backoff.h: when the supervisor starts a dead worker's slot again (gateway/master.c).
+/* gateway/backoff.h: when the master starts a dead worker's slot again (gateway/master.c).
  *
  * A worker that had run a while and died is started again at once: a crash on one session's
  * input should cost that worker's sessions, not its share of new connections for long. One
  * that keeps dying soon after its start (the same crash at every start, a broken disk or
  * library) waits longer each time, 1 s, 2 s, 4 s ... at most GW_BACKOFF_MAX, so that the
- * supervisor does not fork in a loop and fill the log; a run of GW_BACKOFF_STABLE seconds
+ * master does not fork in a loop and fill the log; a run of GW_BACKOFF_STABLE seconds
  * forgives the past.
  *
  * Pure: no clock, no process; the caller says how long the worker ran. */

@@ -29,6 +29,7 @@
 #include "metrics_http.h"
 #include "notify.h"
 #include "privileges.h"
+#include "shared.h"
 
 static double
 now_mono(void)
@@ -47,8 +48,9 @@ gw_nofile_need(const struct gw_config *cfg)
 	 * each for the moment between its fork and closing the others' */
 	unsigned long long per = cfg->mig_host[0] != '\0' ? 3 : 2;
 
+	/* + each [upstream:DOMAIN] cluster's capability probe, and the scrape sockets */
 	return per * cfg->max_sessions + GW_NOFILE_SLACK + (unsigned long long)cfg->nlisten *
-	    cfg->workers;
+	    cfg->workers + cfg->ndomains + cfg->nmetrics_listen;
 }
 
 int
@@ -419,6 +421,36 @@ rebind(struct gw_master *m, const struct gw_config *cfg, struct gw_master_slot *
 	return 0;
 }
 
+static bool
+str_differs(const char *a, const char *b)
+{
+	return strcmp(a != NULL ? a : "", b != NULL ? b : "") != 0;
+}
+
+/* What a reload cannot change, said rather than ignored: set up once at the start (the log's
+ * destination, the scrape sockets, the size of the shared limits table). */
+static void
+warn_start_only(const struct gw_config *old, const struct gw_config *cfg,
+    const struct gw_shared *shared)
+{
+	bool metrics = old->nmetrics_listen != cfg->nmetrics_listen;
+
+	for (size_t i = 0; !metrics && i < cfg->nmetrics_listen; i++)
+		metrics = !gw_listen_same_address(&old->metrics_listen[i], &cfg->metrics_listen[i]);
+	if (str_differs(old->log_target, cfg->log_target) || old->log_facility !=
+	    cfg->log_facility || str_differs(old->log_ident, cfg->log_ident))
+		log_warn("reload: [log] target, facility and ident take effect at the next start");
+	if (metrics)
+		log_warn("reload: [metrics] listen takes effect at the next start");
+	if (shared != NULL && gw_shared_cap_for(cfg->max_sessions, cfg->workers) >
+	    gw_shared_cap(shared))
+		log_warn("reload: the shared limits table was sized at the start for fewer sessions "
+		    "than [limits] max_sessions x [server] workers now allow; restart popgate when "
+		    "they grow (until then, logins beyond its room get -ERR [SYS/TEMP])");
+	if (str_differs(old->pid_file, cfg->pid_file))
+		log_warn("reload: [server] pid_file takes effect at the next start");
+}
+
 /* An old generation's worker: told to retire once the new one runs (SIGUSR2), waited for. */
 static void
 retire(struct gw_master *m, pid_t pid)
@@ -463,6 +495,7 @@ reload(struct gw_master *m)
 	if (rebind(m, cfg, fresh, &error) < 0)
 		goto refused;
 
+	warn_start_only(m->cfg, cfg, m->shared);
 	/* Taken. The serving generation retires: its pids are waited for, its sockets here
 	 * are closed (the new slots hold dups), and it is told once the new one is forked. */
 	for (unsigned i = 0; i < m->n; i++) {

@@ -13,7 +13,7 @@
  * process counts its open sessions in a slot of its own, tagged with its pid, and the
  * reader sums the slots of live processes only. The master clears a dead worker's slot when
  * it reaps it (gw_metrics_forget_pid(), gateway/master.c); the reader also skips (and
- * clears) a slot whose process is gone, so a supervisor that forgot to tell still cannot
+ * clears) a slot whose process is gone, so a master that forgot to tell still cannot
  * inflate the gauge. A zombie not reaped yet still counts, for the moment the master takes
  * to reap it. Without gw_metrics_init() (the offline tools, unit tests) the numbers go to a
  * private copy no one reads. */

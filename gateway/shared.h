@@ -17,15 +17,15 @@
  *
  * Concurrency: one process-shared robust mutex. The critical sections are a probe run and a
  * few stores (the table's hashing is done before taking it; the failed-login table hashes
- * inside, a few microseconds); nothing in them blocks on I/O or sleeps. A supervisor's scan
+ * inside, a few microseconds); nothing in them blocks on I/O or sleeps. The master's scan
  * for a dead pid reads the whole table once (milliseconds at the default sizes). A worker
  * killed while holding it leaves EOWNERDEAD to the next taker, which rebuilds the table
  * without the dead holder's entries (its sessions are gone with it; any half-done move of
  * the backward shift is undone by the rebuild's de-duplication) and marks the mutex
  * consistent.
  *
- * A dead worker's entries are freed two ways: the supervisor calls gw_shared_forget_pid()
- * for every child it reaps (exact: the pid cannot be reused before the supervisor's next
+ * A dead worker's entries are freed two ways: the master calls gw_shared_forget_pid()
+ * for every child it reaps (exact: the pid cannot be reused before the master's next
  * fork), and a refusal (the address at its limit, the user in use) first checks that the
  * pids behind it live (kill(pid, 0) != ESRCH), forgetting those that do not: a stale entry
  * can never lock a user out for longer than one attempt, even if a reaper missed it.

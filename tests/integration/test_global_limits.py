@@ -142,7 +142,7 @@ def test_in_use_whichever_worker(dovecot, tmp_path):
 
 def test_killed_worker_leaves_no_lock_and_no_count(dovecot, tmp_path):
 	"""carol's session and a second connection from 127.0.0.1, max_per_address = 2: a third
-	is refused. kill -9 of carol's worker: the supervisor frees what it held, carol logs in
+	is refused. kill -9 of carol's worker: the master frees what it held, carol logs in
 	again at once, and 127.0.0.1 has both its places back."""
 	user, password = "carol", dovecot.users["carol"]
 	pg = gate(dovecot, tmp_path, **{"limits.max_per_address": 2})
@@ -160,7 +160,7 @@ def test_killed_worker_leaves_no_lock_and_no_count(dovecot, tmp_path):
 		victim = pids[wait_worker_of(pg, a)]
 		os.kill(victim, signal.SIGKILL)
 		wait_until(lambda: "(pid %d) was killed by signal 9" % victim in pg.log(), 10,
-			lambda: "the supervisor did not see the kill:\n" + pg.log_tail())
+			lambda: "the master did not see the kill:\n" + pg.log_tail())
 		freed = re.findall(r"pid %d ended holding (\d+) entries" % victim, pg.log())
 		assert freed == ["2"], "entries freed for the killed worker: %r\n%s" % (
 			freed, pg.log_tail())

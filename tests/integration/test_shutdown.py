@@ -2,7 +2,7 @@
 under way completes byte-exact and a QUIT's deletions are made upstream; the process exits as
 soon as its last session has ended, or, with sessions still open, once the timeout is over
 (dropping them changes nothing upstream); a second SIGTERM ends them at once, unless it
-comes within 2 s of the first (the same stop told twice: systemd's and the supervisor's)."""
+comes within 2 s of the first (the same stop told twice: systemd's and the master's)."""
 
 import signal
 import socket
@@ -54,7 +54,7 @@ def test_a_retr_under_way_completes_and_quit_deletes(dovecot, tmp_path, workers)
 		assert c.readline().startswith(b"+OK")
 		first = c.file.read(65536)		# the transfer is under way
 		t0 = time.monotonic()
-		# Twice, as systemd's SIGTERM to the cgroup and the supervisor's forward arrive:
+		# Twice, as systemd's SIGTERM to the cgroup and the master's forward arrive:
 		# one stop, still a drain.
 		pg.proc.send_signal(signal.SIGTERM)
 		pg.proc.send_signal(signal.SIGTERM)

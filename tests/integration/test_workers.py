@@ -1,5 +1,5 @@
 """[server] workers: several processes accept on the same address (SO_REUSEPORT), each with its
-own loop; a worker that dies takes only its own sessions with it and the supervisor starts
+own loop; a worker that dies takes only its own sessions with it and the master starts
 another on its slot (later and later when it keeps dying at start), and the start refuses a
 max_sessions that RLIMIT_NOFILE cannot hold."""
 
@@ -66,11 +66,11 @@ def test_a_killed_worker_is_restarted_and_its_sibling_keeps_its_sessions(dovecot
 			by.setdefault(w, []).append(c)
 		assert sorted(by) == [1, 2], {w: len(cs) for w, cs in by.items()}
 
-		# kill -9 worker 1: its sessions are gone, the supervisor says so and starts
+		# kill -9 worker 1: its sessions are gone, the master says so and starts
 		# another worker 1 at once (its first death); worker 2's sessions go on.
 		os.kill(pids[1], signal.SIGKILL)
 		wait_until(lambda: "worker=1 (pid %d) was killed by signal 9" % pids[1] in pg.log(), 10,
-			lambda: "the supervisor did not log the dead worker:\n" + pg.log_tail())
+			lambda: "the master did not log the dead worker:\n" + pg.log_tail())
 		line = [l for l in pg.log().splitlines() if "(pid %d) was killed" % pids[1] in l][0]
 		assert "its sessions are lost; starting another now" in line, line
 		new1 = wait_until(lambda: [p for p in starts(pg, 1) if p != pids[1]], 10,
@@ -106,7 +106,7 @@ def test_a_killed_worker_is_restarted_and_its_sibling_keeps_its_sessions(dovecot
 	finally:
 		for c in conns:
 			c.close()
-		pg.stop()	# SIGTERM to the supervisor: forwarded, both stop, exit 0
+		pg.stop()	# SIGTERM to the master: forwarded, both stop, exit 0
 	assert "worker=1 stopped" in pg.log() and "worker=2 stopped" in pg.log()
 
 
@@ -126,7 +126,7 @@ def test_a_worker_that_keeps_dying_at_start_is_restarted_later_each_time(dovecot
 			os.kill(victim, signal.SIGKILL)
 			killed = time.monotonic()
 			wait_until(lambda: "(pid %d) was killed by signal 9" % victim in pg.log(), 10,
-				lambda: "the supervisor did not log the dead worker:\n" + pg.log_tail())
+				lambda: "the master did not log the dead worker:\n" + pg.log_tail())
 			line = [l for l in pg.log().splitlines() if "(pid %d) was killed" % victim in l][0]
 			assert line.endswith("its sessions are lost; " + how), line
 			if i == len(want) - 1:
