@@ -95,7 +95,7 @@ def report(res, mach, n):
 	L.append("|---|---:|")
 	L.append("| sessions logged in and held, errors | %s, 0 |" % format(res["sessions"], ","))
 	L.append("| time to log all of them in (64 at a time), s | %.1f |" % res["login_s"])
-	L.append("| popgate processes (supervisor + workers) | %d |" % res["processes"])
+	L.append("| popgate processes (master + workers) | %d |" % res["processes"])
 	L.append("| logins per worker | %s |" % ", ".join("worker %s: %d" % kv for kv in
 		sorted(res["spread"].items())))
 	L.append("| popgate PSS before → while held, MiB | %.1f → %.1f |" % (

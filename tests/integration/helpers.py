@@ -343,3 +343,20 @@ def add_duplicate_of_first(dovecot, user):
 	typ, _ = m.append("INBOX", None, None, data[0][1])
 	assert typ == "OK"
 	m.logout()
+
+
+def worker_pids(pg, n):
+	"""{worker index: pid} from the workers' start lines, once all n have started (the last
+	start of each index: a worker started again replaces the dead one)."""
+	def found():
+		got = {int(w): int(p) for w, p in
+			re.findall(r"info: worker=(\d+) started \(pid (\d+)\)", pg.log())}
+		return got if len(got) == n else None
+	return wait_until(found, 10, lambda: "not %d workers started:\n%s" % (n, pg.log_tail()))
+
+
+def worker_of(pg, sock):
+	"""The worker that logged the connect of this client socket (its source port)."""
+	port = sock.getsockname()[1]
+	m = re.findall(r"connect client=127\.0\.0\.1 port=%d tls=no worker=(\d+)" % port, pg.log())
+	return int(m[-1]) if m else None

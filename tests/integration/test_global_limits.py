@@ -14,30 +14,13 @@ import signal
 
 import pytest
 
-from helpers import assert_ok, wait_until
+from helpers import assert_ok, wait_until, worker_of, worker_pids
 from pop3client import Pop3Raw
 from popgate import start_popgate
 
 pytestmark = pytest.mark.popgate_only
 
 TOO_MANY = b"-ERR [SYS/TEMP] Too many connections from your address.\r\n"
-
-
-def worker_pids(pg, n=2):
-	"""{worker index: pid} of the workers running now (the last start of each index)."""
-	def found():
-		got = {}
-		for w, p in re.findall(r"info: worker=(\d+) started \(pid (\d+)\)", pg.log()):
-			got[int(w)] = int(p)
-		return got if len(got) == n else None
-	return wait_until(found, 10, lambda: "not %d workers started:\n%s" % (n, pg.log_tail()))
-
-
-def worker_of(pg, sock):
-	"""The worker that logged the connect of this client socket (its source port)."""
-	port = sock.getsockname()[1]
-	m = re.findall(r"connect client=127\.0\.0\.1 port=%d tls=no worker=(\d+)" % port, pg.log())
-	return int(m[-1]) if m else None
 
 
 def wait_worker_of(pg, c):
@@ -63,7 +46,7 @@ def test_max_per_address_counts_both_workers(dovecot, tmp_path):
 	pg = gate(dovecot, tmp_path, **{"limits.max_per_address": 3})
 	held, refused = [], []
 	try:
-		pids = worker_pids(pg)
+		pids = worker_pids(pg, 2)
 		for _ in range(30):
 			c = Pop3Raw("127.0.0.1", pg.port, timeout=10)
 			if c.greeting.startswith(b"+OK"):
@@ -100,7 +83,7 @@ def test_in_use_whichever_worker(dovecot, tmp_path):
 	pg = gate(dovecot, tmp_path, **{"limits.max_per_address": 1000})
 	first = None
 	try:
-		worker_pids(pg)
+		worker_pids(pg, 2)
 		first = Pop3Raw("127.0.0.1", pg.port, timeout=10)
 		first.login(user, password)
 		wait_worker_of(pg, first)
@@ -148,7 +131,7 @@ def test_killed_worker_leaves_no_lock_and_no_count(dovecot, tmp_path):
 	pg = gate(dovecot, tmp_path, **{"limits.max_per_address": 2})
 	conns = []
 	try:
-		pids = worker_pids(pg)
+		pids = worker_pids(pg, 2)
 		a = Pop3Raw("127.0.0.1", pg.port, timeout=10)
 		conns.append(a)
 		a.login(user, password)
@@ -201,7 +184,7 @@ def test_failed_login_delay_grows_over_both_workers(dovecot, tmp_path):
 	pg = gate(dovecot, tmp_path, **{"limits.max_per_address": 1000,
 		"limits.auth_fail_delay_ms": 100, "limits.auth_fail_delay_max_ms": 10000})
 	try:
-		worker_pids(pg)
+		worker_pids(pg, 2)
 		want_worker, used = None, []
 		for attempt in range(60):
 			if len(used) == 4:

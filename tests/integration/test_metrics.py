@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from helpers import assert_ok, assert_err, wait_until
+from helpers import assert_ok, assert_err, wait_until, worker_pids
 from messages import pop3_bytes
 from pop3client import Pop3Raw, unstuff
 import dovecot as dovecot_mod
@@ -254,15 +254,6 @@ def test_other_paths_and_methods_are_refused(dovecot, tmp_path):
 			c.read_multiline()
 	finally:
 		pg.stop()
-
-
-def worker_pids(pg, n):
-	"""{worker index: pid} from the workers' start lines, once all n have started."""
-	def found():
-		got = {int(w): int(p) for w, p in
-			re.findall(r"info: worker=(\d+) started \(pid (\d+)\)", pg.log())}
-		return got if len(got) == n else None
-	return wait_until(found, 10, lambda: "not %d workers started:\n%s" % (n, pg.log_tail()))
 
 
 def test_a_killed_worker_does_not_leave_the_gauge_inflated(dovecot, tmp_path):

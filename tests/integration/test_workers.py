@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from helpers import assert_ok, assert_same_bytes, wait_until
+from helpers import assert_ok, assert_same_bytes, wait_until, worker_of, worker_pids
 from pop3client import Pop3Raw, unstuff
 import dovecot as dovecot_mod
 from popgate import Popgate, popgate_bin, popgate_ini, start_popgate
@@ -21,22 +21,6 @@ from popgate import Popgate, popgate_bin, popgate_ini, start_popgate
 pytestmark = pytest.mark.popgate_only
 
 SESSIONS = 40	# distinct source ports: the kernel's 4-tuple hash puts some on each worker
-
-
-def worker_pids(pg, n):
-	"""{worker index: pid} from the workers' start lines, once all n have started."""
-	def found():
-		got = {int(w): int(p) for w, p in
-			re.findall(r"info: worker=(\d+) started \(pid (\d+)\)", pg.log())}
-		return got if len(got) == n else None
-	return wait_until(found, 10, lambda: "not %d workers started:\n%s" % (n, pg.log_tail()))
-
-
-def worker_of(pg, sock):
-	"""The worker that logged the connect of this client socket (its source port)."""
-	port = sock.getsockname()[1]
-	m = re.findall(r"connect client=127\.0\.0\.1 port=%d tls=no worker=(\d+)" % port, pg.log())
-	return int(m[-1]) if m else None
 
 
 def starts(pg, worker):
