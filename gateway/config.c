@@ -556,11 +556,37 @@ migration_check(struct load_ctx *lc)
 	return 0;
 }
 
+/* A file popgate opens while serving: absolute, or it would mean one thing in the
+ * foreground and another under -d or systemd (both run from /), where a cache the
+ * workers cannot find means new UIDLs for everyone. */
+static int
+absolute(struct load_ctx *lc, const char *section, const char *key, const char *path)
+{
+	if (path == NULL || path[0] == '\0' || path[0] == '/')
+		return 0;
+	return snprintf(lc->error, sizeof(lc->error), "[%.80s] %s: \"%.64s\" must be an absolute "
+	    "path (popgate runs from / once detached, as under systemd)", section, key, path), -1;
+}
+
 /* Checks that need all keys read. */
 static int
 config_check(struct load_ctx *lc)
 {
 	struct gw_config *cfg = lc->cfg;
+
+	if (absolute(lc, "cache", "path", cfg->cache_path) < 0 ||
+	    absolute(lc, "tls", "cert_file", cfg->tls_cert_file) < 0 ||
+	    absolute(lc, "tls", "key_file", cfg->tls_key_file) < 0 ||
+	    absolute(lc, "upstream", "ca_file", cfg->up_ca_file) < 0 ||
+	    absolute(lc, "migration", "ca_file", cfg->mig_ca_file) < 0)
+		return -1;
+	for (size_t i = 0; i < cfg->ndomains; i++) {
+		snprintf(lc->section, sizeof(lc->section), "upstream:%.253s", cfg->domains[i].domain);
+		if (absolute(lc, lc->section, "ca_file", cfg->domains[i].ca_file) < 0) {
+			lc->error_line = cfg->domains[i].line;
+			return -1;
+		}
+	}
 
 	if (cfg->nlisten == 0)
 		return snprintf(lc->error, sizeof(lc->error), "[server] listen: no listener "

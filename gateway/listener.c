@@ -50,6 +50,27 @@ accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 	}
 }
 
+void
+gw_listeners_take_queued(struct gw_listeners *ls)
+{
+	for (size_t i = 0; i < ls->n && !ls->paused; i++) {
+		struct gw_listener *l = &ls->l[i];
+
+		/* Bounded: the backlog's worth (connections keep coming while we take them). */
+		for (int k = 0; l->fd >= 0 && k < LISTEN_BACKLOG; k++) {
+			struct sockaddr_storage ss;
+			socklen_t len = sizeof(ss);
+			int fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
+			    SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+			if (fd >= 0)
+				ls->accept(ls->ctx, fd, &ss, l->tls);
+			else if (errno != EINTR && errno != ECONNABORTED)
+				break;		/* EAGAIN: empty; EMFILE: the rest are lost */
+		}
+	}
+}
+
 static void
 backoff_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {

@@ -70,6 +70,9 @@ void gw_listen_fds_close(struct gw_listen_fds *f);
 void gw_listeners_open(struct gw_listeners *ls, struct ev_loop *loop, const struct gw_config *cfg,
     struct gw_listen_fds *fds, gw_accept_fn *accept, void *ctx);
 void gw_listeners_close(struct gw_listeners *ls);
+/* Accepts what waits in the sockets' queues now (a retiring worker, before it closes them: a
+ * socket a reload dropped would reset its queue). */
+void gw_listeners_take_queued(struct gw_listeners *ls);
 void gw_listeners_pause(struct gw_listeners *ls, bool pause);
 
 #endif

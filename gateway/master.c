@@ -204,16 +204,18 @@ gw_master_stop(struct gw_master *m, int sig)
 	if (!m->stopping)
 		gw_notify_stopping();
 	m->stopping = true;
-	/* Retiring workers are draining already, with no deadline: a stop gives them the
-	 * serving generation's [server] shutdown_timeout. */
+	/* Retiring workers are draining already, with no deadline: a stop gives them a
+	 * deadline, their own generation's [server] shutdown_timeout. */
 	for (unsigned r = 0; r < m->nretired; r++)
 		if (kill(m->retired[r], sig) < 0 && errno != ESRCH)
-			log_warn("pid %d: kill: %s", (int)m->retired[r], strerror(errno));
+			log_error("pid %d: kill: %s (the master needs CAP_KILL over its "
+			    "workers)", (int)m->retired[r], strerror(errno));
 	gw_metrics_http_close();	/* the workers close theirs as they stop */
 	for (unsigned i = 0; i < m->n; i++) {
 		m->slot[i].restart_at = 0;
 		if (m->slot[i].pid > 0 && kill(m->slot[i].pid, sig) < 0 && errno != ESRCH)
-			log_warn("worker=%u (pid %d): kill: %s", i + 1, (int)m->slot[i].pid,
+			log_error("worker=%u (pid %d): kill: %s (the master needs CAP_KILL over its "
+			    "workers)", i + 1, (int)m->slot[i].pid,
 			    strerror(errno));
 		/* The workers close theirs as they stop; held here, the kernel would go on
 		 * completing handshakes into queues nobody accepts, for the whole drain. */
@@ -268,15 +270,13 @@ reaped(struct gw_master *m, pid_t pid, int status)
 	char when[120];
 	double ran;
 	unsigned i;
-	size_t held;
 
 	/* Its open sessions are gone with it (a kill -9 never decremented them). */
 	gw_metrics_forget_pid(pid);
-	/* Whatever child it was, what it held in the shared table is free now: its sessions
-	 * are gone, and its pid cannot come back before our next fork. */
-	if (m->shared != NULL && (held = gw_shared_forget_pid(m->shared, pid)) > 0)
-		log_info("pid %d ended holding %zu entries of the shared limits table (addresses, "
-		    "mailboxes in use): freed", (int)pid, held);
+	/* Whatever child it was, what it held in the shared table is free now: the next
+	 * worker to use the table frees it (the master never locks it: workers write it). */
+	if (m->shared != NULL)
+		gw_shared_note_reaped(m->shared, pid);
 	for (i = 0; i < m->n && m->slot[i].pid != pid; i++)
 		;
 	if (i == m->n) {
@@ -525,7 +525,8 @@ reload(struct gw_master *m)
 	}
 	for (unsigned r = first_retired; r < m->nretired; r++)
 		if (kill(m->retired[r], SIGUSR2) < 0 && errno != ESRCH)
-			log_warn("pid %d: kill: %s", (int)m->retired[r], strerror(errno));
+			log_error("pid %d: kill: %s (the master needs CAP_KILL over its "
+			    "workers)", (int)m->retired[r], strerror(errno));
 	log_info("reloaded: configuration %u, %u of %u workers started; %u workers of earlier "
 	    "configurations finish their sessions", m->generation, spawned, m->n,
 	    m->nretired);
@@ -577,7 +578,7 @@ gw_master_run(struct gw_master *m)
 		 * before a SIGTERM that came first (the lower signal number is taken first): it
 		 * died while serving, not while stopping. */
 		reap_all(m);
-		if (sig == SIGHUP && m->stopping)
+		if (sig == SIGHUP && (m->stopping || stop_pending()))
 			log_info("SIGHUP while stopping: not reloading");
 		else if (sig == SIGHUP)
 			reload(m);

@@ -50,10 +50,13 @@ gw_metrics_attach(void)
 
 		if (__atomic_load_n(&sl->pid, __ATOMIC_ACQUIRE) != 0)
 			continue;
-		/* A free slot's gauge is zero: gw_metrics_forget_pid() zeroes it before it frees
-		 * the pid. */
-		if (__atomic_compare_exchange_n(&sl->pid, &free_pid, me, false, __ATOMIC_ACQ_REL,
+		/* Reserved (-1: readers skip it), its gauge zeroed, then ours: whatever the dead
+		 * holder left is gone before a reader sees our pid, and nobody zeroes it after
+		 * (gw_metrics_forget_pid() only frees the pid). */
+		if (__atomic_compare_exchange_n(&sl->pid, &free_pid, -1, false, __ATOMIC_ACQ_REL,
 		    __ATOMIC_RELAXED)) {
+			__atomic_store_n(&sl->sessions_active, 0, __ATOMIC_RELEASE);
+			__atomic_store_n(&sl->pid, me, __ATOMIC_RELEASE);
 			my_slot = sl;
 			return;
 		}
@@ -80,9 +83,11 @@ gw_metrics_forget_pid(pid_t pid)
 		struct gw_metrics_slot *sl = &gw_metrics->slot[i];
 		pid_t was = pid;
 
+		/* Only the pid: a reader skips a free slot, and the next holder zeroes the gauge
+		 * (gw_metrics_attach()). Zeroing it here could wipe that holder's count. The loop
+		 * is bounded by the constant: the master runs this on memory workers write. */
 		if (__atomic_load_n(&sl->pid, __ATOMIC_ACQUIRE) != pid)
 			continue;
-		__atomic_store_n(&sl->sessions_active, 0, __ATOMIC_RELEASE);
 		__atomic_compare_exchange_n(&sl->pid, &was, 0, false, __ATOMIC_ACQ_REL,
 		    __ATOMIC_RELAXED);
 	}
@@ -179,8 +184,8 @@ gw_metrics_snapshot(struct metrics_values *v_r)
 		struct gw_metrics_slot *sl = &gw_metrics->slot[i];
 		pid_t pid = __atomic_load_n(&sl->pid, __ATOMIC_ACQUIRE);
 
-		if (pid == 0)
-			continue;
+		if (pid <= 0)
+			continue;		/* free, or being taken */
 		if (!alive(pid)) {
 			gw_metrics_forget_pid(pid);	/* died unreaped by us: see metrics.h */
 			continue;

@@ -214,6 +214,27 @@ scrape_timeout(struct ev_loop *loop, ev_timer *t, int revents)
 	scrape_free(t->data);
 }
 
+#define EMFILE_PAUSE 1.0	/* s a worker out of descriptors leaves scrapes to the others */
+
+static void
+watch(struct gw_metrics_http *h, bool on)
+{
+	for (size_t i = 0; i < h->n; i++) {
+		if (on)
+			ev_io_start(h->loop, &h->io[i]);
+		else
+			ev_io_stop(h->loop, &h->io[i]);
+	}
+}
+
+static void
+pause_over(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop;
+	(void)revents;
+	watch(t->data, true);
+}
+
 static void
 accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
@@ -227,7 +248,15 @@ accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 
 		if (fd < 0) {
 			/* EAGAIN: another worker took it. EMFILE and the like: the scrape waits
-			 * in the queue for a worker with room (a POP3 client's fds come first). */
+			 * in the queue for a worker with room (a POP3 client's fds come first);
+			 * this one stops watching for a second, or the ready socket would wake
+			 * its loop again at once, forever. */
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				watch(h, false);
+				ev_timer_set(&h->pause, EMFILE_PAUSE, 0.);
+				ev_timer_start(loop, &h->pause);
+			}
 			return;
 		}
 		if (h->nscrapes >= SCRAPES_MAX || (sc = calloc(1, sizeof(*sc))) == NULL) {
@@ -265,6 +294,8 @@ gw_metrics_http_start(struct gw_metrics_http *h, struct ev_loop *loop)
 		ev_io_start(loop, &h->io[h->n]);
 		h->n++;
 	}
+	ev_init(&h->pause, pause_over);
+	h->pause.data = h;
 }
 
 void
@@ -276,6 +307,7 @@ gw_metrics_http_stop(struct gw_metrics_http *h)
 		return;
 	for (size_t i = 0; i < h->n; i++)
 		ev_io_stop(h->loop, &h->io[i]);
+	ev_timer_stop(h->loop, &h->pause);
 	while (h->scrapes != NULL)
 		scrape_free(h->scrapes);
 	h->n = 0;

@@ -27,6 +27,7 @@ struct gw_metrics_http {
 	struct ev_loop *loop;		/* NULL: not started */
 	ev_io io[GW_METRICS_LISTEN_MAX];
 	size_t n;
+	ev_timer pause;			/* EMFILE: the sockets unwatched for a moment */
 	struct gw_scrape *scrapes;	/* being answered */
 	unsigned nscrapes;
 };

@@ -14,6 +14,7 @@
 #include <openssl/rand.h>
 
 #include "../common/auth_fail.h"
+#include "../common/log.h"
 #include "shared.h"
 
 #define SHARED_MAGIC 0x70677368u	/* "pgsh" */
@@ -33,6 +34,11 @@ struct gw_shared {
 	size_t used;
 	uint8_t key[16];
 	size_t mapped;		/* bytes mmap()ed by gw_shared_new(), else 0 */
+	/* Workers the master reaped, which a worker forgets at its next lock(): the master
+	 * only writes here (dead[], then dead_seq), never reads, and takes no lock. */
+	uint32_t dead_seq;		/* pids written so far */
+	int32_t dead[GW_SHARED_DEAD_RING];
+	uint32_t dead_done;		/* of dead_seq, those forgotten (under the lock) */
 	struct auth_fail_table fail;
 	struct slot slot[];	/* cap, then cap more: a rebuild's scratch */
 };
@@ -165,6 +171,26 @@ forget_locked(struct gw_shared *sh, pid_t pid)
 	return rebuild(sh, pid);
 }
 
+/* The pids the master wrote since the last lock: their entries go (logged, as a kill -9's
+ * sessions are). Pids beyond the ring's reach are left to the liveness check of refusals. */
+static void
+forget_reaped(struct gw_shared *sh)
+{
+	uint32_t seq = __atomic_load_n(&sh->dead_seq, __ATOMIC_ACQUIRE);
+
+	if (seq - sh->dead_done > GW_SHARED_DEAD_RING)
+		sh->dead_done = seq - GW_SHARED_DEAD_RING;
+	for (; sh->dead_done != seq; sh->dead_done++) {
+		pid_t pid = __atomic_load_n(&sh->dead[sh->dead_done % GW_SHARED_DEAD_RING],
+		    __ATOMIC_RELAXED);
+		size_t held = pid > 0 ? forget_locked(sh, pid) : 0;
+
+		if (held > 0)
+			log_info("pid %d ended holding %zu entries of the shared limits table "
+			    "(addresses, mailboxes in use): freed", (int)pid, held);
+	}
+}
+
 static bool
 lock(struct gw_shared *sh, pid_t pid)
 {
@@ -180,6 +206,7 @@ lock(struct gw_shared *sh, pid_t pid)
 		return false;		/* ENOTRECOVERABLE: cannot happen, see above */
 	}
 	sh->holder = pid;
+	forget_reaped(sh);
 	return true;
 }
 
@@ -191,6 +218,10 @@ unlock(struct gw_shared *sh)
 }
 
 /* ---- the region --------------------------------------------------------------------- */
+
+/* What gw_shared_new() mapped, in this process's own memory. */
+static struct gw_shared *mapped_at;
+static size_t mapped_size;
 
 size_t
 gw_shared_cap_for(unsigned max_sessions, unsigned workers)
@@ -259,6 +290,8 @@ gw_shared_new(unsigned max_sessions, unsigned workers, const char **error_r)
 		return NULL;
 	}
 	sh->mapped = size;
+	mapped_at = sh;
+	mapped_size = size;
 	return sh;
 }
 
@@ -268,8 +301,12 @@ gw_shared_free(struct gw_shared **shp)
 	struct gw_shared *sh = *shp;
 
 	*shp = NULL;
-	if (sh != NULL && sh->mapped > 0)
-		munmap(sh, sh->mapped);
+	/* The size this process mapped, not the region's word for it (workers can write
+	 * that; the master must not munmap what they say). */
+	if (sh != NULL && sh == mapped_at && mapped_size > 0)
+		munmap(sh, mapped_size);
+	if (sh == mapped_at)
+		mapped_at = NULL;
 }
 
 size_t
@@ -451,6 +488,17 @@ gw_shared_user_held(struct gw_shared *sh, const char *user)
 }
 
 /* ---- the rest ------------------------------------------------------------------------- */
+
+void
+gw_shared_note_reaped(struct gw_shared *sh, pid_t pid)
+{
+	static uint32_t seq;	/* the master's own count: dead_seq is never read back */
+
+	if (pid <= 0)
+		return;
+	__atomic_store_n(&sh->dead[seq % GW_SHARED_DEAD_RING], pid, __ATOMIC_RELAXED);
+	__atomic_store_n(&sh->dead_seq, ++seq, __ATOMIC_RELEASE);
+}
 
 size_t
 gw_shared_forget_pid(struct gw_shared *sh, pid_t pid)

@@ -24,9 +24,11 @@
  * the backward shift is undone by the rebuild's de-duplication) and marks the mutex
  * consistent.
  *
- * A dead worker's entries are freed two ways: the master calls gw_shared_forget_pid()
- * for every child it reaps (exact: the pid cannot be reused before the master's next
- * fork), and a refusal (the address at its limit, the user in use) first checks that the
+ * A dead worker's entries are freed two ways: the master notes every child it reaps
+ * (gw_shared_note_reaped(): a ring it only writes; the root master never takes the lock or
+ * reads what workers can write), and the next worker to take the lock frees that pid's
+ * entries and logs it (exact: the pid cannot be reused before the master's next fork); and a
+ * refusal (the address at its limit, the user in use) first checks that the
  * pids behind it live (kill(pid, 0) != ESRCH), forgetting those that do not: a stale entry
  * can never lock a user out for longer than one attempt, even if a reaper missed it.
  *
@@ -99,6 +101,10 @@ bool gw_shared_user_held(struct gw_shared *sh, const char *user);
 
 /* Frees every entry of pid (a worker that ended). Returns how many there were. */
 size_t gw_shared_forget_pid(struct gw_shared *sh, pid_t pid);
+/* The master: pid was reaped. Written into a ring of GW_SHARED_DEAD_RING, which the next
+ * lock() of any worker empties with gw_shared_forget_pid()'s effect; no lock, no read. */
+#define GW_SHARED_DEAD_RING 256
+void gw_shared_note_reaped(struct gw_shared *sh, pid_t pid);
 /* Entries in use (tests, logs). */
 size_t gw_shared_used(struct gw_shared *sh);
 /* Times a dead holder's lock was recovered (tests). */

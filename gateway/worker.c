@@ -79,6 +79,10 @@ retire_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 	if (w->stopping)
 		return;
 	w->stopping = w->retiring = true;
+	/* What the kernel queued on this worker's sockets before the reload is served here:
+	 * when the new generation has fewer workers, nobody else holds those sockets, and
+	 * closing them would reset it. */
+	gw_listeners_take_queued(&w->listeners);
 	stop_accepting(w);
 	log_info("worker=%u retires (a reload started newer workers): %u open sessions may "
 	    "finish", w->index, (unsigned)w->sessions.count);
@@ -173,6 +177,9 @@ gw_worker_start(struct gw_worker *w, unsigned index, struct gw_listen_fds *fds,
 		return -1;
 	}
 	w->sessions.shared = w->shared;
+	/* Before this worker holds any entry: the pids the master reaped are forgotten now,
+	 * so that one reused by this very worker can never cost it its own entries later. */
+	(void)gw_shared_used(w->shared);
 	w->sessions.pid = getpid();	/* after the fork: the owner of what it takes */
 	/* Here, not in gw_worker_load(): each worker salts its hashes with its own bytes. */
 	if (gw_login_guard_init(&w->guard, w->shared, cfg->auth_fail_delay_ms,

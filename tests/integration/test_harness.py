@@ -76,6 +76,17 @@ def test_popgate_check_config_names_the_line_of_a_mistake(dovecot, tmp_path):
 
 
 @pytest.mark.popgate_only
+@pytest.mark.parametrize("key", ["cache.path", "tls.cert_file", "upstream.ca_file"])
+def test_a_relative_path_is_refused(dovecot, tmp_path, key):
+	"""popgate runs from / under -d and systemd: a relative file would be another file there."""
+	ini = popgate_ini(tmp_path, dovecot.imap_port, 1110, **{key: "relative/file.pem"})
+	code, out = popgate_check_config(ini)
+	section, _, name = key.partition(".")
+	assert code == 1 and "[%s] %s: \"relative/file.pem\" must be an absolute path" % (
+		section, name) in out, out
+
+
+@pytest.mark.popgate_only
 def test_popgate_version_names_each_library():
 	"""-V needs no configuration, exits 0, names popgate's version and each library; the
 	OpenSSL and SQLite it runs with are the ones this Python loads (the same system libraries)."""

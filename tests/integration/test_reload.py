@@ -125,6 +125,9 @@ def test_a_new_certificate_is_served_while_an_old_retr_completes(dovecot, tmp_pa
 		reload(pg, 2)
 		new = wait_until(lambda: (lambda p: p if len(p - old) == 2 else None)(worker_pids(pg)),
 			10, lambda: "no new generation:\n%s" % pg.log_tail())
+		# Until the old workers have taken their SIGUSR2 they still accept.
+		wait_until(lambda: len(re.findall(r"worker=\d+ retires", pg.log())) == 2, 10,
+			lambda: "the old workers did not retire:\n%s" % pg.log_tail())
 		# New sessions: the new certificate, served by a new worker.
 		for _ in range(5):
 			assert peer_cert(tls_port) == der(dovecot.certs["wronghost.pem"])
@@ -394,3 +397,38 @@ def test_daemon_mode_writes_and_removes_its_pid_file(dovecot, tmp_path):
 	finally:
 		if alive(pid):
 			os.kill(pid, signal.SIGKILL)
+
+
+def test_fewer_workers_after_a_reload_reset_no_queued_connection(dovecot, tmp_path):
+	"""Connections the kernel queued on a slot the reload drops (3 workers, then 1) are
+	served by the retiring worker, not reset when its socket closes. The workers are
+	stopped (SIGSTOP) while the connections come, so that they wait in the queues."""
+	pg = start(dovecot, tmp_path / "pg", **{"server.workers": 3,
+		"limits.max_per_address": 1000})
+	assert wait_until(lambda: len(worker_pids(pg)) == 3, 10)
+	old = worker_pids(pg)
+	conns = []
+	try:
+		for pid in old:
+			os.kill(pid, signal.SIGSTOP)
+		for _ in range(30):
+			conns.append(socket.create_connection(("127.0.0.1", pg.port), timeout=20))
+		rewrite(pg, **{"server.workers": 1})
+		reload(pg, 2)
+		for pid in old:
+			os.kill(pid, signal.SIGCONT)
+		got = []
+		for c in conns:
+			try:
+				line = c.recv(100)
+				got.append(True if line.startswith(b"+OK") else line)
+			except OSError as e:
+				got.append(e)
+		assert got == [True] * len(conns), got
+	finally:
+		for pid in old:
+			if alive(pid):
+				os.kill(pid, signal.SIGCONT)
+		for c in conns:
+			c.close()
+		pg.stop()

@@ -101,6 +101,32 @@ test_addr_limit_over_pids(void **state)
 	region_free(sh);
 }
 
+/* The master only notes a reaped pid; the next lock of anyone frees its entries, and a
+ * burst beyond the ring leaves the oldest to the liveness check, never to a wrong pid. */
+static void
+test_reaped_pids_are_forgotten_at_the_next_lock(void **state)
+{
+	struct gw_shared *sh = region(1024);
+	uint8_t a[GW_SHARED_ADDR_KEY] = { 1 }, b[GW_SHARED_ADDR_KEY] = { 2 };
+	unsigned n;
+
+	(void)state;
+	assert_int_equal(gw_shared_addr_take(sh, a, 4001, 5, &n), GW_SHARED_OK);
+	assert_int_equal(gw_shared_addr_take(sh, b, 4002, 5, &n), GW_SHARED_OK);
+	assert_int_equal(gw_shared_user_take(sh, "carol", 4001, 7), GW_SHARED_OK);
+	gw_shared_note_reaped(sh, 4001);
+	assert_int_equal(gw_shared_used(sh), 1);		/* only 4002's address */
+	assert_int_equal(gw_shared_addr_count(sh, a), 0);
+	assert_int_equal(gw_shared_user_take(sh, "carol", 4003, 8), GW_SHARED_OK);
+	/* More reaped than the ring holds: the newest GW_SHARED_DEAD_RING are taken. */
+	for (int i = 0; i < GW_SHARED_DEAD_RING + 10; i++)
+		gw_shared_note_reaped(sh, 5000 + i);
+	gw_shared_note_reaped(sh, 4002);
+	assert_int_equal(gw_shared_addr_count(sh, b), 0);
+	assert_int_equal(gw_shared_used(sh), 1);		/* carol's, of 4003 */
+	region_free(sh);
+}
+
 static void
 test_addr_key_families(void **state)
 {
@@ -356,6 +382,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_addr_limit_over_pids),
 		cmocka_unit_test(test_addr_key_families),
+		cmocka_unit_test(test_reaped_pids_are_forgotten_at_the_next_lock),
 		cmocka_unit_test(test_user_owner),
 		cmocka_unit_test(test_dead_pid_holds_nothing),
 		cmocka_unit_test(test_against_model),
