@@ -25,18 +25,19 @@ gw_registry_take_user(struct gw_registry *r, struct gw_reg_entry *e, const char 
 	enum gw_shared_take t;
 
 	gw_registry_release_user(r, e);		/* never two: one session, one mailbox */
-	if ((t = gw_shared_user_take(r->shared, user, r->pid, e->id)) == GW_SHARED_OK)
-		e->user = user;
+	gw_shared_user_id(r->shared, user, e->user_id);
+	if ((t = gw_shared_user_take_id(r->shared, e->user_id, r->pid, e->id)) == GW_SHARED_OK)
+		e->user_held = true;
 	return t;
 }
 
 void
 gw_registry_release_user(struct gw_registry *r, struct gw_reg_entry *e)
 {
-	if (e->user == NULL)
+	if (!e->user_held)
 		return;
-	gw_shared_user_release(r->shared, e->user, r->pid, e->id);
-	e->user = NULL;
+	gw_shared_user_release_id(r->shared, e->user_id, r->pid, e->id);
+	e->user_held = false;
 }
 
 void

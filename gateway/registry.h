@@ -35,8 +35,8 @@ struct gw_reg_entry {
 	struct gw_reg_entry *next, *prev, *next_doomed;
 	const struct gw_reg_class *cls;
 	const struct sockaddr_storage *addr;	/* the client's */
-	const char *user;		/* the canonical user name while it holds the mailbox
-					   ([IN-USE]), else NULL */
+	bool user_held;			/* holds the mailbox ([IN-USE]) under user_id */
+	uint8_t user_id[GW_SHARED_ID];
 	uint32_t id;			/* the session's id: with the pid, the mailbox's owner */
 	bool addr_held;			/* counted under addr in the shared table */
 	uint8_t addr_key[GW_SHARED_ADDR_KEY];
@@ -60,7 +60,7 @@ void gw_registry_add(struct gw_registry *r, struct gw_reg_entry *e);
  * next gw_registry_reap(). */
 void gw_registry_doom(struct gw_registry *r, struct gw_reg_entry *e);
 /* e takes user's mailbox (the [IN-USE] check, all workers): OK, or LIMIT when another live
- * session holds it. user must outlive the hold (the session's own copy). */
+ * session holds it. The entry keeps the id it took with, not the name. */
 enum gw_shared_take gw_registry_take_user(struct gw_registry *r, struct gw_reg_entry *e,
     const char *user);
 /* Gives the mailbox back, if e holds one. */

@@ -103,7 +103,15 @@ login_complete(struct gw_session *s)
 	/* Taken with the check, in the table all workers share (gateway/shared.h); given back
 	 * when the session closes or is doomed, whichever comes first. */
 	if (s->w->cfg->in_use_check) {
-		enum gw_shared_take t = gw_registry_take_user(&s->w->sessions, &s->reg, s->user_key);
+		/* The mailbox, not the name typed: the cluster and the name its server gets.
+		 * With strip_domain, "dave@x.test", "dave@y.test" and "dave" can all be one
+		 * mailbox upstream, and RFC 1939's lock is on the maildrop. */
+		char mailbox[sizeof(s->cluster->name) + sizeof(s->up_user)];
+		size_t n = (size_t)snprintf(mailbox, sizeof(mailbox), "%s\n", s->cluster->name);
+		enum gw_shared_take t;
+
+		gw_config_user_key(s->w->cfg, s->up_user, mailbox + n, sizeof(mailbox) - n);
+		t = gw_registry_take_user(&s->w->sessions, &s->reg, mailbox);
 
 		if (t == GW_SHARED_LIMIT) {
 			login_failed(s, GW_LOGIN_IN_USE, "Mailbox is locked by another POP3 session.");
@@ -484,6 +492,16 @@ gw_session_login_start(struct gw_session *s, const uint8_t *secret, size_t len)
 		/* The same wrong password again (a client's retry round): the upstream has
 		 * answered it already. */
 		login_failed(s, GW_LOGIN_REFUSED, "credentials refused moments ago, not sent again");
+		return;
+	}
+	/* "bob@evil@b.test": which '@' ends the name is the server's choice (Dovecot takes
+	 * the first), ours the last; where a domain picks the cluster or is stripped, such a
+	 * name could reach one mailbox under several [IN-USE] keys. Refused, like a wrong
+	 * password. */
+	if ((w->cfg->ndomains > 0 || cl->conf.strip_domain) && strchr(s->cred.user, '@') !=
+	    strrchr(s->cred.user, '@')) {
+		login_failed(s, GW_LOGIN_REFUSED, "a user name with more than one '@' is ambiguous "
+		    "with [upstream:DOMAIN] sections or strip_domain");
 		return;
 	}
 	/* Same buffer size as cred.user: it always fits. */

@@ -437,14 +437,19 @@ user_find(struct gw_shared *sh, const uint8_t id[16])
 	return SIZE_MAX;
 }
 
+void
+gw_shared_user_id(const struct gw_shared *sh, const char *user, uint8_t id_r[GW_SHARED_ID])
+{
+	hash_id(sh, 'u', user, strlen(user), id_r);
+}
+
 enum gw_shared_take
-gw_shared_user_take(struct gw_shared *sh, const char *user, pid_t pid, uint32_t sid)
+gw_shared_user_take_id(struct gw_shared *sh, const uint8_t id[GW_SHARED_ID], pid_t pid,
+    uint32_t sid)
 {
 	enum gw_shared_take r = GW_SHARED_OK;
-	uint8_t id[16];
 	size_t i;
 
-	hash_id(sh, 'u', user, strlen(user), id);
 	if (!lock(sh, pid))
 		return GW_SHARED_FULL;
 	/* A holder that is gone (a worker killed, its reaper late) holds nothing. */
@@ -460,17 +465,34 @@ gw_shared_user_take(struct gw_shared *sh, const char *user, pid_t pid, uint32_t 
 }
 
 void
-gw_shared_user_release(struct gw_shared *sh, const char *user, pid_t pid, uint32_t sid)
+gw_shared_user_release_id(struct gw_shared *sh, const uint8_t id[GW_SHARED_ID], pid_t pid,
+    uint32_t sid)
 {
-	uint8_t id[16];
 	size_t i;
 
-	hash_id(sh, 'u', user, strlen(user), id);
 	if (!lock(sh, pid))
 		return;
 	if ((i = user_find(sh, id)) != SIZE_MAX && sh->slot[i].pid == pid && sh->slot[i].n == sid)
 		slot_delete(sh, i);
 	unlock(sh);
+}
+
+enum gw_shared_take
+gw_shared_user_take(struct gw_shared *sh, const char *user, pid_t pid, uint32_t sid)
+{
+	uint8_t id[GW_SHARED_ID];
+
+	gw_shared_user_id(sh, user, id);
+	return gw_shared_user_take_id(sh, id, pid, sid);
+}
+
+void
+gw_shared_user_release(struct gw_shared *sh, const char *user, pid_t pid, uint32_t sid)
+{
+	uint8_t id[GW_SHARED_ID];
+
+	gw_shared_user_id(sh, user, id);
+	gw_shared_user_release_id(sh, id, pid, sid);
 }
 
 bool

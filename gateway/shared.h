@@ -92,6 +92,15 @@ void gw_shared_addr_release(struct gw_shared *sh, const uint8_t key[GW_SHARED_AD
 unsigned gw_shared_addr_count(struct gw_shared *sh, const uint8_t key[GW_SHARED_ADDR_KEY]);
 
 /* Session (pid, sid) takes user's mailbox, unless a live session holds it (LIMIT). */
+/* A user's id in the table (SipHash, keyed per start). A session keeps the id it took
+ * with and releases by it: hashing again at the release could give another id (a failed
+ * MAC gives zeroes) and leave the mailbox locked. */
+#define GW_SHARED_ID 16
+void gw_shared_user_id(const struct gw_shared *sh, const char *user, uint8_t id_r[GW_SHARED_ID]);
+enum gw_shared_take gw_shared_user_take_id(struct gw_shared *sh, const uint8_t id[GW_SHARED_ID],
+    pid_t pid, uint32_t sid);
+void gw_shared_user_release_id(struct gw_shared *sh, const uint8_t id[GW_SHARED_ID], pid_t pid,
+    uint32_t sid);
 enum gw_shared_take gw_shared_user_take(struct gw_shared *sh, const char *user, pid_t pid,
     uint32_t sid);
 /* Gives it back, if (pid, sid) holds it. */

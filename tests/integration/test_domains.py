@@ -336,3 +336,48 @@ def test_bearer_refused_where_the_cluster_lacks_it(oauth_world):
 		assert c.login("alice@a.test", "alice-a-pw").startswith(b"+OK")
 		c.quit()
 	assert "XOAUTH2" not in w["a"].log_tail(200)
+
+
+def test_one_mailbox_under_two_names_is_in_use(world, show_logs, tmp_path):
+	"""With [cache] username = keep, "bob@b.test" and "bob@B.TEST" are two names; B strips the
+	domain (matched in any case), so both reach bob's one mailbox upstream, and the second is
+	[IN-USE] while the first holds it: the lock is on the cluster and the name its server
+	gets, not on the name typed."""
+	port = free_ports(1)[0]
+	cfg = base_config(tmp_path, world["a"].imap_port, port)
+	cfg["cache"]["username"] = "keep"
+	cfg["upstream:b.test"] = {"host": "127.0.0.1", "port": str(world["b"].imaps_port),
+		"security": "tls", "ca_file": world["b"].certs["ca.pem"], "strip_domain": "yes"}
+	pg = Popgate(tmp_path, render_ini(cfg), port).start()
+	try:
+		first = poplib.POP3("127.0.0.1", port, timeout=60)
+		first.user("bob@b.test")
+		first.pass_(world["passwords"]["bob@b.test"])
+		c = poplib.POP3("127.0.0.1", port, timeout=60)
+		c.user("bob@B.TEST")
+		with pytest.raises(poplib.error_proto) as e:
+			c.pass_(world["passwords"]["bob@b.test"])
+		assert b"[IN-USE]" in e.value.args[0], e.value.args
+		c.quit()
+		first.quit()
+		# the lock went with the first session
+		c = poplib.POP3("127.0.0.1", port, timeout=60)
+		c.user("bob@B.TEST")
+		c.pass_(world["passwords"]["bob@b.test"])
+		c.quit()
+	finally:
+		pg.stop()
+
+
+@pytest.mark.parametrize("name", ["bob@evil@b.test", "alice@x@a.test"])
+def test_a_name_with_two_ats_is_refused_where_domains_route(world, show_logs, name):
+	"""Which '@' ends the name is the server's choice (Dovecot: the first), popgate's the
+	last: with domain sections such a name could reach a mailbox past its lock. -ERR, and
+	nothing sent upstream."""
+	c = poplib.POP3("127.0.0.1", world["pg"].port, timeout=60)
+	c.user(name)
+	with pytest.raises(poplib.error_proto) as e:
+		c.pass_(world["passwords"]["bob@b.test"])
+	assert e.value.args[0].startswith(b"-ERR"), e.value.args
+	c.quit()
+	assert wait_until(lambda: "more than one '@' is ambiguous" in world["pg"].log(), 5)
