@@ -31,6 +31,7 @@
 #include <openssl/err.h>
 
 #include "../common/log.h"
+#include "../common/log_rate.h"
 #include "../pop3/pop3_reply.h"
 #include "metrics.h"
 #include "proxyproto.h"
@@ -105,6 +106,10 @@ refuse(int fd, const char *line)
 	close(fd);
 }
 
+/* Refused connections (max_per_address): one per connection a client makes, so a flood
+ * is bounded like the PROXY closes (common/log_rate.h). Per worker. */
+static struct log_rate refused_rate;
+
 void
 gw_session_accept(void *ctx, int fd, const struct sockaddr_storage *addr, bool tls)
 {
@@ -126,7 +131,7 @@ gw_session_start(struct gw_worker *w, int fd, const struct sockaddr_storage *add
 	struct gw_session *s;
 	char worker[24];
 	enum gw_shared_take taken;
-	unsigned same;
+	unsigned same, left_out = 0, secs = 0;
 
 	if (w->sessions.count >= cfg->max_sessions) {
 		log_warn("session limit %u reached: refusing a connection", cfg->max_sessions);
@@ -153,7 +158,15 @@ gw_session_start(struct gw_worker *w, int fd, const struct sockaddr_storage *add
 			refuse(fd, "-ERR [SYS/TEMP] Too many connections, try again later.\r\n");
 			return;
 		}
-		log_warn("client=%s has %u connections, the limit: refusing one more", text, same);
+		if (log_rate_take(&refused_rate, ev_now(w->loop), &left_out, &secs)) {
+			if (left_out > 0)
+				log_warn("client=%s has %u connections, the limit: refusing one more "
+				    "(and %u more refusals in the last %u s)", text, same, left_out,
+				    secs);
+			else
+				log_warn("client=%s has %u connections, the limit: refusing one more",
+				    text, same);
+		}
 		refuse(fd, "-ERR [SYS/TEMP] Too many connections from your address.\r\n");
 		return;
 	}

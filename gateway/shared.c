@@ -39,6 +39,8 @@ struct gw_shared {
 	uint32_t dead_seq;		/* pids written so far */
 	int32_t dead[GW_SHARED_DEAD_RING];
 	uint32_t dead_done;		/* of dead_seq, those forgotten (under the lock) */
+	size_t rebuilding;		/* > 0: a rebuild cleared the table and is putting
+					   back this many entries from the scratch half */
 	struct auth_fail_table fail;
 	struct slot slot[];	/* cap, then cap more: a rebuild's scratch */
 };
@@ -136,6 +138,22 @@ slot_insert(struct gw_shared *sh, const uint8_t id[16], uint32_t n, int32_t pid,
 	return true;
 }
 
+/* Puts the n entries of the scratch half back into an empty table. Marked first: a process
+ * killed halfway leaves the mark, and the next holder of the lock (EOWNERDEAD) starts this
+ * again from the scratch, which nothing changes meanwhile: no live entry is lost. */
+static void
+refill(struct gw_shared *sh, size_t n)
+{
+	struct slot *scratch = sh->slot + sh->cap;
+
+	sh->rebuilding = n;
+	memset(sh->slot, 0, sh->cap * sizeof(*sh->slot));
+	sh->used = 0;
+	for (size_t i = 0; i < n; i++)
+		slot_insert(sh, scratch[i].id, scratch[i].n, scratch[i].pid, true);
+	sh->rebuilding = 0;
+}
+
 /* The table again, without pid's entries (0: none dropped) and without duplicates. */
 static size_t
 rebuild(struct gw_shared *sh, pid_t drop)
@@ -152,10 +170,7 @@ rebuild(struct gw_shared *sh, pid_t drop)
 		}
 		scratch[n++] = sh->slot[i];
 	}
-	memset(sh->slot, 0, sh->cap * sizeof(*sh->slot));
-	sh->used = 0;
-	for (size_t i = 0; i < n; i++)
-		slot_insert(sh, scratch[i].id, scratch[i].n, scratch[i].pid, true);
+	refill(sh, n);
 	return dropped;
 }
 
@@ -198,7 +213,10 @@ lock(struct gw_shared *sh, pid_t pid)
 
 	if (r == EOWNERDEAD) {
 		/* Its holder died inside: whatever it was changing was its own entries, or a
-		 * move of the backward shift (a duplicate); the rebuild drops both. */
+		 * move of the backward shift (a duplicate); the rebuild drops both. A refill it
+		 * left halfway is done again first (the scratch holds every entry). */
+		if (sh->rebuilding > 0 && sh->rebuilding <= sh->cap)
+			refill(sh, sh->rebuilding);
 		rebuild(sh, sh->holder);
 		sh->recoveries++;
 		pthread_mutex_consistent(&sh->lock);
@@ -594,4 +612,23 @@ void
 gw_shared_test_lock_and_leave(struct gw_shared *sh, pid_t pid)
 {
 	(void)lock(sh, pid);	/* held on purpose: the caller exits without unlocking */
+}
+
+void
+gw_shared_test_die_in_refill(struct gw_shared *sh, pid_t pid, size_t keep)
+{
+	struct slot *scratch;
+	size_t n = 0;
+
+	(void)lock(sh, pid);
+	scratch = sh->slot + sh->cap;
+	for (size_t i = 0; i < sh->cap; i++)
+		if (sh->slot[i].pid != 0)
+			scratch[n++] = sh->slot[i];
+	sh->rebuilding = n;
+	memset(sh->slot, 0, sh->cap * sizeof(*sh->slot));
+	sh->used = 0;
+	for (size_t i = 0; i < n && i < keep; i++)
+		slot_insert(sh, scratch[i].id, scratch[i].n, scratch[i].pid, true);
+	_exit(0);		/* killed halfway: the lock and the mark stay */
 }

@@ -129,5 +129,9 @@ void gw_shared_fail_success(struct gw_shared *sh, const struct sockaddr_storage 
 
 /* Tests: takes the lock as pid and returns without giving it back (a holder that dies). */
 void gw_shared_test_lock_and_leave(struct gw_shared *sh, pid_t pid);
+/* Tests: as pid, clears the table for a rebuild, puts back only `keep` of its entries and
+ * exits (a process killed in the middle of a rebuild). Never returns. */
+void gw_shared_test_die_in_refill(struct gw_shared *sh, pid_t pid, size_t keep)
+    __attribute__((noreturn));
 
 #endif

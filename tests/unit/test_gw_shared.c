@@ -127,6 +127,33 @@ test_reaped_pids_are_forgotten_at_the_next_lock(void **state)
 	region_free(sh);
 }
 
+/* A process killed while a rebuild put the entries back: the next locker finishes it from
+ * the scratch half, and every live entry is still there. */
+static void
+test_killed_in_the_middle_of_a_rebuild_loses_nothing(void **state)
+{
+	struct gw_shared *sh = region(1024);
+	char name[32];
+	pid_t kid;
+	int status;
+
+	(void)state;
+	for (int i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "user%d", i);
+		assert_int_equal(gw_shared_user_take(sh, name, getpid(), (uint32_t)i), GW_SHARED_OK);
+	}
+	if ((kid = fork()) == 0)
+		gw_shared_test_die_in_refill(sh, getpid(), 37);
+	assert_int_equal(waitpid(kid, &status, 0), kid);
+	assert_int_equal(gw_shared_used(sh), 200);
+	for (int i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "user%d", i);
+		assert_true(gw_shared_user_held(sh, name));
+	}
+	assert_int_equal(gw_shared_recoveries(sh), 1);
+	region_free(sh);
+}
+
 static void
 test_addr_key_families(void **state)
 {
@@ -383,6 +410,7 @@ main(void)
 		cmocka_unit_test(test_addr_limit_over_pids),
 		cmocka_unit_test(test_addr_key_families),
 		cmocka_unit_test(test_reaped_pids_are_forgotten_at_the_next_lock),
+		cmocka_unit_test(test_killed_in_the_middle_of_a_rebuild_loses_nothing),
 		cmocka_unit_test(test_user_owner),
 		cmocka_unit_test(test_dead_pid_holds_nothing),
 		cmocka_unit_test(test_against_model),
