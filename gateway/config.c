@@ -435,7 +435,11 @@ section_header(struct load_ctx *lc, const char *line)
 
 	if (lc->line == 1 && strncmp(p, "\xEF\xBB\xBF", 3) == 0)
 		p += 3;				/* a UTF-8 BOM, as inih skips it */
-	p += strspn(p, " \t");
+	/* inih takes an indented line after a key as that value's continuation, and one
+	 * elsewhere as a header: two readings of one file, refused rather than guessed. */
+	if ((p[0] == ' ' || p[0] == '\t') && p[strspn(p, " \t")] == '[')
+		return snprintf(lc->error, sizeof(lc->error), "a section header must start its "
+		    "line (an indented line continues the value above it)"), -1;
 	if (*p != '[' || (end = strchr(p, ']')) == NULL)
 		return 0;			/* not a header (inih judges the rest) */
 	p++;
