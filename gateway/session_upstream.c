@@ -479,10 +479,10 @@ gw_session_login_start(struct gw_session *s, const uint8_t *secret, size_t len)
 		 * credential either (no delay, nothing remembered). */
 		char user[GW_LOG_USER_SIZE];
 
-		gw_cred_wipe(&s->cred);
-		s->have_user = false;
 		gw_log(LOG_LVL_INFO, s, "login of user=%s failed: %s does not offer AUTH=%s",
 		    gw_log_user(s, user, sizeof(user)), cl->name, pop3_sasl_mech_name(s->cred.mech));
+		gw_cred_wipe(&s->cred);
+		s->have_user = false;
 		pop3_reply_err(gw_client_out(s), NULL, "AUTH %s is not available for this user, "
 		    "use another mechanism.", pop3_sasl_mech_name(s->cred.mech));
 		gw_session_op_done(s);
