@@ -116,6 +116,8 @@ struct load_ctx {
 	char error[300];
 	FILE *f;
 	bool workers_set;	/* [server] workers is in the file */
+	bool key_in_section;	/* a key came since the last header (inih's prev_name) */
+	bool mid_line;		/* the last chunk read ended without its newline */
 	int line;		/* lines read so far: inih's numbering (one per reader call) */
 	int error_line;		/* > 0: an error found by the reader (a section header) */
 	int cur_domain;		/* the section being read is cfg->domains[cur_domain]; -1: none */
@@ -407,6 +409,7 @@ on_key(void *user, const char *section, const char *name, const char *value)
 {
 	struct load_ctx *lc = user;
 
+	lc->key_in_section = true;
 	if (strncasecmp(section, "upstream:", 9) == 0)
 		return on_domain_key(lc, name, value);
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -435,13 +438,14 @@ section_header(struct load_ctx *lc, const char *line)
 
 	if (lc->line == 1 && strncmp(p, "\xEF\xBB\xBF", 3) == 0)
 		p += 3;				/* a UTF-8 BOM, as inih skips it */
-	/* inih takes an indented line after a key as that value's continuation, and one
-	 * elsewhere as a header: two readings of one file, refused rather than guessed. */
-	if ((p[0] == ' ' || p[0] == '\t') && p[strspn(p, " \t")] == '[')
-		return snprintf(lc->error, sizeof(lc->error), "a section header must start its "
-		    "line (an indented line continues the value above it)"), -1;
+	/* inih's rule (INI_ALLOW_MULTILINE): an indented line after a key of this section
+	 * continues that key's value ("listen = a,\n  [::1]:110"), whatever it holds. */
+	if ((p[0] == ' ' || p[0] == '\t') && lc->key_in_section)
+		return 0;
+	p += strspn(p, " \t");
 	if (*p != '[' || (end = strchr(p, ']')) == NULL)
 		return 0;			/* not a header (inih judges the rest) */
+	lc->key_in_section = false;
 	p++;
 	p += strspn(p, " \t");
 	if (strncasecmp(p, "upstream:", 9) != 0) {
@@ -498,10 +502,14 @@ read_line(char *str, int num, void *stream)
 {
 	struct load_ctx *lc = stream;
 
+	bool mid_line = lc->mid_line;
+
 	if (lc->error_line > 0 || fgets(str, num, lc->f) == NULL)
 		return NULL;
 	lc->line++;
-	if (section_header(lc, str) < 0) {
+	/* The rest of a line longer than num is no header, whatever it starts with. */
+	lc->mid_line = strchr(str, '\n') == NULL;
+	if (!mid_line && section_header(lc, str) < 0) {
 		lc->error_line = lc->line;
 		return NULL;		/* inih stops as at the end of the file */
 	}

@@ -50,10 +50,10 @@ gw_metrics_attach(void)
 
 		if (__atomic_load_n(&sl->pid, __ATOMIC_ACQUIRE) != 0)
 			continue;
-		/* Reserved (-1: readers skip it), its gauge zeroed, then ours: whatever the dead
-		 * holder left is gone before a reader sees our pid, and nobody zeroes it after
-		 * (gw_metrics_forget_pid() only frees the pid). */
-		if (__atomic_compare_exchange_n(&sl->pid, &free_pid, -1, false, __ATOMIC_ACQ_REL,
+		/* Reserved (-pid: readers skip it, and free it if we die right here), its gauge
+		 * zeroed, then ours: whatever the dead holder left is gone before a reader sees
+		 * our pid, and nobody zeroes it after (gw_metrics_forget_pid() only frees). */
+		if (__atomic_compare_exchange_n(&sl->pid, &free_pid, -me, false, __ATOMIC_ACQ_REL,
 		    __ATOMIC_RELAXED)) {
 			__atomic_store_n(&sl->sessions_active, 0, __ATOMIC_RELEASE);
 			__atomic_store_n(&sl->pid, me, __ATOMIC_RELEASE);
@@ -184,6 +184,12 @@ gw_metrics_snapshot(struct metrics_values *v_r)
 		struct gw_metrics_slot *sl = &gw_metrics->slot[i];
 		pid_t pid = __atomic_load_n(&sl->pid, __ATOMIC_ACQUIRE);
 
+		if (pid < 0 && !alive(-pid)) {
+			pid_t was = pid;	/* taken by one killed in the act: free again */
+
+			__atomic_compare_exchange_n(&sl->pid, &was, 0, false, __ATOMIC_ACQ_REL,
+			    __ATOMIC_RELAXED);
+		}
 		if (pid <= 0)
 			continue;		/* free, or being taken */
 		if (!alive(pid)) {

@@ -103,11 +103,14 @@ login_complete(struct gw_session *s)
 	/* Taken with the check, in the table all workers share (gateway/shared.h); given back
 	 * when the session closes or is doomed, whichever comes first. */
 	if (s->w->cfg->in_use_check) {
-		/* The mailbox, not the name typed: the cluster and the name its server gets.
+		/* The mailbox, not the name typed: the server, its mailbox and the name it gets.
 		 * With strip_domain, "dave@x.test", "dave@y.test" and "dave" can all be one
-		 * mailbox upstream, and RFC 1939's lock is on the maildrop. */
-		char mailbox[sizeof(s->cluster->name) + sizeof(s->up_user)];
-		size_t n = (size_t)snprintf(mailbox, sizeof(mailbox), "%s\n", s->cluster->name);
+		 * mailbox upstream, also through two sections naming one server; RFC 1939's lock
+		 * is on the maildrop. */
+		const struct gw_upstream_conf *uc = &s->cluster->conf;
+		char mailbox[2048 + sizeof(s->up_user)];
+		size_t n = (size_t)snprintf(mailbox, 2048, "%.256s:%u/%.1024s\n", uc->host, uc->port,
+		    uc->mailbox);
 		enum gw_shared_take t;
 
 		gw_config_user_key(s->w->cfg, s->up_user, mailbox + n, sizeof(mailbox) - n);

@@ -52,7 +52,7 @@ struct gw_shared {
 static void
 hash_id(const struct gw_shared *sh, char domain, const void *key, size_t len, uint8_t id_r[16])
 {
-	uint8_t msg[1 + 1024];
+	uint8_t msg[1 + 4096];	/* above every key: [IN-USE]'s is a cluster name and a user name */
 	size_t outlen = 0, size = 16;
 	OSSL_PARAM params[] = {
 		OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size),
@@ -146,12 +146,16 @@ refill(struct gw_shared *sh, size_t n)
 {
 	struct slot *scratch = sh->slot + sh->cap;
 
-	sh->rebuilding = n;
+	/* The mark is stored before the table is cleared, and cleared after it is whole: in
+	 * that order in memory too (a compiler may not move plain stores around it). */
+	__atomic_store_n(&sh->rebuilding, n, __ATOMIC_RELEASE);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	memset(sh->slot, 0, sh->cap * sizeof(*sh->slot));
 	sh->used = 0;
 	for (size_t i = 0; i < n; i++)
 		slot_insert(sh, scratch[i].id, scratch[i].n, scratch[i].pid, true);
-	sh->rebuilding = 0;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	__atomic_store_n(&sh->rebuilding, 0, __ATOMIC_RELEASE);
 }
 
 /* The table again, without pid's entries (0: none dropped) and without duplicates. */
@@ -193,8 +197,20 @@ forget_reaped(struct gw_shared *sh)
 {
 	uint32_t seq = __atomic_load_n(&sh->dead_seq, __ATOMIC_ACQUIRE);
 
-	if (seq - sh->dead_done > GW_SHARED_DEAD_RING)
+	if (seq - sh->dead_done > GW_SHARED_DEAD_RING) {
+		/* More deaths than the ring holds: the oldest are gone from it; every holder
+		 * is checked instead (rare: hundreds of workers dying between two locks). */
+		size_t i;
+
 		sh->dead_done = seq - GW_SHARED_DEAD_RING;
+		do {
+			for (i = 0; i < sh->cap && (sh->slot[i].pid == 0 ||
+			    !pid_dead(sh->slot[i].pid)); i++)
+				;
+			if (i < sh->cap)
+				forget_locked(sh, sh->slot[i].pid);
+		} while (i < sh->cap);
+	}
 	for (; sh->dead_done != seq; sh->dead_done++) {
 		pid_t pid = __atomic_load_n(&sh->dead[sh->dead_done % GW_SHARED_DEAD_RING],
 		    __ATOMIC_RELAXED);

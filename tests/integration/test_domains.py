@@ -239,9 +239,9 @@ def test_check_accepts_domain_sections(tmp_path):
 		"[upstream:B.TEST]", "a second section for this domain (the first is at line"),
 	("[upstream:b.test]\nport = 1143\n", "[upstream:b.test]", "host: missing"),
 	("[upstream:b.test]\nhost = no-such-host.invalid\n", "[upstream:b.test]", "cannot resolve"),
-	# inih would read it as the continuation of send_client_id's value
+	# an indented line after a key continues its value (inih), header or not
 	("[upstream:b.test]\nhost = 127.0.0.1\nsend_client_id = no\n  [upstream:c.test]\n",
-		"  [upstream:c.test]", "a section header must start its line"),
+		"  [upstream:c.test]", "send_client_id: \"[upstream:c.test]\" is not yes or no"),
 ])
 def test_check_refuses_a_bad_domain_section(tmp_path, tail, header, why):
 	ini, (rc, out) = check_ini(tmp_path, tail)

@@ -76,6 +76,17 @@ def test_popgate_check_config_names_the_line_of_a_mistake(dovecot, tmp_path):
 
 
 @pytest.mark.popgate_only
+def test_an_indented_line_continues_the_value_above(dovecot, tmp_path):
+	"""inih's multi-line values: a listen list may go on over indented lines, even one that
+	starts with '[' (an IPv6 address); it is no section header."""
+	ini = popgate_ini(tmp_path, dovecot.imap_port, 1110).replace(
+		"listen = 127.0.0.1:1110\n", "listen = 127.0.0.1:1110,\n  [::1]:1110\n")
+	assert "  [::1]:1110\n" in ini
+	code, out = popgate_check_config(ini)
+	assert code == 0, out
+
+
+@pytest.mark.popgate_only
 @pytest.mark.parametrize("key", ["cache.path", "tls.cert_file", "upstream.ca_file"])
 def test_a_relative_path_is_refused(dovecot, tmp_path, key):
 	"""popgate runs from / under -d and systemd: a relative file would be another file there."""

@@ -117,13 +117,15 @@ test_reaped_pids_are_forgotten_at_the_next_lock(void **state)
 	gw_shared_note_reaped(sh, 4001);
 	assert_int_equal(gw_shared_used(sh), 1);		/* only 4002's address */
 	assert_int_equal(gw_shared_addr_count(sh, a), 0);
-	assert_int_equal(gw_shared_user_take(sh, "carol", 4003, 8), GW_SHARED_OK);
-	/* More reaped than the ring holds: the newest GW_SHARED_DEAD_RING are taken. */
+	assert_int_equal(gw_shared_user_take(sh, "carol", getpid(), 8), GW_SHARED_OK);
+	/* More reaped than the ring holds: the newest GW_SHARED_DEAD_RING are taken, and
+	 * every holder is checked for life (this process is alive: carol stays). */
 	for (int i = 0; i < GW_SHARED_DEAD_RING + 10; i++)
 		gw_shared_note_reaped(sh, 5000 + i);
 	gw_shared_note_reaped(sh, 4002);
 	assert_int_equal(gw_shared_addr_count(sh, b), 0);
-	assert_int_equal(gw_shared_used(sh), 1);		/* carol's, of 4003 */
+	assert_int_equal(gw_shared_used(sh), 1);		/* carol's, of this process */
+	assert_true(gw_shared_user_held(sh, "carol"));
 	region_free(sh);
 }
 
