@@ -256,7 +256,13 @@ def start_popgate(tmp, imap_port, **overrides):
 	os.makedirs(str(tmp), exist_ok=True)
 	listen = overrides.get("server.listen")
 	if listen is None:
+		# Not a port an override already names (a listen_tls picked by free_ports() a
+		# moment ago is free again, and the kernel may hand it out twice).
+		taken = {int(p) for v in overrides.values() if isinstance(v, str)
+			for p in re.findall(r":(\d+)\b", v)}
 		port = dovecot.free_ports(1)[0]
+		while port in taken:
+			port = dovecot.free_ports(1)[0]
 	else:
 		port = int(listen.split(",")[0].strip().rsplit(":", 1)[1])
 	ini = popgate_ini(tmp, imap_port, port, **overrides)
