@@ -50,6 +50,8 @@ log_started(const struct gw_config *cfg)
 	for (size_t i = 0; i < cfg->nlisten; i++)
 		log_info("listening on %s%s", cfg->listen[i].text, cfg->listen[i].tls ?
 		    " (implicit TLS)" : "");
+	for (size_t i = 0; i < cfg->nmetrics_listen; i++)
+		log_info("metrics on http://%s/metrics", cfg->metrics_listen[i].text);
 	if (cfg->idle_timeout < 600)
 		log_warn("[pop3] idle_timeout = %u is below RFC 1939's 10 minutes: slow clients may be "
 		    "cut off", cfg->idle_timeout);
@@ -154,7 +156,7 @@ int
 main(int argc, char **argv)
 {
 	struct gw_config cfg;
-	struct gw_shared *shared;
+	struct gw_shared *shared = NULL;
 	struct gw_uidl_cmd tool;
 	const char *path = NULL, *error = NULL;
 	char *abs_path = NULL;
@@ -208,36 +210,17 @@ main(int argc, char **argv)
 	if (strcmp(cfg.log_target, "syslog") == 0)
 		log_use_syslog(cfg.log_ident, cfg.log_facility);
 	signal(SIGPIPE, SIG_IGN);	/* EPIPE is handled where it happens */
+	/* The numbers' region and the scrape sockets, and the limits table: once, here, before
+	 * any fork and while privileged (gateway/metrics.h, shared.h), never again at a
+	 * reload: every worker, one forked again and a reload's next generation share them. */
 	if ((detach && gw_daemon_start(cfg.pid_file, &error) < 0) ||
-	    gw_nofile_check(&cfg, true, &error) < 0) {
+	    gw_nofile_check(&cfg, true, &error) < 0 || gw_metrics_init(&error) < 0 ||
+	    gw_metrics_http_bind(&cfg, &error) < 0 ||
+	    (shared = gw_shared_new(cfg.max_sessions, cfg.workers, &error)) == NULL) {
 		log_error("%s: %s", abs_path, error);
 		gw_config_free(&cfg);
-		gw_daemon_end();
-		free(abs_path);
-		return 1;
-	}
-	/* The numbers' region and the scrape sockets: once, here, before any fork and while
-	 * privileged (gateway/metrics.h), never again at a reload. */
-	if (gw_metrics_init(&error) < 0 || gw_metrics_http_bind(&cfg, &error) < 0) {
-		log_error("%s", error);
-		gw_config_free(&cfg);
-		gw_daemon_end();
-		free(abs_path);
-		return 1;
-	}
-	for (size_t i = 0; i < cfg.nmetrics_listen; i++)
-		log_info("metrics on http://%s/metrics", cfg.metrics_listen[i].text);
-	/* Once, before anything forks: every worker, one forked again and a reload's next
-	 * generation share it (gateway/shared.h). */
-	if ((shared = gw_shared_new(cfg.max_sessions, cfg.workers, &error)) == NULL) {
-		log_error("%s", error);
-		gw_config_free(&cfg);
-		gw_metrics_http_close();
-		gw_daemon_end();
-		free(abs_path);
-		return 1;
-	}
-	if (cfg.master) {
+		rc = 1;
+	} else if (cfg.master) {
 		struct gw_config *owned = malloc(sizeof(*owned));
 
 		if (owned == NULL) {

@@ -362,6 +362,27 @@ reap_all(struct gw_master *m)
 	}
 }
 
+/* A dup of the socket the serving slot i listens on want with; -1 when it has none. *held:
+ * whether any serving slot listens there. */
+static int
+serving_socket(const struct gw_master *m, unsigned i, const struct gw_listen *want, bool *held)
+{
+	int fd = -1;
+
+	*held = false;
+	for (unsigned k = 0; k < m->n; k++) {
+		for (size_t a = 0; a < m->slot[k].fds.n; a++) {
+			if (m->slot[k].fds.fd[a] < 0 ||
+			    !gw_listen_same_address(&m->cfg->listen[a], want))
+				continue;
+			*held = true;
+			if (k == i)
+				fd = fcntl(m->slot[k].fds.fd[a], F_DUPFD_CLOEXEC, 3);
+		}
+	}
+	return fd;
+}
+
 /* The sockets a new generation (cfg) starts on, into fresh[0 .. cfg->workers): slot i keeps
  * the socket the serving slot i has for the same address (a dup: the old worker closes its
  * own as it retires; connections queued there are the new worker's), and binds a new one
@@ -386,24 +407,13 @@ rebind(struct gw_master *m, const struct gw_config *cfg, struct gw_master_slot *
 		f->n = cfg->nlisten;
 		for (size_t j = 0; j < cfg->nlisten; j++) {
 			const struct gw_listen *want = &cfg->listen[j];
-			bool held = false;
-			int fd = -1;
+			bool held;
+			int fd = serving_socket(m, i, want, &held);
 
-			for (unsigned k = 0; k < m->n; k++) {
-				for (size_t a = 0; a < m->slot[k].fds.n; a++) {
-					if (m->slot[k].fds.fd[a] < 0 ||
-					    !gw_listen_same_address(&m->cfg->listen[a], want))
-						continue;
-					held = true;
-					if (k == i)
-						fd = fcntl(m->slot[k].fds.fd[a], F_DUPFD_CLOEXEC, 3);
-				}
-			}
-			/* ... or the new slots before this one bound it (a new address). */
-			held = held || i > 0;
-			if (fd < 0 && held)
-				fd = gw_listen_fd_bind(want, true, error_r);
-			else if (fd < 0 && gw_listen_address_free(want, error_r) == 0)
+			/* A slot without one joins the address's SO_REUSEPORT group. An address
+			 * nobody here holds yet is checked once, before slot 0 binds it; the later
+			 * slots join slot 0's. */
+			if (fd < 0 && (held || i > 0 || gw_listen_address_free(want, error_r) == 0))
 				fd = gw_listen_fd_bind(want, true, error_r);
 			if (fd < 0) {
 				if (*error_r == NULL) {
