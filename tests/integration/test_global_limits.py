@@ -144,6 +144,9 @@ def test_killed_worker_leaves_no_lock_and_no_count(dovecot, tmp_path):
 		os.kill(victim, signal.SIGKILL)
 		wait_until(lambda: "(pid %d) was killed by signal 9" % victim in pg.log(), 10,
 			lambda: "the master did not see the kill:\n" + pg.log_tail())
+		# The master only notes the reaped pid; the next worker to lock the table (the
+		# restarted one, as it starts) frees its entries and says so.
+		wait_until(lambda: "pid %d ended holding" % victim in pg.log(), 10)
 		freed = re.findall(r"pid %d ended holding (\d+) entries" % victim, pg.log())
 		assert freed == ["2"], "entries freed for the killed worker: %r\n%s" % (
 			freed, pg.log_tail())
